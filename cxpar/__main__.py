@@ -1,0 +1,3 @@
+from cxpar.cli import main
+
+main()

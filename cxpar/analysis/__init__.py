@@ -1,0 +1,1 @@
+"""Analysis: name resolution, service calls, events, cycles and the stream graph."""

@@ -1,0 +1,1 @@
+"""The CX abstract syntax tree: nodes, visitors, printer and dump."""

@@ -1,0 +1,47 @@
+"""Visitors over the CX AST (pycparser's ``NodeVisitor`` style)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cxpar.ast.nodes import Node, child_fields
+
+
+class Visitor:
+    """Dispatches ``visit(node)`` to ``visit_<ClassName>``, else :meth:`generic_visit`."""
+
+    def visit(self, node: Node) -> Any:
+        method = getattr(self, "visit_" + type(node).__name__, None)
+        if method is None:
+            return self.generic_visit(node)
+        return method(node)
+
+    def generic_visit(self, node: Node) -> Any:
+        """Visit every child in source order."""
+        for name in child_fields(type(node)):
+            value = getattr(node, name)
+            if isinstance(value, Node):
+                self.visit(value)
+            elif isinstance(value, list):
+                for item in value:
+                    if isinstance(item, Node):
+                        self.visit(item)
+        return None
+
+
+def walk(node: Node) -> list[Node]:
+    """Every node under ``node`` (included), pre-order, without recursion."""
+    out: list[Node] = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        out.append(n)
+        kids: list[Node] = []
+        for name in child_fields(type(n)):
+            value = getattr(n, name)
+            if isinstance(value, Node):
+                kids.append(value)
+            elif isinstance(value, list):
+                kids.extend(v for v in value if isinstance(v, Node))
+        stack.extend(reversed(kids))
+    return out

@@ -1,0 +1,1 @@
+"""One module per `cxpar` sub-command; `cxpar.cli` registers them lazily."""

@@ -1,0 +1,32 @@
+"""``cxpar check``: parse and analyse, report diagnostics, run nothing."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from cxpar.commands.common import count, print_diagnostics
+from cxpar.diagnostics.render import summary
+from cxpar.driver import collect_paths, front_end
+
+
+@click.command("check")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--syntax-only", is_flag=True, help="Parse only; skip name and event analysis.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Diagnostics as rustc-style text (stderr) or JSON lines (stdout).")
+def check(paths: tuple[str, ...], syntax_only: bool, fmt: str) -> None:
+    """Check CX files (or directories of *.cx files) without running them."""
+    files = collect_paths(list(paths))
+    errors = warnings = 0
+    for path, name in files:
+        fe = front_end(path, name, syntax_only=syntax_only)
+        print_diagnostics(fe, fmt)
+        e, w = count(fe.diagnostics)
+        errors += e
+        warnings += w
+    sys.stdout.flush()
+    if fmt == "text" or errors or warnings:
+        click.echo(summary(len(files), errors, warnings), err=True)
+    sys.exit(1 if errors else 0)

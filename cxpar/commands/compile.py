@@ -1,0 +1,44 @@
+"""``cxpar compile``: emit the AST, stream graph, Python module or LLVM IR."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from cxpar.commands.common import print_diagnostics
+from cxpar.driver import UsageError, front_end
+
+EMITTERS = ("ast", "graph", "python", "llvm-ir")
+
+
+@click.command("compile")
+@click.argument("file")
+@click.option("--emit", type=click.Choice(EMITTERS), default="python", show_default=True,
+              help="What to produce.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="For --emit ast/graph: readable text or JSON.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Write to this file instead of stdout.")
+def compile_cmd(file: str, emit: str, fmt: str, output: str | None) -> None:
+    """Compile FILE and print (or write with -o) the chosen representation."""
+    path = Path(file)
+    if not path.exists():
+        raise UsageError(f"no such file: `{file}`")
+    fe = front_end(path, file, syntax_only=(emit == "ast"))
+    print_diagnostics(fe, "text")
+    if fe.has_errors or fe.program is None:
+        sys.exit(1)
+    if emit == "ast":
+        from cxpar.ast.dump import dump_json, dump_text
+
+        text = dump_json(fe.program) if fmt == "json" else dump_text(fe.program)
+    else:
+        from cxpar.commands import emitters
+
+        text = emitters.emit(emit, fe, fmt)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)

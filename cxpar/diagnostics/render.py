@@ -1,0 +1,99 @@
+"""Render diagnostics like rustc/Elm (text) or as JSON lines (SPEC §7)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from cxpar.diagnostics.model import Diagnostic, Severity
+
+TAB = 4
+
+_COLOURS = {
+    Severity.ERROR: "\x1b[1;31m",
+    Severity.WARNING: "\x1b[1;33m",
+    Severity.NOTE: "\x1b[1;36m",
+}
+_BOLD = "\x1b[1m"
+_BLUE = "\x1b[1;34m"
+_RESET = "\x1b[0m"
+
+
+def _expand(line: str, col: int) -> tuple[str, int]:
+    """``line`` with tabs expanded and the 0-based display column of 1-based ``col``."""
+    out: list[str] = []
+    display_col = None
+    for i, ch in enumerate(line):
+        if i == col - 1:
+            display_col = len("".join(out))
+        out.append(" " * (TAB - len("".join(out)) % TAB) if ch == "\t" else ch)
+    text = "".join(out)
+    if display_col is None:
+        display_col = len(text) + (col - 1 - len(line))
+    return text, max(display_col, 0)
+
+
+def render_text(d: Diagnostic, source_line: Callable[[str, int], str],
+                colour: bool = False) -> str:
+    """The rustc-style block for ``d``; ``source_line(file, line)`` gives source text."""
+
+    def c(style: str, s: str) -> str:
+        return f"{style}{s}{_RESET}" if colour else s
+
+    sev = d.severity.value
+    head = c(_COLOURS[d.severity], f"{sev}[{d.code}]") + c(_BOLD, f": {d.message}")
+    s = d.span
+    num = str(s.line)
+    pad = " " * len(num)
+    lines = [head, f"{pad}{c(_BLUE, '-->')} {s.file}:{s.line}:{s.col}"]
+    marks: list[tuple[int, int, str, str, str]] = []  # line, order, file, underline, style
+    text = source_line(s.file, s.line)
+    shown, start = _expand(text, s.col)
+    if s.end_line == s.line:
+        _, end = _expand(text, max(s.end_col, s.col + 1))
+    else:
+        end = max(len(shown), start + 1)
+    caret = " " * start + "^" * max(end - start, 1) + (" " + d.label if d.label else "")
+    marks.append((s.line, 0, shown, caret, _COLOURS[d.severity]))
+    for i, lab in enumerate(d.labels, 1):
+        ltext = source_line(lab.span.file, lab.span.line)
+        lshown, lstart = _expand(ltext, lab.span.col)
+        _, lend = _expand(ltext, max(lab.span.end_col, lab.span.col + 1))
+        under = " " * lstart + "-" * max(lend - lstart, 1) + " " + lab.message
+        marks.append((lab.span.line, i, lshown, under, _BLUE))
+    marks.sort()
+    width = max(len(str(m[0])) for m in marks)
+    pad = " " * width
+    lines[1] = f"{pad}{c(_BLUE, '-->')} {s.file}:{s.line}:{s.col}"
+    previous = None
+    for line_no, _, shown_line, under, style in marks:
+        if previous is None or line_no != previous:
+            lines.append(f"{pad} {c(_BLUE, '|')}")
+            lines.append(f"{c(_BLUE, str(line_no).rjust(width))} {c(_BLUE, '|')} {shown_line}")
+        lines.append(f"{pad} {c(_BLUE, '|')} {c(style, under)}")
+        previous = line_no
+    for note in d.notes:
+        lines.append(f"{pad} {c(_BLUE, '=')} {c(_BOLD, 'note')}: {note}")
+    if d.help:
+        lines.append(f"{pad} {c(_BLUE, '=')} {c(_BOLD, 'help')}: {d.help}")
+    return "\n".join(lines) + "\n"
+
+
+def render_json(d: Diagnostic) -> str:
+    """One JSON object (a line) with exactly the keys of SPEC §7."""
+    s = d.span
+    return json.dumps({
+        "file": s.file, "line": s.line, "col": s.col, "end_line": s.end_line,
+        "end_col": s.end_col, "severity": d.severity.value, "code": d.code,
+        "message": d.message,
+    }, ensure_ascii=False)
+
+
+def summary(files: int, errors: int, warnings: int) -> str:
+    """The closing line of ``cxpar check``."""
+
+    def plural(k: int, word: str) -> str:
+        return f"{k} {word}{'' if k == 1 else 's'}"
+
+    return (f"checked {plural(files, 'file')}: {plural(errors, 'error')}, "
+            f"{plural(warnings, 'warning')}")

@@ -1,0 +1,78 @@
+"""The front half of the pipeline shared by every command: read → parse → analyse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cxpar.analysis.pipeline import Compilation, analyse
+from cxpar.ast.nodes import Program
+from cxpar.diagnostics.model import Diagnostic, warning
+from cxpar.span import SourceFile, Span
+from cxpar.syntax.parser import parse
+from cxpar.syntax.source import read_source
+
+
+class UsageError(Exception):
+    """A command-line mistake (exit code 2)."""
+
+
+@dataclass
+class FrontEnd:
+    """What the front end produced for one file."""
+
+    name: str
+    source: SourceFile | None
+    program: Program | None = None
+    compilation: Compilation | None = None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.is_error for d in self.diagnostics)
+
+
+def collect_paths(paths: list[str]) -> list[tuple[Path, str]]:
+    """Expand files and directories (recursing into ``*.cx``) to ``(path, shown name)``."""
+    out: list[tuple[Path, str]] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted(q for q in p.rglob("*.cx") if q.is_file())
+            if not found:
+                raise UsageError(f"no `.cx` files under `{raw}`")
+            out.extend((q, str(q)) for q in found)
+        elif not p.exists():
+            raise UsageError(f"no such file or directory: `{raw}`")
+        else:
+            out.append((p, raw))
+    return out
+
+
+def front_end_source(source: SourceFile, *, syntax_only: bool = False,
+                     extra_services: dict[str, str] | None = None) -> FrontEnd:
+    """Parse and (unless ``syntax_only``) analyse an in-memory source."""
+    fe = FrontEnd(source.name, source)
+    if not source.text.strip():
+        fe.diagnostics.append(warning("CX004", "empty file", Span(source.name, 1, 1, 1, 1),
+                                      label="nothing to check"))
+    result = parse(source)
+    fe.diagnostics.extend(result.diagnostics)
+    fe.program = result.program
+    if result.program is None or not result.ok or syntax_only:
+        return fe
+    comp = Compilation(source, result.program, extra_services=dict(extra_services or {}))
+    analyse(comp)
+    fe.compilation = comp
+    fe.diagnostics.extend(comp.diagnostics)
+    return fe
+
+
+def front_end(path: Path, name: str | None = None, *, syntax_only: bool = False,
+              extra_services: dict[str, str] | None = None) -> FrontEnd:
+    """Read, parse and analyse one file."""
+    shown = name if name is not None else str(path)
+    loaded = read_source(path, shown)
+    if isinstance(loaded, Diagnostic):
+        return FrontEnd(shown, None, diagnostics=[loaded])
+    return front_end_source(loaded, syntax_only=syntax_only, extra_services=extra_services)

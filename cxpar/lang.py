@@ -1,0 +1,41 @@
+"""Language tables shared by analysis, codegen and runtime."""
+
+from __future__ import annotations
+
+#: Built-in services and the stem of the events they emit (SPEC §4.4 step 5).
+SERVICE_STEMS: dict[str, str] = {
+    "think": "thinking",
+    "infer": "inferring",
+    "learn": "learning",
+    "adapt": "adapting",
+    "execute": "executing",
+    "await": "awaiting",
+    "iam": "iam",
+    "is": "is",
+    "not": "not",
+}
+
+#: Props that configure a service call and are never sent to the provider.
+RESERVED_PROPS: tuple[str, ...] = ("handlers", "timeout", "retries", "priority", "concurrency")
+
+#: Payload keys that a request prop or branch key may not use (SPEC §10 rule 7).
+RESERVED_PAYLOAD_KEYS: tuple[str, ...] = ("result", "_errors", "_parallel")
+
+#: Builtin functions callable from CX.
+BUILTINS: tuple[str, ...] = ("print", "len", "str", "num", "keys", "now", "random")
+
+#: Default simulated latency per service in ms (SPEC §10 rule 20; also `cxpar graph`).
+DEFAULT_LATENCY_MS: dict[str, float] = {
+    "think": 800,
+    "infer": 300,
+    "learn": 200,
+    "adapt": 400,
+    "execute": 200,
+    "await": 0,
+    "iam": 100,
+    "is": 300,
+    "not": 300,
+}
+
+DEFAULT_TIMEOUT_MS = 30_000
+MAX_DEPTH = 64

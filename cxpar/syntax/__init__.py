@@ -1,0 +1,1 @@
+"""Syntax: reading files, the Lark LALR parser and the parse-tree-free AST builder."""

@@ -1,0 +1,281 @@
+"""Turn Lark's parse errors into diagnostics a CX user understands.
+
+Expected tokens are shown as they are written (`;`, `)`), never as terminal names,
+and a table of common mistakes adds hints (missing `;`, unclosed `{`, `#` comments,
+single-quoted strings).
+"""
+
+from __future__ import annotations
+
+from lark import Lark, Token
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.lexer import PatternStr
+
+from cxpar.diagnostics.model import Diagnostic, Label, error
+from cxpar.span import SourceFile, Span
+
+_WORDS = {
+    "NAME": "an identifier",
+    "NUMBER": "a number",
+    "STRING": "a string",
+    "ASSIGN_OP": "`=`",
+    "ADD_OP": "`+`",
+    "MUL_OP": "`*`",
+    "REL_OP": "`<`",
+    "EQ_OP": "`==`",
+    "UNARY_OP": "`!`",
+    "CONSCIOUS": "`conscious`",
+    "OBJECT": "`object`",
+    "ARRAY_SUFFIX": "`[]`",
+    "$END": "end of file",
+}
+
+_EXPR_START = {"NAME", "NUMBER", "STRING"}
+_STMT_START = {"VAR", "EMIT", "IF", "WHILE", "FOR", "RETURN"}
+_OPERATORS = {"ADD_OP", "MUL_OP", "REL_OP", "EQ_OP", "AND_OP", "OR_OP", "ASSIGN_OP", "DOT",
+              "LSQB", "LPAR"}
+
+
+def _span_at(source: SourceFile, pos: int, length: int = 1) -> Span:
+    text = source.text
+    pos = max(0, min(pos, len(text)))
+    line = text.count("\n", 0, pos) + 1
+    col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    end = min(pos + length, len(text))
+    if "\n" in text[pos:end]:
+        end = text.index("\n", pos)
+    end = max(end, pos)
+    end_col = col + (end - pos) if end > pos else col + 1
+    return Span(source.name, line, col, line, end_col, pos, max(end, pos + 1))
+
+
+def token_span(source: SourceFile, tok: Token) -> Span:
+    """The span of a Lark token (end of file for ``$END``)."""
+    if tok.type == "$END" or tok.start_pos is None:
+        return end_span(source)
+    return Span(source.name, tok.line or 1, tok.column or 1, tok.end_line or tok.line or 1,
+                tok.end_column or (tok.column or 1) + 1, tok.start_pos, tok.end_pos or 0)
+
+
+def end_span(source: SourceFile) -> Span:
+    """A one-column span just after the last character of the file."""
+    text = source.text.rstrip("\n") if source.text.strip() else source.text
+    pos = len(text)
+    line = text.count("\n") + 1
+    col = pos - (text.rfind("\n") + 1) + 1
+    return Span(source.name, line, col, line, col + 1, pos, pos)
+
+
+def describe_token(tok: Token) -> str:
+    """How a found token is named in a message: `foo`, end of file, a string."""
+    if tok.type == "$END":
+        return "end of file"
+    if tok.type == "STRING":
+        text = str(tok)
+        return "string " + (text if len(text) <= 24 else text[:20] + '..."')
+    return f"`{tok}`"
+
+
+def describe_expected(names: set[str], lark: Lark | None) -> str:
+    """The expected terminals in words, grouping long lists."""
+    names = {n for n in names if n not in ("DOC_COMMENT", "LINE_COMMENT", "BLOCK_COMMENT", "WS")}
+    words: list[str] = []
+    if _EXPR_START <= names:
+        words.append("an expression")
+        names -= _EXPR_START | {"LSQB", "LPAR", "LBRACE", "UNARY_OP", "ADD_OP", "NEW", "THIS",
+                                "TRUE", "FALSE", "NULL"}
+    if _STMT_START <= names:
+        words.insert(0, "a statement")
+        names -= _STMT_START | {"WHILE", "BREAK", "CONTINUE", "SEMICOLON", "LBRACE", "ON",
+                                "CONSCIOUS", "OBJECT", "RBRACE"} - {"RBRACE"}
+    if len(names & _OPERATORS) >= 4:
+        words.append("an operator")
+        names -= _OPERATORS | {"AND_OP", "OR_OP"}
+    for name in sorted(names, key=_order):
+        words.append(_word(name, lark))
+    words = list(dict.fromkeys(words))
+    if not words:
+        return "something else"
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _order(name: str) -> tuple[int, str]:
+    first = ["SEMICOLON", "COMMA", "RPAR", "RBRACE", "RSQB", "COLON"]
+    return (first.index(name) if name in first else len(first), name)
+
+
+def _word(name: str, lark: Lark | None) -> str:
+    if name in _WORDS:
+        return _WORDS[name]
+    if lark is not None:
+        try:
+            pattern = lark.get_terminal(name).pattern
+            if isinstance(pattern, PatternStr):
+                return f"`{pattern.value}`"
+        except KeyError:
+            pass
+    return name.lower()
+
+
+def resync_offset(text: str, pos: int) -> int:
+    """Where error reporting resumes after an error at ``pos``: past the next `;` or `}`."""
+    i = pos
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch in ";}":
+            return i
+        if ch == '"':
+            j = text.find('"', i + 1)
+            nl = text.find("\n", i + 1)
+            if j == -1 or (nl != -1 and nl < j):
+                i = nl if nl != -1 else n
+                continue
+            i = j
+        i += 1
+    return n + 1
+
+
+def _previous_code_end(text: str, pos: int) -> int:
+    """Offset just after the last code character before ``pos`` (skips blanks and // comments)."""
+    i = pos
+    while i > 0:
+        line_start = text.rfind("\n", 0, i) + 1
+        line = text[line_start:i]
+        cut = _comment_start(line)
+        code = line[:cut].rstrip()
+        if code:
+            return line_start + len(code)
+        i = line_start - 1
+    return 0
+
+
+def _comment_start(line: str) -> int:
+    in_str = False
+    k = 0
+    while k < len(line):
+        ch = line[k]
+        if in_str:
+            if ch == "\\":
+                k += 1
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif line.startswith("//", k):
+            return k
+        k += 1
+    return len(line)
+
+
+def missing_semicolon(source: SourceFile, tok: Token) -> Diagnostic:
+    """``expected `;`, found X`` with the place where the `;` belongs."""
+    found = token_span(source, tok)
+    end = _previous_code_end(source.text, found.start if tok.type != "$END" else len(source.text))
+    after = _span_at(source, end, 1)
+    word = source.text[:end].split()[-1][-12:] if source.text[:end].split() else ""
+    labels = (Label(after, "add `;` here"),) if after.line != found.line else ()
+    return error(
+        "CX102", f"expected `;`, found {describe_token(tok)}", found,
+        label="unexpected " + describe_token(tok), labels=labels,
+        help=f"add `;` after `{word}` on line {after.line}" if word else "add `;`")
+
+
+def unexpected_token(source: SourceFile, e: UnexpectedToken, lark: Lark | None) -> Diagnostic:
+    tok = e.token
+    expected = describe_expected(set(e.expected or ()), lark)
+    help_text = None
+    if tok.type == "RBRACE":
+        help_text = "this `}` closes a block early, or something before it is incomplete"
+    elif tok.type in ("NAME",) and str(tok) in ("function", "class", "def", "let", "const"):
+        help_text = f"CX has no `{tok}`; use `var`, `on` handlers or entities"
+    return error("CX101", f"expected {expected}, found {describe_token(tok)}",
+                 token_span(source, tok), label="unexpected " + describe_token(tok),
+                 help=help_text)
+
+
+def unexpected_end(source: SourceFile, e: UnexpectedToken, open_: list[Token],
+                   lark: Lark | None = None) -> Diagnostic:
+    if open_:
+        tok = open_[-1]
+        closer = {"LBRACE": "}", "LPAR": ")", "LSQB": "]"}[tok.type]
+        return error("CX107", f"unclosed `{tok}`: the file ended before its `{closer}`",
+                     token_span(source, tok), label="this delimiter is never closed",
+                     labels=(Label(end_span(source), "file ends here"),),
+                     help=f"add `{closer}` where the block or list ends")
+    expected = describe_expected(set(e.expected or ()), lark)
+    return error("CX101", f"unexpected end of file, expected {expected}", end_span(source),
+                 label="file ends here")
+
+
+def bad_characters(source: SourceFile, e: UnexpectedCharacters) -> tuple[Diagnostic, int]:
+    """A diagnostic for characters no token matches, and how many characters to skip."""
+    text = source.text
+    pos = e.pos_in_stream or 0
+    ch = text[pos] if pos < len(text) else ""
+    eol = text.find("\n", pos)
+    eol = len(text) if eol == -1 else eol
+    if ch == '"':
+        return _bad_string(source, pos, eol)
+    if text.startswith("/*", pos):
+        rest = len(text) - pos
+        return error("CX106", "unterminated block comment", _span_at(source, pos, 2),
+                     label="this comment is never closed", help="close it with `*/`"), rest
+    if ch == "'":
+        j = text.find("'", pos + 1, eol)
+        length = (j - pos + 1) if j != -1 else 1
+        return error("CX103", "strings use double quotes", _span_at(source, pos, length),
+                     label="single-quoted string",
+                     help='write "text" instead of \'text\''), max(length, 1)
+    if ch == "#":
+        return error("CX103", "unexpected character `#`", _span_at(source, pos),
+                     label="not a CX token", help="comments start with `//`"), eol - pos
+    shown = repr(ch)[1:-1] if not ch.isprintable() else ch
+    return error("CX103", f"unexpected character `{shown}`", _span_at(source, pos),
+                 label="not a CX token"), 1
+
+
+def _bad_string(source: SourceFile, pos: int, eol: int) -> tuple[Diagnostic, int]:
+    text = source.text
+    i = pos + 1
+    while i < eol:
+        c = text[i]
+        if c == '"':
+            break
+        if c == "\\":
+            nxt = text[i + 1] if i + 1 < eol else ""
+            if nxt == "u":
+                digits = text[i + 2:i + 6]
+                if len(digits) == 4 and all(d in "0123456789abcdefABCDEF" for d in digits):
+                    i += 6
+                    continue
+                bad = text[i:i + 2 + len(digits)]
+            elif nxt in '"\\/nrtbf':
+                i += 2
+                continue
+            else:
+                bad = text[i:i + 2]
+            end = text.find('"', i + 1, eol)
+            skip = (end + 1 - pos) if end != -1 else eol - pos
+            return error("CX105", f"invalid escape `{bad}` in string", _span_at(source, i, len(bad)),
+                         label="unknown escape",
+                         help='use `\\\\` for a backslash; valid escapes are \\" \\\\ \\/ \\n '
+                              "\\t \\r \\b \\f \\uXXXX"), skip
+        i += 1
+    return error("CX104", "unterminated string", _span_at(source, pos, max(eol - pos, 1)),
+                 label="this string is never closed",
+                 help='close it with `"` on the same line (use `\\n` for a line break)'), eol - pos
+
+
+def too_deep(source: SourceFile, tok: Token, limit: int) -> Diagnostic:
+    return error("CX108", f"nesting too deep (more than {limit} levels)", token_span(source, tok),
+                 label="the limit is reached here", help="flatten the program")
+
+
+def generic(source: SourceFile, e: UnexpectedInput) -> Diagnostic:
+    if isinstance(e, UnexpectedToken):
+        return unexpected_token(source, e, None)
+    pos = getattr(e, "pos_in_stream", 0) or 0
+    return error("CX101", "syntax error", _span_at(source, pos))

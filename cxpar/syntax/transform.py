@@ -1,0 +1,232 @@
+"""Build AST nodes straight from the LALR parser's reductions (no parse tree).
+
+Methods only build nodes and desugar (``emit a.b, x;`` and ``emit a.b x;`` give the
+same :class:`~cxpar.ast.nodes.Emit`). Name checks belong to analysis.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from lark import Token, Transformer, v_args
+from lark.tree import Meta
+
+from cxpar.ast import nodes as n
+from cxpar.span import Span
+
+
+def decode_string(raw: str) -> str:
+    """The value of a CX string token (JSON escapes are CX's escapes)."""
+    return json.loads(raw)
+
+
+@v_args(meta=True, inline=True)
+class ToAst(Transformer[Token, n.Program]):
+    """Lark callbacks that turn reductions into AST nodes with spans."""
+
+    def __init__(self, file: str, docs: dict[int, str] | None = None) -> None:
+        super().__init__(visit_tokens=False)
+        self.file = file
+        #: ``///`` doc comments by the line they end on, filled by the lexer callback.
+        self.docs = docs if docs is not None else {}
+        #: Syntax problems found while building nodes: ``(code, span, message, help)``.
+        self.problems: list[tuple[str, Span, str, str | None]] = []
+
+    # ------------------------------------------------------------------ helpers
+
+    def span(self, meta: Meta) -> Span:
+        if getattr(meta, "empty", True):
+            return Span(self.file, 1, 1, 1, 1, 0, 0)
+        return Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column,
+                    meta.start_pos, meta.end_pos)
+
+    def tspan(self, tok: Token) -> Span:
+        return Span(self.file, tok.line or 1, tok.column or 1, tok.end_line or 1,
+                    tok.end_column or 1, tok.start_pos or 0, tok.end_pos or 0)
+
+    def ident(self, tok: Token) -> n.Ident:
+        return n.Ident(span=self.tspan(tok), name=str(tok))
+
+    def doc_before(self, line: int) -> str | None:
+        """The ``///`` comment block that ends on the line just above ``line``."""
+        lines: list[str] = []
+        at = line - 1
+        while at in self.docs:
+            lines.append(self.docs[at])
+            at -= 1
+        return "\n".join(reversed(lines)) if lines else None
+
+    # ------------------------------------------------------------- declarations
+
+    def start(self, meta: Meta, *items: n.Stmt) -> n.Program:
+        return n.Program(span=self.span(meta), body=list(items))
+
+    def entity_decl(self, meta: Meta, kind: Token, name: Token, *rest: Any) -> n.EntityDecl:
+        base = next((r for r in rest if isinstance(r, Token)), None)
+        members = [r for r in rest if isinstance(r, n.Node)]
+        realize = None
+        handlers: list[n.OnHandler] = []
+        for m in members:
+            if isinstance(m, n.Realize):
+                if realize is None:
+                    realize = m
+                else:
+                    self.problems.append(("CX110", m.span, "an entity has at most one `realize`",
+                                          "merge the two `realize` blocks"))
+            elif isinstance(m, n.OnHandler):
+                handlers.append(m)
+        return n.EntityDecl(
+            span=self.span(meta), kind=str(kind), name=self.ident(name),
+            base=self.ident(base) if base is not None else None,
+            realize=realize, handlers=handlers, doc=self.doc_before(meta.line))
+
+    def realize_decl(self, meta: Meta, params: list[n.Param] | None,
+                     body: n.Block) -> n.Realize:
+        return n.Realize(span=self.span(meta), params=params or [], body=body)
+
+    def params(self, meta: Meta, *params: Any) -> list[n.Param]:
+        return [p for p in params if isinstance(p, n.Param)]
+
+    def param(self, meta: Meta, name: Token, type_ref: n.TypeRef | None) -> n.Param:
+        return n.Param(span=self.span(meta), name=self.ident(name), type=type_ref)
+
+    def type_ref(self, meta: Meta, name: Token, *rest: Any) -> n.TypeRef:
+        args = [r for r in rest if isinstance(r, n.TypeRef)]
+        is_array = any(isinstance(r, Token) and r.type == "ARRAY_SUFFIX" for r in rest)
+        return n.TypeRef(span=self.span(meta), name=str(name), args=args, is_array=is_array)
+
+    def on_handler(self, meta: Meta, modifier: Token | None, event: n.EventName,
+                   param: n.Param | None, body: n.Block) -> n.OnHandler:
+        if modifier is not None and str(modifier) != "async":
+            self.problems.append(("CX111", self.tspan(modifier),
+                                  f"unknown handler modifier `{modifier}`",
+                                  "the only modifier is `async`: `on async a.b (event) { ... }`"))
+        return n.OnHandler(span=self.span(meta), event=event, param=param, body=body,
+                           is_async=modifier is not None, doc=self.doc_before(meta.line))
+
+    def event_name(self, meta: Meta, *parts: Token) -> n.EventName:
+        return n.EventName(span=self.span(meta), parts=[str(p) for p in parts])
+
+    # --------------------------------------------------------------- statements
+
+    def block(self, meta: Meta, *body: n.Stmt) -> n.Block:
+        return n.Block(span=self.span(meta), body=list(body))
+
+    def var_decl(self, meta: Meta, name: Token, type_ref: n.TypeRef | None,
+                 init: n.Expr | None) -> n.VarDecl:
+        return n.VarDecl(span=self.span(meta), name=self.ident(name), type=type_ref, init=init)
+
+    def expr_stmt(self, meta: Meta, expr: n.Expr) -> n.ExprStmt:
+        return n.ExprStmt(span=self.span(meta), expr=expr)
+
+    def emit_stmt(self, meta: Meta, event: n.EventName, *rest: Any) -> n.Emit:
+        payload = next((r for r in rest if isinstance(r, n.Expr)), None)
+        return n.Emit(span=self.span(meta), event=event, payload=payload)
+
+    def if_stmt(self, meta: Meta, cond: n.Expr, then: n.Stmt,
+                orelse: n.Stmt | None) -> n.If:
+        return n.If(span=self.span(meta), cond=cond, then=then, orelse=orelse)
+
+    def while_stmt(self, meta: Meta, cond: n.Expr, body: n.Stmt) -> n.While:
+        return n.While(span=self.span(meta), cond=cond, body=body)
+
+    def for_stmt(self, meta: Meta, *args: Any) -> n.ForIn:
+        name, iterable, body = [a for a in args if a is not None and not
+                                (isinstance(a, Token) and a.type == "VAR")][-3:]
+        return n.ForIn(span=self.span(meta), var=self.ident(name), iterable=iterable, body=body)
+
+    def break_stmt(self, meta: Meta) -> n.Break:
+        return n.Break(span=self.span(meta))
+
+    def continue_stmt(self, meta: Meta) -> n.Continue:
+        return n.Continue(span=self.span(meta))
+
+    def return_stmt(self, meta: Meta, value: n.Expr | None) -> n.Return:
+        return n.Return(span=self.span(meta), value=value)
+
+    def empty_stmt(self, meta: Meta) -> n.Empty:
+        return n.Empty(span=self.span(meta))
+
+    # -------------------------------------------------------------- expressions
+
+    def assign(self, meta: Meta, target: n.Expr, op: Token, value: n.Expr) -> n.Assign:
+        return n.Assign(span=self.span(meta), op=str(op), target=target, value=value)
+
+    def binary(self, meta: Meta, left: n.Expr, op: Token, right: n.Expr) -> n.Binary:
+        return n.Binary(span=self.span(meta), op=str(op), left=left, right=right)
+
+    def unary(self, meta: Meta, op: Token, operand: n.Expr) -> n.Unary:
+        return n.Unary(span=self.span(meta), op=str(op), operand=operand)
+
+    def service_call(self, meta: Meta, service: Token, arg: n.Expr) -> n.ServiceCall:
+        return n.ServiceCall(span=self.span(meta), service=self.ident(service), arg=arg)
+
+    def member(self, meta: Meta, obj: n.Expr, name: Token) -> n.Member:
+        return n.Member(span=self.span(meta), obj=obj, name=self.ident(name))
+
+    def index(self, meta: Meta, obj: n.Expr, index: n.Expr) -> n.Index:
+        return n.Index(span=self.span(meta), obj=obj, index=index)
+
+    def call(self, meta: Meta, func: n.Expr, args: list[n.Expr] | None) -> n.Call:
+        return n.Call(span=self.span(meta), func=func, args=args or [])
+
+    def args(self, meta: Meta, *items: n.Expr | None) -> list[n.Expr]:
+        return [i for i in items if i is not None]
+
+    def name(self, meta: Meta, tok: Token) -> n.Name:
+        return n.Name(span=self.span(meta), id=str(tok))
+
+    def this(self, meta: Meta) -> n.This:
+        return n.This(span=self.span(meta))
+
+    def new_expr(self, meta: Meta, cls: Token, args: list[n.Expr] | None) -> n.New:
+        return n.New(span=self.span(meta), cls=self.ident(cls), args=args or [])
+
+    def new_object(self, meta: Meta, cls: Token, obj: n.Object) -> n.New:
+        return n.New(span=self.span(meta), cls=self.ident(cls), args=[obj])
+
+    def number(self, meta: Meta, tok: Token) -> n.Number:
+        return n.Number(span=self.span(meta), value=float(tok), text=str(tok))
+
+    def string(self, meta: Meta, tok: Token) -> n.String:
+        return n.String(span=self.span(meta), value=decode_string(str(tok)), raw=str(tok))
+
+    def true(self, meta: Meta) -> n.Bool:
+        return n.Bool(span=self.span(meta), value=True)
+
+    def false(self, meta: Meta) -> n.Bool:
+        return n.Bool(span=self.span(meta), value=False)
+
+    def null(self, meta: Meta) -> n.Null:
+        return n.Null(span=self.span(meta))
+
+    def object(self, meta: Meta, *props: n.Prop | None) -> n.Object:
+        return n.Object(span=self.span(meta), props=[p for p in props if p is not None])
+
+    def prop(self, meta: Meta, key: Token, value: n.Expr) -> n.Prop:
+        quoted = key.type == "STRING"
+        name = decode_string(str(key)) if quoted else str(key)
+        return n.Prop(span=self.span(meta), key=n.Ident(span=self.tspan(key), name=name),
+                      value=value, quoted=quoted)
+
+    def array(self, meta: Meta, *items: n.Expr | None) -> n.Array:
+        return n.Array(span=self.span(meta), items=[i for i in items if i is not None])
+
+    def event_payload(self, meta: Meta, head: n.Expr, last: Token,
+                      payload: n.Object) -> n.EventPayload | n.Expr:
+        parts = [str(last)]
+        node: n.Expr = head
+        while isinstance(node, n.Member):
+            parts.append(node.name.name)
+            node = node.obj
+        if not isinstance(node, n.Name):
+            self.problems.append(("CX112", head.span, "only an event name can take a payload here",
+                                  "write the event as a dotted name: `a.b { k: v }`"))
+            parts.append("?")
+        else:
+            parts.append(node.id)
+        parts.reverse()
+        ev_span = head.span.to(self.tspan(last))
+        return n.EventPayload(span=self.span(meta),
+                              event=n.EventName(span=ev_span, parts=parts), payload=payload)
