@@ -1,0 +1,508 @@
+"""Service calls with parallel handler parameters (SPEC §4.4–4.5, §10 rules 7–21, 33–37).
+
+One :class:`_Join` per call and one slotted :class:`_Inv` per branch invocation (a key's
+subscriber). Branch tasks run the handler coroutine directly (no wrapper frame); a done
+callback records the result. All branches started at fan-out share one deadline timer;
+queued starts and retries get their own. Cancelling the calling coroutine cancels the
+provider call, every branch and every item (rule 35).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from cxpar.lang import DEFAULT_TIMEOUT_MS, MAX_DEPTH
+
+from .errors import CxRuntimeError
+from .limits import backoff_s, priority_value
+from .providers.base import CallContext
+from .values import Instance, to_request, truthy, type_name
+
+if TYPE_CHECKING:
+    from .scheduler import Runtime
+
+__all__ = ["run_service", "DEPTH"]
+
+#: Handler depth (rule 18): top level 0, branches caller + 1, emitted handlers inherit.
+DEPTH: contextvars.ContextVar[int] = contextvars.ContextVar("cx_depth", default=0)
+
+_IDLE, _RUNNING, _SETTLED = 0, 1, 2
+
+
+def _label(fn: Any) -> str:
+    return str(getattr(fn, "__cx_name__", None) or getattr(fn, "__qualname__", "handler"))
+
+
+class _Inv:
+    """One subscriber of one branch key: attempts, task, timer, outcome."""
+
+    __slots__ = ("join", "ki", "fn", "inst", "attempts", "task", "timer", "state",
+                 "t_start", "t_end", "value", "err", "shared")
+
+    def __init__(self, join: _Join, ki: int, fn: Any, inst: Any) -> None:
+        self.join = join
+        self.ki = ki
+        self.fn = fn
+        self.inst = inst
+        self.attempts = 0
+        self.task: asyncio.Task[Any] | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.state = _IDLE
+        self.t_start = -1.0
+        self.t_end = -1.0
+        self.value: Any = None
+        self.err: tuple[str, str] | None = None
+        self.shared = False
+
+    # -- starting
+    def start(self) -> bool:
+        """Start (or restart) the handler task; False if the call was abandoned."""
+        join = self.join
+        if join.closed:
+            return False
+        loop = join.loop
+        self.state = _RUNNING
+        self.attempts += 1
+        now = loop.time()
+        if self.t_start < 0:
+            self.t_start = now
+        base = join.bases[self.ki]
+        ev = dict(base) if type(base) is dict else base
+        task = loop.create_task(self.fn(join.rt, self.inst, ev), context=join.ctx)
+        self.task = task
+        task.add_done_callback(self.on_done)
+        if join.fanning and self.attempts == 1:
+            self.shared = True
+        else:
+            self.shared = False
+            self.timer = loop.call_at(now + join.timeout_s, self.on_timeout)
+        return True
+
+    def _retry(self) -> None:
+        self.timer = None
+        if self.join.closed:
+            return
+        self.start()
+
+    # -- outcomes
+    def on_done(self, task: asyncio.Task[Any]) -> None:
+        if task is not self.task or self.state != _RUNNING:
+            return
+        self.task = None
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        join = self.join
+        if task.cancelled():
+            self._settle(None, ("cancelled", f"`{join.events[self.ki]}` was cancelled"))
+            return
+        exc = task.exception()
+        if exc is None:
+            self._settle(task.result(), None)
+            return
+        join.rt.report(exc)
+        msg = exc.message if isinstance(exc, CxRuntimeError) else f"internal error: {exc!r}"
+        self._fail("error", msg)
+
+    def on_timeout(self) -> None:
+        self.timer = None
+        task = self.task
+        if task is None or task.done() or self.state != _RUNNING:
+            return
+        self.task = None
+        task.cancel()
+        join = self.join
+        self._fail("timeout",
+                   f"`{join.events[self.ki]}` timed out after {_ms_str(join.timeout_s)} ms")
+
+    def _fail(self, kind: str, msg: str) -> None:
+        join = self.join
+        if self.attempts <= join.retries and not join.closed:
+            loop = join.loop
+            delay = backoff_s(self.attempts - 1, join.rt._jitter_rng)
+            self.timer = loop.call_at(loop.time() + delay, self._retry)
+            return
+        self._settle(None, (kind, msg))
+
+    def _settle(self, value: Any, err: tuple[str, str] | None) -> None:
+        join = self.join
+        self.state = _SETTLED
+        self.value = value
+        self.err = err
+        self.t_end = join.loop.time()
+        rec = join.rt.recorder
+        if rec is not None:
+            rec.span(_label(self.fn), "handler", join.events[self.ki], self.t_start,
+                     self.t_end, err[0] if err else None)
+        join.pending -= 1
+        join.release_slot()
+        if join.pending == 0 and join.prov_done:
+            join.finish()
+
+
+def _ms_str(s: float) -> str:
+    from .values import fmt_num
+    return fmt_num(round(s * 1000, 3))
+
+
+class _Join:
+    """State of one service call between fan-out and join."""
+
+    __slots__ = ("rt", "loop", "service", "keys", "events", "bases", "invs", "key_invs",
+                 "key_err", "pending", "fut", "timeout_s", "retries", "priority",
+                 "concurrency", "running", "queue", "closed", "fanning", "ctx",
+                 "deadline", "prov_done", "prov_value", "prov_err", "prov_attempts",
+                 "prov_t", "prov_task", "t0")
+
+    def __init__(self, rt: Runtime, service: str) -> None:
+        self.rt = rt
+        self.loop = rt.loop
+        self.service = service
+        self.keys: list[str] = []
+        self.events: list[str] = []
+        self.bases: list[Any] = []
+        self.invs: list[_Inv] = []
+        self.key_invs: list[tuple[int, int]] = []
+        self.key_err: list[dict[str, Any] | None] = []
+        self.pending = 0
+        self.fut: asyncio.Future[None] = self.loop.create_future()
+        self.timeout_s = DEFAULT_TIMEOUT_MS / 1000
+        self.retries = 0
+        self.priority = 0.0
+        self.concurrency = 0
+        self.running = 0
+        self.queue: deque[_Inv] = deque()
+        self.closed = False
+        self.fanning = False
+        self.ctx: contextvars.Context | None = None
+        self.deadline: asyncio.TimerHandle | None = None
+        self.prov_done = False
+        self.prov_value: Any = None
+        self.prov_err: tuple[str, str] | None = None
+        self.prov_attempts = 0
+        self.prov_t = 0.0
+        self.prov_task: asyncio.Task[None] | None = None
+        self.t0 = 0.0
+
+    # -- slots (per-call concurrency, then the global limit)
+    def request_start(self, inv: _Inv) -> None:
+        if self.concurrency:
+            if self.running >= self.concurrency:
+                self.queue.append(inv)
+                return
+            self.running += 1
+        lim = self.rt.limiter
+        if lim is None:
+            inv.start()
+        else:
+            lim.request(self.priority, inv.start)
+
+    def release_slot(self) -> None:
+        lim = self.rt.limiter
+        if lim is not None:
+            lim.release()
+        if self.concurrency:
+            self.running -= 1
+            if self.queue and not self.closed:
+                self.request_start(self.queue.popleft())
+
+    def on_deadline(self) -> None:
+        self.deadline = None
+        for inv in self.invs:
+            if inv.shared and inv.state == _RUNNING and inv.attempts == 1:
+                inv.on_timeout()
+
+    def finish(self) -> None:
+        if self.deadline is not None:
+            self.deadline.cancel()
+            self.deadline = None
+        if not self.fut.done():
+            self.fut.set_result(None)
+
+    def close(self) -> None:
+        """Abandon the call (outer cancellation): cancel everything it started."""
+        self.closed = True
+        if self.deadline is not None:
+            self.deadline.cancel()
+        lim = self.rt.limiter
+        for inv in self.invs:
+            if inv.timer is not None:
+                inv.timer.cancel()
+            if inv.task is not None:
+                inv.task.cancel()
+            if inv.state == _RUNNING and lim is not None:
+                lim.release()
+            inv.state = _SETTLED
+        self.queue.clear()
+        if self.prov_task is not None:
+            self.prov_task.cancel()
+
+
+def _number(v: Any, what: str, span: int, *, minimum: float = 0) -> float:
+    if type(v) not in (float, int) or v != v or v < minimum:
+        raise CxRuntimeError(
+            f"`{what}` must be a number >= {minimum:g}, got {type_name(v)}", span)
+    return float(v)
+
+
+async def _provider(join: _Join, request: dict[str, Any], span: int,
+                    caller: Any, await_ms: float | None) -> None:
+    """The provider call (or the ``await`` timer) with timeout, retries and breaker."""
+    rt = join.rt
+    loop = join.loop
+    service = join.service
+    t_start = loop.time()
+    lim = rt.limiter
+    try:
+        if await_ms is not None:  # `await`: a runtime timer, never cut short (rule 34)
+            join.prov_attempts = 1
+            if await_ms > 0:
+                await asyncio.sleep(await_ms / 1000)
+            join.prov_value = float(await_ms)
+            return
+        impl = rt.plugin_impl(service)
+        breaker = rt.breaker(service)
+        attempts = join.retries + 1
+        for attempt in range(1, attempts + 1):
+            now = loop.time()
+            if breaker is not None and not breaker.allow(now):
+                join.prov_err = ("circuit_open", f"circuit open for `{service}`")
+                break
+            join.prov_attempts = attempt
+            ctx = CallContext(service, rt.stem(service) or service, caller, attempt, rt)
+            deadline = (join.t0 if attempt == 1 else now) + join.timeout_s
+            if lim is not None:
+                await lim.acquire(join.priority)
+            try:
+                async with asyncio.timeout_at(deadline) as cm:
+                    if impl is not None:
+                        value = await impl(dict(request), ctx)
+                    else:
+                        value = await rt.provider.call(service, dict(request), ctx)
+            except TimeoutError:
+                if cm.expired():
+                    join.prov_err = ("timeout", f"`{service}` timed out after "
+                                                f"{_ms_str(join.timeout_s)} ms")
+                else:
+                    join.prov_err = ("provider", f"`{service}` failed: timeout error")
+            except Exception as exc:  # noqa: BLE001 - every provider failure is data
+                msg = str(exc) or type(exc).__name__
+                join.prov_err = ("provider", f"`{service}` failed: {msg}")
+            else:
+                if breaker is not None:
+                    breaker.success()
+                join.prov_err = None
+                join.prov_value = value
+                return
+            finally:
+                if lim is not None:
+                    lim.release()
+            if breaker is not None:
+                breaker.failure(loop.time())
+            if attempt < attempts:
+                await asyncio.sleep(backoff_s(attempt - 1, rt._jitter_rng))
+    finally:
+        t_end = loop.time()
+        join.prov_t = t_end - t_start
+        rec = rt.recorder
+        if rec is not None:
+            rec.span(service, "service", service, t_start, t_end,
+                     join.prov_err[0] if join.prov_err else None)
+        join.prov_done = True
+        if join.pending == 0:
+            join.finish()
+
+
+async def run_service(rt: Runtime, name: str, span: int, request: dict[str, Any],
+                      branches: Any = (), items: Any = (), *, timeout: Any = None,
+                      retries: Any = None, priority: Any = None, concurrency: Any = None,
+                      caller: Instance | None = None) -> dict[str, Any]:
+    """Run one service call, steps 1–6 of SPEC §4.4; returns the result payload."""
+    loop = rt.loop
+    stem = rt.stem(name)
+    if stem is None:
+        raise CxRuntimeError(f"unknown service `{name}`", span)
+    if type(request) is not dict:
+        request = to_request(request)
+    join = _Join(rt, name)
+    # step 1: configuration
+    if timeout is not None:
+        join.timeout_s = _number(timeout, "timeout", span) / 1000
+    if retries is not None:
+        join.retries = int(_number(retries, "retries", span))
+    if priority is not None:
+        p = priority_value(priority)
+        if p is None:
+            raise CxRuntimeError(
+                '`priority` must be "high", "normal", "low" or a number', span)
+        join.priority = p
+    if concurrency is not None:
+        join.concurrency = int(_number(concurrency, "concurrency", span, minimum=1))
+    await_ms: float | None = None
+    if name == "await":
+        await_ms = _await_duration(rt, request, span)
+    depth = DEPTH.get()
+    ctx = contextvars.copy_context()
+    ctx.run(DEPTH.set, depth + 1)
+    join.ctx = ctx
+    # step 2: fan-out — provider first, then branches in key order (rule 11)
+    join.t0 = loop.time()
+    join.prov_task = loop.create_task(_provider(join, request, span, caller, await_ms))
+    too_deep = depth + 1 > MAX_DEPTH
+    subscribers = rt.bus.subscribers
+    invs = join.invs
+    join.fanning = True
+    for key, event, extra in branches:
+        ki = len(join.keys)
+        join.keys.append(key)
+        join.events.append(event)
+        if extra:
+            base = dict(request)
+            base.update(extra)
+        else:
+            base = request
+        join.bases.append(base)
+        first = len(invs)
+        err: dict[str, Any] | None = None
+        if too_deep:
+            err = {"type": "depth", "message": f"depth limit {MAX_DEPTH} exceeded at "
+                   f"`{event}`", "event": event, "attempts": 0}
+            subs: Any = ()
+        else:
+            subs = subscribers(event)
+            if not subs:
+                err = {"type": "no_handler", "message": f"no handler for `{event}`",
+                       "event": event, "attempts": 0}
+        for fn, inst in subs:
+            invs.append(_Inv(join, ki, fn, inst))
+        join.key_invs.append((first, len(invs)))
+        join.key_err.append(err)
+    join.pending = len(invs)
+    for inv in invs:
+        join.request_start(inv)
+    join.fanning = False
+    if any(inv.shared for inv in invs):
+        join.deadline = loop.call_at(join.t0 + join.timeout_s, join.on_deadline)
+    # step 3: join
+    try:
+        if not join.fut.done():
+            await join.fut
+    except BaseException:
+        join.close()
+        raise
+    t_join = loop.time()
+    payload = _assemble(join, request, t_join)
+    # step 4: handlers items (is/not gate them on the decision, rule 21)
+    deliver = True
+    if name == "is" or name == "not":
+        if join.prov_err is not None:
+            deliver = False
+        else:
+            decision = join.prov_value if type(join.prov_value) is bool \
+                else truthy(join.prov_value)
+            payload["result"] = decision
+            deliver = decision if name == "is" else not decision
+    if deliver and items:
+        await rt.deliver_items(payload, items)
+    # step 5: completion events
+    rt.emit(stem + ".complete", payload)
+    errors = payload.get("_errors")
+    if errors:
+        rt.emit(stem + ".error", {"failedHandlers": list(errors), "errors": errors})
+    rec = rt.recorder
+    if rec is not None:
+        rec.call(name, join.t0, t_join, payload["_parallel"]["critical_ms"] / 1000,
+                 _busy_s(join))
+    return payload
+
+
+def _busy_s(join: _Join) -> float:
+    total = join.prov_t
+    for inv in join.invs:
+        if inv.t_start >= 0 and inv.t_end >= inv.t_start:
+            total += inv.t_end - inv.t_start
+    return total
+
+
+def _await_duration(rt: Runtime, request: dict[str, Any], span: int) -> float:
+    d = request.get("durationMs")
+    if d is not None:
+        return _number(d, "durationMs", span)
+    lo, hi = request.get("minDurationMs"), request.get("maxDurationMs")
+    if lo is None and hi is None:
+        return 0.0
+    lo_v = _number(lo if lo is not None else hi, "minDurationMs", span)
+    hi_v = _number(hi if hi is not None else lo, "maxDurationMs", span)
+    if hi_v < lo_v:
+        lo_v, hi_v = hi_v, lo_v
+    import math
+    a, b = math.ceil(lo_v), math.floor(hi_v)
+    if b < a:
+        return lo_v
+    return float(rt._await_rng.randint(a, b))
+
+
+def _ms(s: float) -> float:
+    return round(s * 1000, 3)
+
+
+def _assemble(join: _Join, request: dict[str, Any], t_join: float) -> dict[str, Any]:
+    """The result payload in rule-7 key order, with `_errors` and `_parallel`."""
+    payload = dict(request)
+    payload["result"] = join.prov_value if join.prov_err is None else None
+    errors: dict[str, Any] = {}
+    if join.prov_err is not None:
+        kind, msg = join.prov_err
+        errors["result"] = {"type": kind, "message": msg, "event": join.service,
+                            "attempts": join.prov_attempts}
+    failed = 0
+    critical = join.prov_t
+    invs = join.invs
+    for ki, key in enumerate(join.keys):
+        first, end = join.key_invs[ki]
+        err = join.key_err[ki]
+        n = end - first
+        if n == 1:
+            inv = invs[first]
+            value: Any = inv.value
+            if inv.err is not None:
+                err = {"type": inv.err[0], "message": inv.err[1],
+                       "event": join.events[ki], "attempts": inv.attempts}
+            if inv.t_end - inv.t_start > critical:
+                critical = inv.t_end - inv.t_start
+        elif n == 0:
+            value = None
+        else:
+            value = []
+            bad: list[int] = []
+            first_err: tuple[str, str] | None = None
+            attempts = 0
+            for i in range(first, end):
+                inv = invs[i]
+                attempts += inv.attempts
+                value.append(inv.value)
+                if inv.err is not None:
+                    bad.append(i - first)
+                    if first_err is None:
+                        first_err = inv.err
+                if inv.t_end - inv.t_start > critical:
+                    critical = inv.t_end - inv.t_start
+            if first_err is not None:
+                idx = ", ".join(str(b) for b in bad)
+                err = {"type": first_err[0],
+                       "message": f"subscribers [{idx}] of `{join.events[ki]}` failed: "
+                                  f"{first_err[1]}",
+                       "event": join.events[ki], "attempts": attempts}
+        payload[key] = value
+        if err is not None:
+            errors[key] = err
+            failed += 1
+    if errors:
+        payload["_errors"] = errors
+    nb = len(join.keys)
+    payload["_parallel"] = {"branches": nb, "succeeded": nb - failed, "failed": failed,
+                            "wall_ms": _ms(t_join - join.t0), "critical_ms": _ms(critical)}
+    return payload

@@ -1,0 +1,98 @@
+"""The default simulated provider (SPEC §6.3, §10 rules 20–21).
+
+Deterministic for a seed. Each call sleeps the service's fixed latency
+(:data:`cxpar.lang.DEFAULT_LATENCY_MS`, 100 ms for plug-in services; overridable), then:
+
+- ``fail_rate``: the call fails with ``ProviderError("simulated <svc> failure")``;
+- ``timeout_rate``: the call never answers (only the call's ``timeout`` ends it);
+- otherwise it answers from the request:
+
+  * ``is``/``not``: a boolean ``condition`` prop (top level, else inside ``data``)
+    decides; otherwise a stable hash of the request's JSON (same answer for ``is R`` and
+    ``not R``, independent of the seed);
+  * ``learn``: appends the request to the calling entity's memory (a program-wide
+    memory at top level) and answers the memory's new size (a number);
+  * every other service: ``"[<svc>] <text>"`` where text is the first string among the
+    ``prompt``, ``text``, ``input``, ``query``, ``command``, ``message`` props, else the
+    request as one-line JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+from collections.abc import Mapping
+from typing import Any
+
+from cxpar.lang import DEFAULT_LATENCY_MS
+
+from ..values import to_json
+from .base import CallContext, ProviderError
+
+__all__ = ["SimProvider", "decide"]
+
+_TEXT_KEYS = ("prompt", "text", "input", "query", "command", "message")
+PLUGIN_LATENCY_MS = 100.0
+
+
+def decide(request: Mapping[str, Any]) -> bool:
+    """The sim's yes/no answer for ``request`` (rule 21)."""
+    cond = request.get("condition")
+    if type(cond) is bool:
+        return cond
+    data = request.get("data")
+    if type(data) is dict and type(data.get("condition")) is bool:
+        return bool(data["condition"])
+    digest = hashlib.sha256(to_json(dict(request)).encode()).digest()
+    return bool(digest[0] & 1)
+
+
+class SimProvider:
+    """Simulated AI services with fixed latencies and seeded fault injection."""
+
+    def __init__(self, seed: int = 0, *, latency_ms: Mapping[str, float] | None = None,
+                 fail_rate: float = 0.0, timeout_rate: float = 0.0) -> None:
+        self.seed = seed
+        self.latency_ms: dict[str, float] = dict(DEFAULT_LATENCY_MS)
+        if latency_ms:
+            self.latency_ms.update(latency_ms)
+        self.fail_rate = fail_rate
+        self.timeout_rate = timeout_rate
+        self.memory: list[Any] = []
+        self._rng = random.Random(f"sim:{seed}")
+
+    def latency(self, service: str) -> float:
+        """The simulated latency of ``service`` in ms."""
+        return float(self.latency_ms.get(service, PLUGIN_LATENCY_MS))
+
+    async def call(self, service: str, request: dict[str, Any], context: CallContext) -> Any:
+        fail = hang = False
+        if self.fail_rate or self.timeout_rate:
+            r = self._rng.random()
+            hang = r < self.timeout_rate
+            fail = not hang and r < self.timeout_rate + self.fail_rate
+        if hang:
+            await asyncio.get_running_loop().create_future()  # never resolves
+        lat = self.latency(service)
+        if lat > 0:
+            await asyncio.sleep(lat / 1000)
+        if fail:
+            raise ProviderError(f"simulated {service} failure")
+        return self.answer(service, request, context)
+
+    def answer(self, service: str, request: dict[str, Any], context: CallContext) -> Any:
+        """The deterministic answer for a successful call."""
+        if service in ("is", "not"):
+            return decide(request)
+        if service == "learn":
+            caller = context.caller
+            mem = caller.memory if caller is not None and hasattr(caller, "memory") \
+                else self.memory
+            mem.append(dict(request))
+            return float(len(mem))
+        for k in _TEXT_KEYS:
+            v = request.get(k)
+            if type(v) is str:
+                return f"[{service}] {v}"
+        return f"[{service}] {to_json(request)}"

@@ -1,0 +1,60 @@
+"""The top-level entry: run a compiled program's main coroutine and return its exit code."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import IO, Any
+
+from .clock import DEFAULT_GUARD_S, new_loop
+from .errors import SpanLike, render_error
+from .providers.base import Provider
+from .scheduler import Runtime
+from .tracing import Recorder
+
+__all__ = ["run_program"]
+
+
+def run_program(main: Callable[[Runtime], Awaitable[Any]], *,
+                spans: Sequence[SpanLike] = (), sources: Mapping[str, str] | None = None,
+                clock: str = "virtual", seed: int = 0, provider: Provider | None = None,
+                timeout_ms: float | None = 600_000, max_concurrency: int | None = None,
+                stats: bool = False, trace: str | None = None,
+                stdout: IO[str] | None = None, stderr: IO[str] | None = None,
+                guard_s: float = DEFAULT_GUARD_S, breaker_threshold: int = 5,
+                setup: Callable[[Runtime], None] | None = None) -> int:
+    """Run ``await main(rt)`` as the top level on a fresh loop; 0 ok, 3 errors/timeout, 130 ^C.
+
+    ``setup(rt)`` (optional) runs before the loop starts, e.g. to register classes.
+    """
+    out = stdout if stdout is not None else sys.stdout
+    err = stderr if stderr is not None else sys.stderr
+    recorder = Recorder(keep_spans=trace is not None) if (stats or trace) else None
+    rt = Runtime(spans=spans, sources=sources, provider=provider, seed=seed,
+                 max_concurrency=max_concurrency, stdout=out, stderr=err,
+                 breaker_threshold=breaker_threshold, recorder=recorder)
+    loop = new_loop(clock, guard_s=guard_s)
+    code = 0
+    with asyncio.Runner(loop_factory=lambda: loop) as runner:
+        rt.attach(loop)
+        if setup is not None:
+            setup(rt)
+        try:
+            code = runner.run(rt.run_main(main, timeout_ms=timeout_ms))
+        except KeyboardInterrupt:
+            pend = rt.pending()
+            notes = [f"still running: {', '.join(pend[:10])}"
+                     + (f" and {len(pend) - 10} more" if len(pend) > 10 else "")] if pend else []
+            err.write(render_error("interrupted", None, {}, notes=notes) + "\n")
+            code = 130
+    try:
+        out.flush()
+    except (OSError, ValueError):
+        pass
+    if recorder is not None:
+        if stats:
+            recorder.render_stats(err)
+        if trace:
+            recorder.write_trace(trace)
+    return code

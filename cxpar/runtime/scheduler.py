@@ -1,0 +1,322 @@
+"""The program-level runtime: event bus, emits, entities, quiescence, error reports."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import sys
+import traceback
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import IO, Any
+
+from cxpar.lang import SERVICE_STEMS
+
+from .bus import Bus, Handler
+from .coordinator import DEPTH, run_service
+from .errors import NO_SPAN_ID, CxRuntimeError, SpanLike, lookup_span, render_error
+from .limits import CircuitBreaker, Limiter
+from .providers.base import Provider
+from .values import Instance, to_str, type_name
+
+__all__ = ["Runtime", "ClassDef", "PLUGIN_SERVICES", "service"]
+
+#: Plug-in services: name → (stem, implementation or None to use the provider).
+PLUGIN_SERVICES: dict[str, tuple[str, Callable[..., Awaitable[Any]] | None]] = {}
+
+
+def service(name: str, stem: str | None = None) -> Callable[[Any], Any]:
+    """Decorator registering a plug-in service ``async def impl(request, context)``."""
+
+    def deco(fn: Any) -> Any:
+        PLUGIN_SERVICES[name] = (stem or name, fn)
+        return fn
+
+    return deco
+
+
+@dataclass(slots=True)
+class ClassDef:
+    """An entity class as data: handlers in source order, realize optional."""
+
+    name: str
+    base: str | None
+    realize: Callable[..., Awaitable[Any]] | None
+    handlers: list[tuple[str, Handler]]
+
+
+class Runtime:
+    """State of one running CX program. Generated code receives it as ``rt``."""
+
+    def __init__(self, *, spans: Sequence[SpanLike] = (), sources: Mapping[str, str] | None = None,
+                 provider: Provider | None = None, seed: int = 0,
+                 max_concurrency: int | None = None, stdout: IO[str] | None = None,
+                 stderr: IO[str] | None = None, breaker_threshold: int = 5,
+                 breaker_cooldown_ms: float = 10_000, recorder: Any = None) -> None:
+        if provider is None:
+            from .providers.sim import SimProvider
+            provider = SimProvider(seed)
+        self.spans = spans
+        self.sources: Mapping[str, str] = sources or {}
+        self.provider: Provider = provider
+        self.seed = seed
+        self.stdout: IO[str] = stdout if stdout is not None else sys.stdout
+        self.stderr: IO[str] = stderr if stderr is not None else sys.stderr
+        self.bus = Bus()
+        self.classes: dict[str, ClassDef] = {}
+        self.services: dict[str, str] = dict(SERVICE_STEMS)
+        self.limiter = Limiter(max_concurrency) if max_concurrency else None
+        self.recorder = recorder
+        self.error_count = 0
+        self._rand = random.Random(seed).random
+        self._jitter_rng = random.Random(f"jitter:{seed}")
+        self._await_rng = random.Random(f"await:{seed}")
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._breaker_threshold = breaker_threshold
+        self._breaker_cooldown_s = breaker_cooldown_ms / 1000
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._inflight = 0
+        self._top_done = False
+        self._quiet: asyncio.Future[None] | None = None
+        self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
+        self.t_start = 0.0
+
+    # ------------------------------------------------------------ setup
+    def attach(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Bind to ``loop`` (default: the running loop); ``now()`` counts from here."""
+        self.loop = loop or asyncio.get_running_loop()
+        self.t_start = self.loop.time()
+
+    def on(self, event: str, fn: Handler) -> None:
+        """Subscribe a top-level handler (call in source order before the top level runs)."""
+        self.bus.subscribe(event, fn, None)
+
+    def define_class(self, name: str, base: str | None,
+                     realize: Callable[..., Awaitable[Any]] | None,
+                     handlers: Iterable[tuple[str, Handler]]) -> None:
+        """Register an entity class (hoisted: before the top level runs)."""
+        self.classes[name] = ClassDef(name, base, realize, list(handlers))
+
+    def register_service(self, name: str, stem: str | None = None) -> None:
+        """Add a service name handled by the provider (a plug-in name)."""
+        self.services[name] = stem or name
+
+    def stem(self, name: str) -> str | None:
+        s = self.services.get(name)
+        if s is None and name in PLUGIN_SERVICES:
+            s = PLUGIN_SERVICES[name][0]
+        return s
+
+    def plugin_impl(self, name: str) -> Callable[..., Awaitable[Any]] | None:
+        entry = PLUGIN_SERVICES.get(name)
+        return entry[1] if entry is not None and name not in SERVICE_STEMS else None
+
+    def breaker(self, name: str) -> CircuitBreaker | None:
+        if self._breaker_threshold <= 0:
+            return None
+        b = self._breakers.get(name)
+        if b is None:
+            b = self._breakers[name] = CircuitBreaker(self._breaker_threshold,
+                                                      self._breaker_cooldown_s)
+        return b
+
+    # ------------------------------------------------------------ builtins
+    def print(self, *args: Any) -> None:
+        """``print(a, b)``: printed forms joined by one space, then a newline."""
+        self.stdout.write(" ".join([to_str(a) for a in args]) + "\n")
+
+    def now(self) -> float:
+        """Milliseconds since program start on the active clock."""
+        return round((self.loop.time() - self.t_start) * 1000, 6)
+
+    def random(self) -> float:
+        """A seeded random number in [0, 1)."""
+        return self._rand()
+
+    def call(self, fn: Any, args: Sequence[Any], span: int = NO_SPAN_ID) -> Any:
+        """Call a value that is not a known builtin name: always a runtime error."""
+        raise CxRuntimeError(f"cannot call {type_name(fn)}: it is not a function", span)
+
+    # ------------------------------------------------------------ emit
+    def emit(self, name: str, payload: Any = None, span: int = NO_SPAN_ID) -> None:
+        """Queue every subscriber of ``name`` with its own copy of ``payload`` (rules 1, 14)."""
+        subs = self.bus.subscribers(name)
+        if not subs:
+            return
+        if payload is None:
+            payload = {}
+        create = self.loop.create_task
+        tasks = self._tasks
+        done = self._task_done
+        obj = type(payload) is dict
+        for fn, inst in subs:
+            t: asyncio.Task[Any] = create(fn(self, inst, dict(payload) if obj else payload))
+            tasks.add(t)
+            t.add_done_callback(done)
+        self._inflight += len(subs)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        self._inflight -= 1
+        if not task.cancelled():
+            exc = task.exception()
+            if exc is not None:
+                self.report(exc)
+        if self._inflight == 0 and self._quiet is not None and not self._quiet.done():
+            self._quiet.set_result(None)
+
+    async def deliver_items(self, payload: dict[str, Any],
+                            items: Iterable[tuple[str, Mapping[str, Any] | None]]) -> None:
+        """Step 4: each item's subscribers get a fresh copy (+ extra), one item at a time."""
+        create = self.loop.create_task
+        for event, extra in items:
+            subs = self.bus.subscribers(event)
+            if not subs:
+                continue
+            tasks: list[asyncio.Task[Any]] = []
+            for fn, inst in subs:
+                ev = dict(payload)
+                if extra:
+                    ev.update(extra)
+                tasks.append(create(fn(self, inst, ev)))
+            try:
+                await asyncio.wait(tasks)
+            except BaseException:
+                for t in tasks:
+                    t.cancel()
+                raise
+            for t in tasks:
+                if not t.cancelled() and t.exception() is not None:
+                    self.report(t.exception())  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------ services
+    async def service(self, name: str, span: int, request: Any,
+                      branches: Sequence[tuple[str, str, Mapping[str, Any] | None]] = (),
+                      items: Sequence[tuple[str, Mapping[str, Any] | None]] = (), *,
+                      timeout: Any = None, retries: Any = None, priority: Any = None,
+                      concurrency: Any = None, caller: Instance | None = None) -> dict[str, Any]:
+        """A service call (SPEC §4.4); see docs/runtime.md."""
+        return await run_service(self, name, span, request, branches, items, timeout=timeout,
+                                 retries=retries, priority=priority, concurrency=concurrency,
+                                 caller=caller)
+
+    # ------------------------------------------------------------ entities
+    def _chain(self, name: str, span: int) -> list[ClassDef]:
+        chain: list[ClassDef] = []
+        cur: str | None = name
+        while cur is not None:
+            cd = self.classes.get(cur)
+            if cd is None or cd in chain:
+                raise CxRuntimeError(f"unknown entity `{cur}`", span)
+            chain.append(cd)
+            cur = cd.base
+        chain.reverse()
+        return chain
+
+    async def new(self, cls: str, args: Sequence[Any] = (), span: int = NO_SPAN_ID) -> Instance:
+        """``new Cls(args)``: copy fields, subscribe handlers base-first, await realize."""
+        chain = self._chain(cls, span)
+        arg = args[0] if args else None
+        if arg is None:
+            fields: dict[str, Any] = {}
+        elif type(arg) is dict:
+            fields = dict(arg)
+        elif type(arg) is Instance:
+            fields = dict(arg.fields)
+        else:
+            raise CxRuntimeError(
+                f"`new {cls}` expects an object, got {type_name(arg)}", span)
+        inst = Instance(cls, fields)
+        sub = self.bus.subscribe
+        realize = None
+        for cd in chain:
+            for event, fn in cd.handlers:
+                sub(event, fn, inst)
+            if cd.realize is not None:
+                realize = cd.realize
+        if realize is not None:
+            try:
+                await realize(self, inst, *args[1:])
+            except Exception as exc:  # noqa: BLE001 - aborts realize only (rule 6)
+                self.report(exc)
+        return inst
+
+    # ------------------------------------------------------------ errors
+    def report(self, exc: BaseException) -> None:
+        """Report one runtime error on stderr with its CX span; the exit code becomes 3."""
+        self.error_count += 1
+        if isinstance(exc, CxRuntimeError):
+            text = render_error(exc.message, lookup_span(self.spans, exc.span_id),
+                                self.sources)
+        else:
+            text = f"error: internal error in the runtime: {type(exc).__name__}: {exc}\n" \
+                   "   = note: please report this at the cxpar issue tracker"
+            if os.environ.get("CXPAR_DEBUG"):
+                text += "\n" + "".join(traceback.format_exception(exc))
+        self.stderr.write(text + "\n")
+        self.stderr.flush()
+
+    def pending(self) -> list[str]:
+        """Names of handlers and calls still running (for timeout/interrupt reports)."""
+        try:
+            cur = asyncio.current_task(self.loop)
+        except RuntimeError:
+            cur = None
+        out = []
+        for t in asyncio.all_tasks(self.loop):
+            if t is cur or t.done():
+                continue
+            coro = t.get_coro()
+            name = getattr(coro, "__qualname__", None) or repr(coro)
+            if name.endswith("run_main"):
+                continue
+            out.append(name.replace("<locals>.", ""))
+        return sorted(out)
+
+    # ------------------------------------------------------------ program run
+    async def run_main(self, main: Callable[[Runtime], Awaitable[Any]], *,
+                       timeout_ms: float | None = 600_000) -> int:
+        """Run the top level, emit ``system.start``, wait for quiescence; exit code 0/3."""
+        if self.loop is None:
+            self.attach()
+        loop = self.loop
+        DEPTH.set(0)
+        stalled = False
+        with_timeout = asyncio.timeout(None if timeout_ms is None else timeout_ms / 1000)
+
+        def on_stall() -> None:
+            nonlocal stalled
+            stalled = True
+            with_timeout.reschedule(loop.time())
+
+        if hasattr(loop, "on_stall"):
+            loop.on_stall = on_stall
+        try:
+            async with with_timeout:
+                try:
+                    await main(self)
+                except Exception as exc:  # noqa: BLE001 - aborts the top level only
+                    self.report(exc)
+                self._top_done = True
+                self.emit("system.start", {})
+                if self._inflight:
+                    self._quiet = loop.create_future()
+                    await self._quiet
+        except TimeoutError:
+            pend = self.pending()
+            if stalled:
+                msg = ("virtual clock stalled: work kept running without virtual time "
+                       "advancing (an endless loop of emits?)")
+            else:
+                msg = f"program timed out after {to_str(float(timeout_ms or 0))} ms"
+            note = [f"still running: {', '.join(pend[:10])}"
+                    + (f" and {len(pend) - 10} more" if len(pend) > 10 else "")] if pend else []
+            self.stderr.write(render_error(msg, None, {}, notes=note) + "\n")
+            self.error_count += 1
+            self.cancel_all()
+        return 3 if self.error_count else 0
+
+    def cancel_all(self) -> None:
+        for t in list(self._tasks):
+            t.cancel()

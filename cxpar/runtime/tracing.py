@@ -1,0 +1,113 @@
+"""Statistics (``--stats``) and Chrome/Perfetto traces (``--trace out.json``), SPEC §6.4."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+__all__ = ["Recorder"]
+
+
+@dataclass(slots=True)
+class _Agg:
+    count: int = 0
+    failures: int = 0
+    durations: list[float] = field(default_factory=list)
+    critical_s: float = 0.0
+
+
+def _pct(sorted_vals: list[float], p: float) -> float:
+    if not sorted_vals:
+        return 0.0
+    i = min(len(sorted_vals) - 1, max(0, round(p * (len(sorted_vals) - 1))))
+    return sorted_vals[i]
+
+
+class Recorder:
+    """Collects one span per provider call and branch invocation, and one row per call."""
+
+    def __init__(self, *, keep_spans: bool = True) -> None:
+        self.keep_spans = keep_spans
+        self.spans: list[tuple[str, str, str, float, float, str | None]] = []
+        self.aggs: dict[tuple[str, str], _Agg] = {}
+        self.calls: dict[str, list[float]] = {}  # service → [n, wall, busy]
+        self._crit: dict[str, float] = {}
+
+    def span(self, name: str, cat: str, event: str, t0: float, t1: float,
+             err: str | None) -> None:
+        """Record one provider call (cat "service") or branch invocation (cat "handler")."""
+        a = self.aggs.get((cat, name))
+        if a is None:
+            a = self.aggs[(cat, name)] = _Agg()
+        a.count += 1
+        if err is not None:
+            a.failures += 1
+        a.durations.append(t1 - t0)
+        if self.keep_spans:
+            self.spans.append((name, cat, event, t0, t1, err))
+
+    def call(self, service: str, t0: float, t1: float, critical_s: float,
+             busy_s: float) -> None:
+        """Record one whole service call: wall time and summed branch/provider time."""
+        c = self.calls.setdefault(service, [0.0, 0.0, 0.0])
+        c[0] += 1
+        c[1] += t1 - t0
+        c[2] += busy_s
+        self._crit[service] = self._crit.get(service, 0.0) + critical_s
+
+    # ---------------------------------------------------------------- output
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per service/handler: count, failures, p50/p95 ms, critical ms, speedup."""
+        out = []
+        for (cat, name), a in sorted(self.aggs.items()):
+            d = sorted(a.durations)
+            row: dict[str, Any] = {
+                "kind": cat, "name": name, "count": a.count, "failures": a.failures,
+                "p50_ms": round(_pct(d, 0.5) * 1000, 3), "p95_ms": round(_pct(d, 0.95) * 1000, 3),
+                "total_ms": round(sum(d) * 1000, 3), "speedup": None,
+                "critical_ms": None,
+            }
+            if cat == "service" and name in self.calls:
+                n, wall, busy = self.calls[name]
+                row["critical_ms"] = round(self._crit.get(name, 0.0) * 1000, 3)
+                row["speedup"] = round(busy / wall, 2) if wall > 0 else None
+            out.append(row)
+        return out
+
+    def render_stats(self, stream: IO[str]) -> None:
+        """A rich table on ``stream`` (stderr)."""
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title="cxpar stats")
+        for col in ("kind", "name", "count", "failures", "p50 ms", "p95 ms", "total ms",
+                    "critical ms", "speedup"):
+            table.add_column(col, justify="left" if col in ("kind", "name") else "right")
+        for r in self.rows():
+            table.add_row(r["kind"], r["name"], str(r["count"]), str(r["failures"]),
+                          f"{r['p50_ms']:g}", f"{r['p95_ms']:g}", f"{r['total_ms']:g}",
+                          "" if r["critical_ms"] is None else f"{r['critical_ms']:g}",
+                          "" if r["speedup"] is None else f"{r['speedup']:g}x")
+        Console(file=stream, width=120).print(table)
+
+    def trace_events(self) -> list[dict[str, Any]]:
+        """Chrome trace events: one complete ("X") event per span, one track per name."""
+        tids: dict[str, int] = {}
+        events: list[dict[str, Any]] = []
+        for name, cat, event, t0, t1, err in self.spans:
+            track = f"{cat}: {name}"
+            tid = tids.get(track)
+            if tid is None:
+                tid = tids[track] = len(tids) + 1
+                events.append({"name": "thread_name", "ph": "M", "pid": 1, "tid": tid,
+                               "args": {"name": track}})
+            events.append({"name": event if cat == "handler" else name, "cat": cat,
+                           "ph": "X", "pid": 1, "tid": tid, "ts": round(t0 * 1e6, 3),
+                           "dur": round((t1 - t0) * 1e6, 3),
+                           "args": {"error": err} if err else {}})
+        return events
+
+    def write_trace(self, path: str) -> None:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump({"traceEvents": self.trace_events(), "displayTimeUnit": "ms"}, f)
