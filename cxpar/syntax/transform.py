@@ -97,7 +97,9 @@ class ToAst(Transformer[Token, n.Program]):
         return n.TypeRef(span=self.span(meta), name=str(name), args=args, is_array=is_array)
 
     def on_handler(self, meta: Meta, modifier: Token | None, event: n.EventName,
-                   param: n.Param | None, body: n.Block) -> n.OnHandler:
+                   *rest: Any) -> n.OnHandler:
+        param = next((r for r in rest if isinstance(r, n.Param)), None)
+        body = rest[-1]
         if modifier is not None and str(modifier) != "async":
             self.problems.append(("CX111", self.tspan(modifier),
                                   f"unknown handler modifier `{modifier}`",
@@ -113,8 +115,9 @@ class ToAst(Transformer[Token, n.Program]):
     def block(self, meta: Meta, *body: n.Stmt) -> n.Block:
         return n.Block(span=self.span(meta), body=list(body))
 
-    def var_decl(self, meta: Meta, name: Token, type_ref: n.TypeRef | None,
-                 init: n.Expr | None) -> n.VarDecl:
+    def var_decl(self, meta: Meta, name: Token, *rest: Any) -> n.VarDecl:
+        type_ref = next((r for r in rest if isinstance(r, n.TypeRef)), None)
+        init = next((r for r in rest if isinstance(r, n.Expr)), None)
         return n.VarDecl(span=self.span(meta), name=self.ident(name), type=type_ref, init=init)
 
     def expr_stmt(self, meta: Meta, expr: n.Expr) -> n.ExprStmt:
@@ -124,8 +127,8 @@ class ToAst(Transformer[Token, n.Program]):
         payload = next((r for r in rest if isinstance(r, n.Expr)), None)
         return n.Emit(span=self.span(meta), event=event, payload=payload)
 
-    def if_stmt(self, meta: Meta, cond: n.Expr, then: n.Stmt,
-                orelse: n.Stmt | None) -> n.If:
+    def if_stmt(self, meta: Meta, cond: n.Expr, then: n.Stmt, *rest: Any) -> n.If:
+        orelse = next((r for r in rest if isinstance(r, n.Stmt)), None)
         return n.If(span=self.span(meta), cond=cond, then=then, orelse=orelse)
 
     def while_stmt(self, meta: Meta, cond: n.Expr, body: n.Stmt) -> n.While:
@@ -142,7 +145,8 @@ class ToAst(Transformer[Token, n.Program]):
     def continue_stmt(self, meta: Meta) -> n.Continue:
         return n.Continue(span=self.span(meta))
 
-    def return_stmt(self, meta: Meta, value: n.Expr | None) -> n.Return:
+    def return_stmt(self, meta: Meta, *rest: Any) -> n.Return:
+        value = next((r for r in rest if isinstance(r, n.Expr)), None)
         return n.Return(span=self.span(meta), value=value)
 
     def empty_stmt(self, meta: Meta) -> n.Empty:
