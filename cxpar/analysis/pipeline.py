@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cxpar.analysis.model import ProgramInfo
 from cxpar.ast.nodes import Program
 from cxpar.diagnostics.model import Diagnostic
 from cxpar.span import SourceFile
@@ -29,6 +30,12 @@ class Compilation:
     extra_services: dict[str, str] = field(default_factory=dict)
     #: Results of passes, by pass name (resolution tables, analysed calls, graph...).
     results: dict[str, Any] = field(default_factory=dict)
+    #: The analysed program (filled by the passes; see :mod:`cxpar.analysis.model`).
+    info: ProgramInfo = field(default_factory=ProgramInfo)
+    #: The stream execution graph (:class:`cxpar.analysis.graph.Graph`), set by `graph`.
+    graph: Any = None
+    #: Per-service latency estimates in ms for the graph (defaults: lang.DEFAULT_LATENCY_MS).
+    latency: dict[str, float] = field(default_factory=dict)
 
     @property
     def has_errors(self) -> bool:
