@@ -56,14 +56,14 @@ def render_error(message: str, span: tuple[str, int, int, int, int] | None,
             lines = text.split("\n")
             if 1 <= line <= len(lines):
                 src = lines[line - 1].rstrip("\r")
-                width = len(str(line))
+                width = max(2, len(str(line)))
                 pad = " " * width
                 if end_line == line and end_col > col:
                     n = end_col - col
                 else:
                     n = max(1, len(src) - col + 1)
                 out.append(f"{pad} |")
-                out.append(f"{line} | {src}")
+                out.append(f"{line:>{width}} | {src}")
                 out.append(f"{pad} | {' ' * (col - 1)}{'^' * max(1, n)}")
     for note in notes:
         out.append(f"   = note: {note}")

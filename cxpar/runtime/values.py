@@ -77,7 +77,7 @@ def fmt_num(x: float) -> str:
         return "Infinity" if x > 0 else "-Infinity"
     if type(x) is int:
         x = float(x)
-    if x.is_integer() and -1e21 < x < 1e21:
+    if x.is_integer() and -9007199254740992.0 <= x <= 9007199254740992.0:
         return str(int(x))
     sign = "-" if x < 0 else ""
     mant, _, exp = repr(abs(x)).partition("e")
