@@ -154,6 +154,15 @@ class Assign(Expr):
 
 
 @dataclass(slots=True, kw_only=True, eq=False)
+class Conditional(Expr):
+    """``cond ? then : orelse``."""
+
+    cond: Expr
+    then: Expr
+    orelse: Expr
+
+
+@dataclass(slots=True, kw_only=True, eq=False)
 class Prop(Node):
     """``key: value`` in an object literal (``quoted`` for ``"key": value``)."""
 
@@ -240,6 +249,16 @@ class ForIn(Stmt):
 
     var: Ident
     iterable: Expr
+    body: Stmt
+
+
+@dataclass(slots=True, kw_only=True, eq=False)
+class ForC(Stmt):
+    """C-style ``for (init; cond; update) body`` (each part optional)."""
+
+    init: Stmt | None
+    cond: Expr | None
+    update: Expr | None
     body: Stmt
 
 

@@ -229,9 +229,6 @@ def bad_characters(source: SourceFile, e: UnexpectedCharacters) -> tuple[Diagnos
         return error("CX103", "strings use double quotes", _span_at(source, pos, length),
                      label="single-quoted string",
                      help='write "text" instead of \'text\''), max(length, 1)
-    if ch == "#":
-        return error("CX103", "unexpected character `#`", _span_at(source, pos),
-                     label="not a CX token", help="comments start with `//`"), eol - pos
     shown = repr(ch)[1:-1] if not ch.isprintable() else ch
     return error("CX103", f"unexpected character `{shown}`", _span_at(source, pos),
                  label="not a CX token"), 1

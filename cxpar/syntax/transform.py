@@ -139,6 +139,15 @@ class ToAst(Transformer[Token, n.Program]):
                                 (isinstance(a, Token) and a.type == "VAR")][-3:]
         return n.ForIn(span=self.span(meta), var=self.ident(name), iterable=iterable, body=body)
 
+    def for_c_stmt(self, meta: Meta, init: n.Stmt | n.Expr | None, cond: n.Expr | None,
+                   update: n.Expr | None, body: n.Stmt) -> n.ForC:
+        if isinstance(init, n.Expr):
+            init = n.ExprStmt(span=init.span, expr=init)
+        return n.ForC(span=self.span(meta), init=init, cond=cond, update=update, body=body)
+
+    def for_var(self, meta: Meta, name: Token, value: n.Expr) -> n.VarDecl:
+        return n.VarDecl(span=self.span(meta), name=self.ident(name), init=value)
+
     def break_stmt(self, meta: Meta) -> n.Break:
         return n.Break(span=self.span(meta))
 
@@ -159,6 +168,21 @@ class ToAst(Transformer[Token, n.Program]):
 
     def binary(self, meta: Meta, left: n.Expr, op: Token, right: n.Expr) -> n.Binary:
         return n.Binary(span=self.span(meta), op=str(op), left=left, right=right)
+
+    def conditional(self, meta: Meta, cond: n.Expr, then: n.Expr,
+                    orelse: n.Expr) -> n.Conditional:
+        return n.Conditional(span=self.span(meta), cond=cond, then=then, orelse=orelse)
+
+    def update(self, meta: Meta, a: Any, b: Any) -> n.Assign:
+        """``x++`` / ``--x`` desugar to ``x += 1`` / ``x -= 1`` (value: the updated value)."""
+        op, target = (a, b) if isinstance(a, Token) else (b, a)
+        one = n.Number(span=self.tspan(op), value=1.0, text="1")
+        return n.Assign(span=self.span(meta), op="+=" if str(op) == "++" else "-=",
+                        target=target, value=one)
+
+    def new_name(self, meta: Meta) -> n.Name:
+        """``new`` used as a name, as in the event reference ``new.user``."""
+        return n.Name(span=self.span(meta), id="new")
 
     def unary(self, meta: Meta, op: Token, operand: n.Expr) -> n.Unary:
         return n.Unary(span=self.span(meta), op=str(op), operand=operand)
