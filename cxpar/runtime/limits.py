@@ -25,9 +25,9 @@ def priority_value(p: Any) -> float | None:
 
 
 def backoff_s(retry_index: int, rng: random.Random) -> float:
-    """Delay before retry ``retry_index`` (0-based): 100 ms·2ⁿ capped at 10 s, ±20 % jitter."""
+    """Delay before retry ``retry_index`` (0-based): 100 ms·2ⁿ capped at 10 s, ±20 % jitter, in whole ms."""
     base = min(0.1 * (2 ** min(retry_index, 20)), 10.0)
-    return base * (0.8 + 0.4 * rng.random())
+    return round(base * (0.8 + 0.4 * rng.random()), 3)  # whole ms
 
 
 class Limiter:
