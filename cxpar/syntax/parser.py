@@ -47,6 +47,14 @@ def grammar_text() -> str:
         return here.read_text("utf-8")
 
 
+class OpenComment(Exception):
+    """A `/*` with no `*/`: the lexer found `/` where the comment starts."""
+
+    def __init__(self, token: Token) -> None:
+        super().__init__("unterminated block comment")
+        self.token = token
+
+
 class TooDeep(Exception):
     def __init__(self, token: Token) -> None:
         super().__init__("nesting too deep")
@@ -90,6 +98,7 @@ class Parser:
             callbacks[name] = self._close
         for name in ("SEMICOLON", "NAME", "NUMBER", "STRING"):
             callbacks[name] = self._track
+        callbacks["MUL_OP"] = self._slash
         self.lark: Lark = Lark(
             grammar_text(),
             parser="lalr",
@@ -115,6 +124,13 @@ class Parser:
         assert self.state is not None
         self.state.last = tok
         return tok
+
+    def _slash(self, tok: Token) -> Token:
+        # BLOCK_COMMENT is tried first, so a `/` followed by `*` opens a comment with no `*/`.
+        assert self.state is not None
+        if str(tok) == "/" and self.state.source.text.startswith("*", tok.end_pos or 0):
+            raise OpenComment(tok)
+        return self._track(tok)
 
     def _open(self, tok: Token) -> Token:
         assert self.state is not None
@@ -230,6 +246,14 @@ class Parser:
                 if not st.diagnostics:
                     raise
                 program = None
+        except OpenComment as exc:
+            t = exc.token
+            at = t.start_pos or 0
+            st.diagnostics.append(error(
+                "CX106", "unterminated block comment",
+                Span(source.name, t.line or 1, t.column or 1, t.line or 1, (t.column or 1) + 2,
+                     at, at + 2),
+                label="this comment is never closed", help="close it with `*/`"))
         except TooDeep as exc:
             st.diagnostics.append(syntax_errors.too_deep(source, exc.token, MAX_NESTING))
         except UnexpectedInput as exc:
