@@ -8,6 +8,8 @@ from collections.abc import Callable
 from cxpar.diagnostics.model import Diagnostic, Severity
 
 TAB = 4
+#: Source lines longer than this are cut to a window around the underline.
+MAX_WIDTH = 120
 
 _COLOURS = {
     Severity.ERROR: "\x1b[1;31m",
@@ -33,6 +35,19 @@ def _expand(line: str, col: int) -> tuple[str, int]:
     return text, max(display_col, 0)
 
 
+def _window(shown: str, start: int, end: int) -> tuple[str, int, int]:
+    """Cut a long display line to at most ~MAX_WIDTH columns around ``start``..``end``."""
+    if len(shown) <= MAX_WIDTH:
+        return shown, start, end
+    end = min(max(end, start + 1), start + MAX_WIDTH // 2)
+    lo = max(0, min(start - MAX_WIDTH // 4, len(shown) - MAX_WIDTH))
+    hi = min(len(shown), max(lo + MAX_WIDTH, end))
+    head = "..." if lo > 0 else ""
+    tail = "..." if hi < len(shown) else ""
+    shift = len(head) - lo
+    return head + shown[lo:hi] + tail, start + shift, end + shift
+
+
 def render_text(d: Diagnostic, source_line: Callable[[str, int], str],
                 colour: bool = False) -> str:
     """The rustc-style block for ``d``; ``source_line(file, line)`` gives source text."""
@@ -53,12 +68,14 @@ def render_text(d: Diagnostic, source_line: Callable[[str, int], str],
         _, end = _expand(text, max(s.end_col, s.col + 1))
     else:
         end = max(len(shown), start + 1)
+    shown, start, end = _window(shown, start, end)
     caret = " " * start + "^" * max(end - start, 1) + (" " + d.label if d.label else "")
     marks.append((s.line, 0, shown, caret, _COLOURS[d.severity]))
     for i, lab in enumerate(d.labels, 1):
         ltext = source_line(lab.span.file, lab.span.line)
         lshown, lstart = _expand(ltext, lab.span.col)
         _, lend = _expand(ltext, max(lab.span.end_col, lab.span.col + 1))
+        lshown, lstart, lend = _window(lshown, lstart, lend)
         under = " " * lstart + "-" * max(lend - lstart, 1) + " " + lab.message
         marks.append((lab.span.line, i, lshown, under, _BLUE))
     marks.sort()
