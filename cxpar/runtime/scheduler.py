@@ -300,9 +300,7 @@ class Runtime:
                     self.report(exc)
                 self._top_done = True
                 self.emit("system.start", {})
-                if self._inflight:
-                    self._quiet = loop.create_future()
-                    await self._quiet
+                await self.quiesce()
         except TimeoutError:
             pend = self.pending()
             if stalled:
@@ -317,6 +315,13 @@ class Runtime:
             self.cancel_all()
         return 3 if self.error_count else 0
 
+    async def quiesce(self) -> None:
+        """Wait until no emitted handler is running (e.g. after each REPL entry)."""
+        while self._inflight:
+            self._quiet = self.loop.create_future()
+            await self._quiet
+
     def cancel_all(self) -> None:
+        """Cancel every running emitted handler (and, through them, what they await)."""
         for t in list(self._tasks):
             t.cancel()
