@@ -291,3 +291,18 @@ def test_stats_and_trace(tmp_path: Any) -> None:
     assert {e["cat"] for e in evs} == {"service", "handler"}
     assert any(e["ph"] == "M" and e["args"]["name"] == "handler: on b"
                for e in data["traceEvents"])
+
+
+def test_real_clock_runs_same_program() -> None:
+    async def b(rt: Any, self: Any, ev: Any) -> Any:
+        await asyncio.sleep(0.01)
+        return ev["x"]
+
+    async def main(rt: Any) -> None:
+        rt.on("b", b)
+        p = await rt.service("await", 0, {"durationMs": 20.0}, [("k", "b", {"x": 2.0})])
+        rt.print(p["k"], p["result"], rt.now() >= 20)
+        rt.print()
+
+    r = run(main, clock="real")
+    assert r.code == 0 and r.lines == ["2 20 true", ""]

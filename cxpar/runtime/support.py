@@ -1,0 +1,40 @@
+"""Small helpers that generated code calls besides :mod:`cxpar.runtime.values`."""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from .errors import CxRuntimeError
+
+
+def fail(message: str, span: int) -> NoReturn:
+    """Raise a CX runtime error at ``span`` (used where an expression cannot work)."""
+    raise CxRuntimeError(message, span)
+
+
+class EntityRef:
+    """An entity name used as a value: prints as its name, equal only to itself."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<entity {self.name}>"
+
+
+_ENTITIES: dict[str, EntityRef] = {}
+
+
+def entity_value(name: str) -> Any:
+    """The value of an entity name in expression position (rarely useful; never fails)."""
+    ref = _ENTITIES.get(name)
+    if ref is None:
+        ref = _ENTITIES[name] = EntityRef(name)
+    return ref.name
+
+
+def builtin_value(name: str) -> Any:
+    """A builtin function's name used as a value evaluates to its name (not callable)."""
+    return name
