@@ -38,3 +38,23 @@ def entity_value(name: str) -> Any:
 def builtin_value(name: str) -> Any:
     """A builtin function's name used as a value evaluates to its name (not callable)."""
     return name
+
+
+def repl_globals(rt: Any, names: list[str]) -> Any:
+    """The namespace of globals kept on ``rt`` across REPL entries; declares ``names``."""
+    ns = getattr(rt, "repl_namespace", None)
+    if ns is None:
+        from types import SimpleNamespace
+
+        ns = SimpleNamespace()
+        rt.repl_namespace = ns
+    for name in names:
+        if not hasattr(ns, name):
+            setattr(ns, name, None)
+    return ns
+
+
+def set_global(ns: Any, name: str, value: Any) -> Any:
+    """``name = value`` on a REPL namespace, as an expression."""
+    setattr(ns, name, value)
+    return value

@@ -1,0 +1,1 @@
+"""Code generators: the python backend (default) and the llvm dispatch backend."""

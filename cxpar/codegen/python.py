@@ -1,0 +1,595 @@
+"""The python backend: analysed CX AST → Python ``ast.Module`` with CX positions.
+
+Every Python node is built through :meth:`PyGen.at`, which copies the CX span
+(hy's ``asty``), so the code object's line table points at CX source. Operations
+that can fail at run time get a *span id* (an index into ``__cx_spans__``) and raise
+:class:`cxpar.runtime.CxRuntimeError` with it, so errors are reported against CX.
+
+The generated module defines ``__cx_program__(rt)``: it binds the program's globals
+as closure variables (one set per run, so streams never share state), defines
+handlers and realize functions, registers entities and top-level handlers with the
+runtime (hoisting, SPEC §4.2), and returns the top level as ``async def``.
+"""
+
+from __future__ import annotations
+
+import ast as py
+from typing import Any, TypeVar
+
+from cxpar.analysis.model import AnalysedCall, NameKind, ProgramInfo
+from cxpar.analysis.pipeline import Compilation
+from cxpar.ast import nodes as n
+from cxpar.span import SourceFile, Span
+
+T = TypeVar("T", bound=py.AST)
+
+RT = "rt"
+SELF = "cx_self"
+V = "_v"  # cxpar.runtime.values
+S = "_s"  # cxpar.runtime.support
+
+_ARITH = {"+": "add", "-": "sub", "*": "mul", "/": "div", "%": "mod"}
+_COMPARE = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
+
+
+class CodegenError(Exception):
+    """A construct the backend cannot compile (analysis should have rejected it)."""
+
+    def __init__(self, message: str, span: Span) -> None:
+        super().__init__(message)
+        self.span = span
+
+
+class _Function:
+    """Per generated function: which globals it assigns, its loops, its temps."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind  # "top", "handler", "realize"
+        self.assigned_globals: set[str] = set()
+        self.loops: list[n.Stmt] = []
+        self.temps = 0
+        self.in_entity = False
+
+
+class PyGen:
+    """Compile one analysed program. Use :func:`generate`."""
+
+    def __init__(self, comp: Compilation, repl: bool = False) -> None:
+        info = getattr(comp, "info", None)
+        if not isinstance(info, ProgramInfo):
+            raise CodegenError("program was not analysed", comp.program.span)
+        self.info: ProgramInfo = info
+        self.source: SourceFile = comp.source
+        self.lines = comp.source.text.split("\n")
+        self.spans: list[tuple[str, int, int, int, int]] = []
+        self.span_ids: dict[tuple[str, int, int, int, int], int] = {}
+        self.fn = _Function("top")
+        self.handler_names: dict[int, str] = {}
+        self.used_names: set[str] = set()
+        #: REPL mode: globals live in a namespace that persists between entries.
+        self.repl = repl
+
+    # ------------------------------------------------------------------ helpers
+
+    def sid(self, span: Span) -> int:
+        """The id of ``span`` in ``__cx_spans__``."""
+        key = (span.file, span.line, span.col, span.end_line, span.end_col)
+        got = self.span_ids.get(key)
+        if got is None:
+            got = self.span_ids[key] = len(self.spans)
+            self.spans.append(key)
+        return got
+
+    def _byte_col(self, line: int, col: int) -> int:
+        text = self.lines[line - 1] if 1 <= line <= len(self.lines) else ""
+        return len(text[: max(col - 1, 0)].encode("utf-8"))
+
+    def at(self, span: Span, node: T) -> T:
+        """Give ``node`` (and its unpositioned children) the CX position ``span``."""
+        lineno, col = span.line, self._byte_col(span.line, span.col)
+        end_lineno, end_col = span.end_line, self._byte_col(span.end_line, span.end_col)
+        for sub in py.walk(node):
+            if "lineno" in sub._attributes and getattr(sub, "lineno", None) is None:
+                sub.lineno, sub.col_offset = lineno, col  # type: ignore[attr-defined]
+                sub.end_lineno, sub.end_col_offset = end_lineno, end_col  # type: ignore[attr-defined]
+        return node
+
+    def name(self, ident: str, store: bool = False) -> py.Name:
+        return py.Name(id=ident, ctx=py.Store() if store else py.Load())
+
+    def attr(self, obj: str, name: str) -> py.Attribute:
+        return py.Attribute(value=self.name(obj), attr=name, ctx=py.Load())
+
+    def call(self, func: py.expr, *args: py.expr, **kw: py.expr) -> py.Call:
+        return py.Call(func=func, args=list(args), keywords=[
+            py.keyword(arg=k, value=v) for k, v in kw.items()])
+
+    def helper(self, module: str, fn: str, *args: py.expr) -> py.Call:
+        return self.call(self.attr(module, fn), *args)
+
+    def const(self, value: Any) -> py.Constant:
+        return py.Constant(value=value)
+
+    def temp(self) -> str:
+        self.fn.temps += 1
+        return f"_t{self.fn.temps}"
+
+    def fresh(self, base: str) -> str:
+        clean = "".join(c if c.isalnum() else "_" for c in base)
+        name = clean
+        k = 1
+        while name in self.used_names:
+            k += 1
+            name = f"{clean}_{k}"
+        self.used_names.add(name)
+        return name
+
+    # ------------------------------------------------------------------ program
+
+    def module(self) -> py.Module:
+        """The whole module: imports, tables and ``__cx_program__``."""
+        program_fn = self.program()
+        header: list[py.stmt] = [
+            py.Import(names=[py.alias(name="cxpar.runtime.values", asname=None)]),
+            py.ImportFrom(module="cxpar.runtime", names=[
+                py.alias(name="values", asname=V), py.alias(name="support", asname=S)], level=0),
+        ]
+        header = header[1:]
+        tables = [
+            py.Assign(targets=[self.name("__cx_file__", True)],
+                      value=self.const(self.source.name)),
+            py.Assign(targets=[self.name("__cx_spans__", True)], value=py.List(elts=[
+                py.Tuple(elts=[self.const(x) for x in sp], ctx=py.Load()) for sp in self.spans
+            ], ctx=py.Load())),
+        ]
+        top = self.at(self.source_span(), py.Module(body=header + tables + [program_fn],
+                                                    type_ignores=[]))
+        return top
+
+    def source_span(self) -> Span:
+        return Span(self.source.name, 1, 1, 1, 1)
+
+    def program(self) -> py.FunctionDef:
+        info = self.info
+        prog = self.info_program()
+        body: list[py.stmt] = []
+        # Globals: closure variables of __cx_program__, null until their `var` runs.
+        gnames = [f"g_{name}" for name in info.globals]
+        if self.repl:
+            body.append(self.at(prog.span, py.Assign(
+                targets=[self.name("G", True)],
+                value=self.helper(S, "repl_globals", self.name(RT),
+                                  py.List(elts=[self.const(g) for g in gnames], ctx=py.Load())))))
+        elif gnames:
+            body.append(self.at(prog.span, py.Assign(
+                targets=[py.Tuple(elts=[self.name(g, True) for g in gnames], ctx=py.Store())]
+                if len(gnames) > 1 else [self.name(gnames[0], True)],
+                value=py.Tuple(elts=[self.const(None)] * len(gnames), ctx=py.Load())
+                if len(gnames) > 1 else self.const(None))))
+        # Handlers and realize functions, then registrations (hoisted).
+        registrations: list[py.stmt] = []
+        for ent in info.entities.values():
+            decl = ent.decl
+            for h in decl.handlers:
+                body.append(self.handler(h, entity=decl.name.name))
+            realize_name = "None"
+            if decl.realize is not None:
+                realize_name = self.fresh(f"realize_{decl.name.name}")
+                body.append(self.realize(decl.realize, realize_name))
+            handlers = py.List(elts=[
+                py.Tuple(elts=[self.const(h.event.dotted), self.name(self.handler_names[id(h)])],
+                         ctx=py.Load()) for h in decl.handlers], ctx=py.Load())
+            base = decl.base.name if decl.base is not None else None
+            registrations.append(self.at(decl.span, py.Expr(value=self.call(
+                self.attr(RT, "define_class"), self.const(decl.name.name), self.const(base),
+                self.name(realize_name) if realize_name != "None" else self.const(None),
+                handlers))))
+        for stmt in prog.body:
+            if isinstance(stmt, n.OnHandler):
+                body.append(self.handler(stmt, entity=None))
+                registrations.append(self.at(stmt.span, py.Expr(value=self.call(
+                    self.attr(RT, "on"), self.const(stmt.event.dotted),
+                    self.name(self.handler_names[id(stmt)])))))
+        body.extend(registrations)
+        body.append(self.top_level(prog))
+        body.append(self.at(prog.span, py.Return(value=self.name("__cx_main__"))))
+        fn = py.FunctionDef(name="__cx_program__", args=self.arguments([RT]), body=body,
+                            decorator_list=[], returns=None, type_params=[])
+        return self.at(prog.span, fn)
+
+    def info_program(self) -> n.Program:
+        prog = getattr(self, "_program", None)
+        if prog is None:
+            raise CodegenError("no program", self.source_span())
+        return prog
+
+    def arguments(self, names: list[str], defaults: int = 0) -> py.arguments:
+        return py.arguments(posonlyargs=[], args=[py.arg(arg=a) for a in names],
+                            kwonlyargs=[], kw_defaults=[],
+                            defaults=[self.const(None)] * defaults)
+
+    def function(self, name: str, params: list[str], body_stmts: list[n.Stmt], span: Span,
+                 kind: str, in_entity: bool, prologue: list[py.stmt] | None = None,
+                 defaults: int = 0) -> py.AsyncFunctionDef:
+        saved = self.fn
+        self.fn = _Function(kind)
+        self.fn.in_entity = in_entity
+        body = list(prologue or [])
+        for s in body_stmts:
+            body.extend(self.stmt(s))
+        if self.fn.assigned_globals and not self.repl:
+            body.insert(0, self.at(span, py.Nonlocal(names=sorted(
+                f"g_{g}" for g in self.fn.assigned_globals))))
+        if not body:
+            body.append(self.at(span, py.Pass()))
+        self.fn = saved
+        fn = py.AsyncFunctionDef(name=name, args=self.arguments(params, defaults), body=body,
+                                 decorator_list=[], returns=None, type_params=[])
+        return self.at(span, fn)
+
+    def handler(self, h: n.OnHandler, entity: str | None) -> py.AsyncFunctionDef:
+        base = ("on_" + (entity + "_" if entity else "") + "_".join(h.event.parts))
+        name = self.fresh(base)
+        self.handler_names[id(h)] = name
+        event_param = "_event"
+        if h.param is not None:
+            binding = self.info.binding_of(h.param)
+            if binding is not None:
+                event_param = self.var_name(binding.kind, binding.unique, binding.name)
+        return self.function(name, [RT, SELF, event_param], h.body.body, h.span, "handler",
+                             entity is not None)
+
+    def realize(self, r: n.Realize, name: str) -> py.AsyncFunctionDef:
+        params = [RT, SELF]
+        prologue: list[py.stmt] = []
+        for i, p in enumerate(r.params):
+            binding = self.info.binding_of(p)
+            pname = self.var_name(NameKind.PARAM, binding.unique if binding else p.name.name,
+                                  p.name.name)
+            if i == 0:
+                prologue.append(self.at(p.span, py.Assign(targets=[self.name(pname, True)],
+                                                          value=self.name(SELF))))
+            else:
+                params.append(pname)
+        return self.function(name, params, r.body.body, r.span, "realize", True,
+                             prologue=prologue, defaults=len(params) - 2)
+
+    def top_level(self, prog: n.Program) -> py.AsyncFunctionDef:
+        stmts = [s for s in prog.body if not isinstance(s, (n.OnHandler, n.EntityDecl))]
+        fn = self.function("__cx_main__", [RT], stmts, prog.span, "top", False)
+        return fn
+
+    def var_name(self, kind: NameKind, unique: str, name: str) -> str:
+        if kind is NameKind.GLOBAL:
+            return f"g_{name}"
+        return f"v_{unique}"
+
+    # --------------------------------------------------------------- statements
+
+    def stmt(self, s: n.Stmt) -> list[py.stmt]:
+        method = getattr(self, "s_" + type(s).__name__, None)
+        if method is None:
+            raise CodegenError(f"cannot compile {type(s).__name__}", s.span)
+        out: list[py.stmt] = method(s)
+        return [self.at(s.span, x) for x in out]
+
+    def block(self, s: n.Stmt | None) -> list[py.stmt]:
+        if s is None:
+            return []
+        out = self.stmt(s)
+        return out or [self.at(s.span, py.Pass())]
+
+    def s_Block(self, s: n.Block) -> list[py.stmt]:
+        out: list[py.stmt] = []
+        for x in s.body:
+            out.extend(self.stmt(x))
+        return out
+
+    def s_Empty(self, s: n.Empty) -> list[py.stmt]:
+        return []
+
+    def s_VarDecl(self, s: n.VarDecl) -> list[py.stmt]:
+        binding = self.info.binding_of(s)
+        if binding is None:
+            raise CodegenError(f"unresolved variable `{s.name.name}`", s.span)
+        value = self.expr(s.init) if s.init is not None else self.const(None)
+        return [py.Assign(targets=[self.store_target(binding.kind, binding.unique, binding.name)],
+                          value=value)]
+
+    def s_ExprStmt(self, s: n.ExprStmt) -> list[py.stmt]:
+        e = s.expr
+        if isinstance(e, n.Assign) and e.op == "=" and isinstance(e.target, n.Name):
+            b = self.binding_for_store(e.target)
+            return [py.Assign(targets=[self.store_target(b.kind, b.unique, b.name)],
+                              value=self.expr(e.value))]
+        return [py.Expr(value=self.expr(e))]
+
+    def s_Emit(self, s: n.Emit) -> list[py.stmt]:
+        payload = self.expr(s.payload) if s.payload is not None else self.const(None)
+        return [py.Expr(value=self.call(self.attr(RT, "emit"), self.const(s.event.dotted),
+                                        payload, self.const(self.sid(s.span))))]
+
+    def s_If(self, s: n.If) -> list[py.stmt]:
+        return [py.If(test=self.truth(s.cond), body=self.block(s.then),
+                      orelse=self.block(s.orelse) if s.orelse is not None else [])]
+
+    def s_While(self, s: n.While) -> list[py.stmt]:
+        self.fn.loops.append(s)
+        body = self.block(s.body)
+        self.fn.loops.pop()
+        return [py.While(test=self.truth(s.cond), body=body, orelse=[])]
+
+    def s_ForIn(self, s: n.ForIn) -> list[py.stmt]:
+        binding = self.info.binding_of(s)
+        if binding is None:
+            raise CodegenError(f"unresolved loop variable `{s.var.name}`", s.span)
+        target = self.store_target(binding.kind, binding.unique, binding.name)
+        self.fn.loops.append(s)
+        body = self.block(s.body)
+        self.fn.loops.pop()
+        it = self.helper(V, "iterate", self.expr(s.iterable), self.const(self.sid(s.iterable.span)))
+        return [py.For(target=target, iter=it, body=body, orelse=[])]
+
+    def s_ForC(self, s: n.ForC) -> list[py.stmt]:
+        out: list[py.stmt] = []
+        if s.init is not None:
+            out.extend(self.stmt(s.init))
+        self.fn.loops.append(s)
+        body = self.block(s.body)
+        self.fn.loops.pop()
+        if s.update is not None:
+            body.append(self.at(s.update.span, py.Expr(value=self.expr(s.update))))
+        test = self.truth(s.cond) if s.cond is not None else self.const(True)
+        out.append(py.While(test=test, body=body, orelse=[]))
+        return out
+
+    def s_Break(self, s: n.Break) -> list[py.stmt]:
+        return [py.Break()]
+
+    def s_Continue(self, s: n.Continue) -> list[py.stmt]:
+        loop = self.fn.loops[-1] if self.fn.loops else None
+        if isinstance(loop, n.ForC) and loop.update is not None:
+            return [self.at(loop.update.span, py.Expr(value=self.expr(loop.update))),
+                    py.Continue()]
+        return [py.Continue()]
+
+    def s_Return(self, s: n.Return) -> list[py.stmt]:
+        return [py.Return(value=self.expr(s.value) if s.value is not None else self.const(None))]
+
+    # -------------------------------------------------------------- expressions
+
+    def expr(self, e: n.Expr) -> py.expr:
+        method = getattr(self, "e_" + type(e).__name__, None)
+        if method is None:
+            raise CodegenError(f"cannot compile {type(e).__name__}", e.span)
+        return self.at(e.span, method(e))
+
+    def truth(self, e: n.Expr) -> py.expr:
+        if isinstance(e, n.Bool):
+            return self.at(e.span, self.const(e.value))
+        return self.at(e.span, self.helper(V, "truthy", self.expr(e)))
+
+    def e_Number(self, e: n.Number) -> py.expr:
+        return self.const(e.value)
+
+    def e_String(self, e: n.String) -> py.expr:
+        return self.const(e.value)
+
+    def e_Bool(self, e: n.Bool) -> py.expr:
+        return self.const(e.value)
+
+    def e_Null(self, e: n.Null) -> py.expr:
+        return self.const(None)
+
+    def e_This(self, e: n.This) -> py.expr:
+        return self.name(SELF)
+
+    def e_Name(self, e: n.Name) -> py.expr:
+        ref = self.info.ref(e)
+        if ref is None:
+            raise CodegenError(f"unresolved name `{e.id}`", e.span)
+        kind = ref.kind
+        if kind is NameKind.SELF:
+            return self.name(SELF)
+        if kind in (NameKind.LOCAL, NameKind.PARAM, NameKind.GLOBAL) and ref.binding is not None:
+            return self.load(ref.binding.kind, ref.binding.unique, ref.binding.name)
+        if kind is NameKind.ENTITY:
+            return self.helper(S, "entity_value", self.const(e.id))
+        if kind is NameKind.BUILTIN:
+            return self.helper(S, "builtin_value", self.const(e.id))
+        return self.helper(S, "fail", self.const(f"`{e.id}` is not a value"),
+                           self.const(self.sid(e.span)))
+
+    def binding_for_store(self, e: n.Name) -> Any:
+        ref = self.info.ref(e)
+        if ref is None or ref.binding is None:
+            raise CodegenError(f"cannot assign to `{e.id}`", e.span)
+        return ref.binding
+
+    def load(self, kind: NameKind, unique: str, name: str) -> py.expr:
+        """Read a variable (REPL globals live on the namespace ``G``)."""
+        if kind is NameKind.GLOBAL and self.repl:
+            return py.Attribute(value=self.name("G"), attr=f"g_{name}", ctx=py.Load())
+        return self.name(self.var_name(kind, unique, name))
+
+    def store_target(self, kind: NameKind, unique: str, name: str) -> py.expr:
+        """An assignment target for a variable; records `nonlocal` globals."""
+        if kind is NameKind.GLOBAL:
+            if self.repl:
+                return py.Attribute(value=self.name("G"), attr=f"g_{name}", ctx=py.Store())
+            self.fn.assigned_globals.add(name)
+        return self.name(self.var_name(kind, unique, name), True)
+
+    def e_Member(self, e: n.Member) -> py.expr:
+        ref = self.info.ref(e)
+        if ref is not None and ref.kind is NameKind.EVENT:
+            return self.helper(S, "fail", self.const(
+                f"the event name `{ref.name}` is not a value"), self.const(self.sid(e.span)))
+        return self.helper(V, "get_prop", self.expr(e.obj), self.const(e.name.name),
+                           self.const(self.sid(e.name.span)))
+
+    def e_Index(self, e: n.Index) -> py.expr:
+        return self.helper(V, "get_index", self.expr(e.obj), self.expr(e.index),
+                           self.const(self.sid(e.span)))
+
+    def e_Call(self, e: n.Call) -> py.expr:
+        args = [self.expr(a) for a in e.args]
+        span = self.const(self.sid(e.span))
+        ref = self.info.ref(e.func) if isinstance(e.func, (n.Name, n.Member)) else None
+        if ref is not None and ref.kind is NameKind.BUILTIN and isinstance(e.func, n.Name):
+            return self.builtin(e.func.id, args, span)
+        if ref is not None and ref.kind is NameKind.EVENT:
+            return self.helper(S, "fail", self.const(f"unknown function `{ref.name}`"), span)
+        return self.call(self.attr(RT, "call"), self.expr(e.func),
+                         py.List(elts=args, ctx=py.Load()), span)
+
+    def builtin(self, name: str, args: list[py.expr], span: py.Constant) -> py.expr:
+        def arg(i: int) -> py.expr:
+            return args[i] if i < len(args) else self.const(None)
+
+        if name == "print":
+            return self.call(self.attr(RT, "print"), *args)
+        if name == "len":
+            return self.helper(V, "len_", arg(0), span)
+        if name == "str":
+            return self.helper(V, "str_", arg(0))
+        if name == "num":
+            return self.helper(V, "num", arg(0))
+        if name == "keys":
+            return self.helper(V, "keys", arg(0), span)
+        if name == "now":
+            return self.call(self.attr(RT, "now"))
+        if name == "random":
+            return self.call(self.attr(RT, "random"))
+        return self.helper(S, "fail", self.const(f"unknown function `{name}`"), span)
+
+    def e_New(self, e: n.New) -> py.expr:
+        args = py.List(elts=[self.expr(a) for a in e.args], ctx=py.Load())
+        return py.Await(value=self.call(self.attr(RT, "new"), self.const(e.cls.name), args,
+                                        self.const(self.sid(e.span))))
+
+    def e_Unary(self, e: n.Unary) -> py.expr:
+        operand = self.expr(e.operand)
+        if e.op == "!":
+            return py.UnaryOp(op=py.Not(), operand=self.helper(V, "truthy", operand))
+        fn = "neg" if e.op == "-" else "pos"
+        return self.helper(V, fn, operand, self.const(self.sid(e.span)))
+
+    def e_Binary(self, e: n.Binary) -> py.expr:
+        op = e.op
+        if op in ("&&", "||"):
+            t = self.temp()
+            left = py.NamedExpr(target=self.name(t, True), value=self.expr(e.left))
+            test = self.helper(V, "truthy", left)
+            right = self.expr(e.right)
+            if op == "&&":
+                return py.IfExp(test=test, body=right, orelse=self.name(t))
+            return py.IfExp(test=test, body=self.name(t), orelse=right)
+        left, right = self.expr(e.left), self.expr(e.right)
+        span = self.const(self.sid(e.span))
+        if op in _ARITH:
+            return self.helper(V, _ARITH[op], left, right, span)
+        if op in _COMPARE:
+            return self.helper(V, _COMPARE[op], left, right, span)
+        if op == "==":
+            return self.helper(V, "eq", left, right)
+        if op == "!=":
+            return self.helper(V, "ne", left, right)
+        raise CodegenError(f"unknown operator `{op}`", e.span)
+
+    def e_Conditional(self, e: n.Conditional) -> py.expr:
+        return py.IfExp(test=self.truth(e.cond), body=self.expr(e.then),
+                        orelse=self.expr(e.orelse))
+
+    def e_Assign(self, e: n.Assign) -> py.expr:
+        span = self.const(self.sid(e.span))
+        value = self.expr(e.value)
+        target = e.target
+
+        def combine(current: py.expr) -> py.expr:
+            if e.op == "=":
+                return value
+            return self.helper(V, _ARITH[e.op[0]], current, value, span)
+
+        if isinstance(target, n.Name):
+            b = self.binding_for_store(target)
+            current = self.load(b.kind, b.unique, b.name)
+            if b.kind is NameKind.GLOBAL and self.repl:
+                return self.helper(S, "set_global", self.name("G"), self.const(f"g_{b.name}"),
+                                   combine(current))
+            tgt = self.store_target(b.kind, b.unique, b.name)
+            assert isinstance(tgt, py.Name)
+            return py.NamedExpr(target=tgt, value=combine(current))
+        if isinstance(target, n.This):
+            raise CodegenError("cannot assign to `this`", e.span)
+        if isinstance(target, n.Member):
+            t = self.temp()
+            obj = py.NamedExpr(target=self.name(t, True), value=self.expr(target.obj))
+            key = self.const(target.name.name)
+            current = self.helper(V, "get_prop", self.name(t), key, span)
+            return self.helper(V, "set_prop", obj, key, combine(current), span)
+        if isinstance(target, n.Index):
+            t, k = self.temp(), self.temp()
+            obj = py.NamedExpr(target=self.name(t, True), value=self.expr(target.obj))
+            idx = py.NamedExpr(target=self.name(k, True), value=self.expr(target.index))
+            current = self.helper(V, "get_index", self.name(t), self.name(k), span)
+            return self.helper(V, "set_index", obj, idx, combine(current), span)
+        raise CodegenError("this expression cannot be assigned to", target.span)
+
+    def e_Object(self, e: n.Object) -> py.expr:
+        return py.Dict(keys=[self.at(p.key.span, self.const(p.key.name)) for p in e.props],
+                       values=[self.expr(p.value) for p in e.props])
+
+    def e_Array(self, e: n.Array) -> py.expr:
+        return py.List(elts=[self.expr(i) for i in e.items], ctx=py.Load())
+
+    def e_EventPayload(self, e: n.EventPayload) -> py.expr:
+        return self.helper(S, "fail", self.const(
+            f"the event `{e.event.dotted}` with a payload is not a value here"),
+            self.const(self.sid(e.span)))
+
+    def e_ServiceCall(self, e: n.ServiceCall) -> py.expr:
+        call: AnalysedCall = self.info.call(e)
+        span = self.const(self.sid(e.span))
+        if call.is_literal:
+            request: py.expr = py.Dict(
+                keys=[self.const(k) for k, _ in call.request],
+                values=[self.expr(v) for _, v in call.request])
+        else:
+            request = self.helper(V, "to_request", self.expr(e.arg))
+        branches = py.List(elts=[py.Tuple(elts=[
+            self.const(b.key), self.const(b.event),
+            self.expr(b.extra) if b.extra is not None else self.const(None)], ctx=py.Load())
+            for b in call.branches], ctx=py.Load())
+        items = py.List(elts=[py.Tuple(elts=[
+            self.const(i.event),
+            self.expr(i.extra) if i.extra is not None else self.const(None)], ctx=py.Load())
+            for i in call.items], ctx=py.Load())
+        kw: dict[str, py.expr] = {}
+        for key in ("timeout", "retries", "priority", "concurrency"):
+            if key in call.reserved:
+                kw[key] = self.expr(call.reserved[key])
+        if self.fn.in_entity:
+            kw["caller"] = self.name(SELF)
+        args: list[py.expr] = [self.const(call.service), span, request]
+        if call.branches or call.items:
+            args += [branches, items]
+        return py.Await(value=self.call(self.attr(RT, "service"), *args, **kw))
+
+
+def generate(comp: Compilation, *, repl: bool = False,
+             ) -> tuple[py.Module, list[tuple[str, int, int, int, int]]]:
+    """The Python module for ``comp`` and its span table (``repl``: globals persist on
+    ``rt`` between entries, see :func:`cxpar.runtime.support.repl_globals`)."""
+    gen = PyGen(comp, repl=repl)
+    gen._program = comp.program  # type: ignore[attr-defined]
+    module = gen.module()
+    # The span table is filled while compiling the body: rebuild the assignment.
+    for stmt in module.body:
+        if isinstance(stmt, py.Assign) and isinstance(stmt.targets[0], py.Name) \
+                and stmt.targets[0].id == "__cx_spans__":
+            stmt.value = gen.at(gen.source_span(), py.List(elts=[
+                py.Tuple(elts=[py.Constant(value=x) for x in sp], ctx=py.Load())
+                for sp in gen.spans], ctx=py.Load()))
+    py.fix_missing_locations(module)
+    return module, gen.spans

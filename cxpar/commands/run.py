@@ -1,0 +1,67 @@
+"""``cxpar run``: compile a CX program and run it on the runtime scheduler."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from cxpar.commands.common import print_diagnostics
+from cxpar.driver import UsageError, front_end
+
+
+@click.command("run")
+@click.argument("file")
+@click.option("--clock", type=click.Choice(["real", "virtual"]), default="real",
+              show_default=True, help="Real time, or deterministic simulated time.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed for the sim provider, random() and retry jitter.")
+@click.option("--provider", default="sim", show_default=True, help="AI provider: sim.")
+@click.option("--latency", default=None, metavar="SVC=MS,...",
+              help="Sim latency per service, e.g. think=100,infer=50.")
+@click.option("--fail-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Sim provider: probability that a call fails.")
+@click.option("--timeout-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Sim provider: probability that a call never answers.")
+@click.option("--max-concurrency", type=click.IntRange(1), default=None,
+              help="Global limit on concurrently running service calls and handlers.")
+@click.option("--timeout", "timeout_ms", type=click.FloatRange(0), default=600_000,
+              show_default=True, help="Stop the program after this many ms (exit 3).")
+@click.option("--backend", type=click.Choice(["python", "llvm"]), default="python",
+              show_default=True, help="Code generator for the dispatch layer.")
+@click.option("--stats", is_flag=True, help="Print a table per service and handler to stderr.")
+@click.option("--trace", type=click.Path(dir_okay=False), default=None,
+              help="Write Chrome/Perfetto trace events to this file.")
+def run(file: str, clock: str, seed: int, provider: str, latency: str | None, fail_rate: float,
+        timeout_rate: float, max_concurrency: int | None, timeout_ms: float, backend: str,
+        stats: bool, trace: str | None) -> None:
+    """Compile FILE and run it; exit 0, 1 (diagnostics), 3 (runtime errors) or 130."""
+    from cxpar.runtime.standalone import parse_latency
+
+    path = Path(file)
+    if not path.exists():
+        raise UsageError(f"no such file: `{file}`")
+    if provider != "sim":
+        raise UsageError(f"unknown provider `{provider}` (available: sim)")
+    if backend == "llvm":
+        raise UsageError("the llvm backend is not available in this build; use "
+                         "`--backend python`")
+    try:
+        lat = parse_latency(latency)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    fe = front_end(path, file)
+    if fe.diagnostics:
+        print_diagnostics(fe, "text")
+    if fe.has_errors or fe.compilation is None:
+        sys.exit(1)
+    from cxpar.codegen.module import compile_program
+    from cxpar.runtime.standalone import run_factory
+
+    compiled = compile_program(fe.compilation)
+    code = run_factory(compiled.program, compiled.spans, compiled.sources, clock=clock,
+                       seed=seed, latency=lat, fail_rate=fail_rate, timeout_rate=timeout_rate,
+                       max_concurrency=max_concurrency, timeout_ms=timeout_ms, stats=stats,
+                       trace=trace)
+    sys.exit(code)

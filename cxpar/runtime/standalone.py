@@ -1,0 +1,77 @@
+"""Running a compiled program: shared by `cxpar run` and standalone ``python out.py``."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from .providers.sim import SimProvider
+from .run import run_program
+
+
+def parse_latency(text: str | None) -> dict[str, float]:
+    """``think=800,infer=300`` → ``{"think": 800.0, "infer": 300.0}``."""
+    out: dict[str, float] = {}
+    if not text:
+        return out
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        name, sep, value = part.partition("=")
+        if not sep:
+            raise ValueError(f"expected SERVICE=MS in --latency, got `{part}`")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"not a number of milliseconds in --latency: `{value}`") from None
+        if out[name.strip()] < 0:
+            raise ValueError(f"negative latency in --latency: `{part}`")
+    return out
+
+
+def run_factory(factory: Callable[[Any], Any], spans: Sequence[Any],
+                sources: Mapping[str, str], *, clock: str = "real", seed: int = 0,
+                latency: Mapping[str, float] | None = None, fail_rate: float = 0.0,
+                timeout_rate: float = 0.0, provider: Any = None,
+                max_concurrency: int | None = None, timeout_ms: float | None = 600_000,
+                stats: bool = False, trace: str | None = None, **extra: Any) -> int:
+    """Run ``factory(rt)`` (which registers handlers and returns the top level)."""
+    if provider is None:
+        provider = SimProvider(seed, latency_ms=latency, fail_rate=fail_rate,
+                               timeout_rate=timeout_rate)
+    holder: list[Any] = []
+
+    def setup(rt: Any) -> None:
+        holder.append(factory(rt))
+
+    async def main(rt: Any) -> Any:
+        return await holder[0](rt)
+
+    return run_program(main, spans=spans, sources=sources, clock=clock, seed=seed,
+                       provider=provider, timeout_ms=timeout_ms,
+                       max_concurrency=max_concurrency, stats=stats, trace=trace,
+                       setup=setup, **extra)
+
+
+def main(factory: Callable[[Any], Any], spans: Sequence[Any], sources: Mapping[str, str],
+         argv: list[str] | None = None) -> int:
+    """The command line of a module written by ``cxpar compile -o out.py``."""
+    ap = argparse.ArgumentParser(description="Run a CX program compiled by cxpar.")
+    ap.add_argument("--clock", choices=["real", "virtual"], default="real")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--latency", default=None, help="per-service latency, e.g. think=800")
+    ap.add_argument("--fail-rate", type=float, default=0.0)
+    ap.add_argument("--max-concurrency", type=int, default=None)
+    ap.add_argument("--timeout", type=float, default=600_000, help="ms")
+    ap.add_argument("--stats", action="store_true")
+    ap.add_argument("--trace", default=None)
+    ns = ap.parse_args(argv)
+    try:
+        latency = parse_latency(ns.latency)
+    except ValueError as exc:
+        ap.error(str(exc))
+    return run_factory(factory, spans, sources, clock=ns.clock, seed=ns.seed, latency=latency,
+                       fail_rate=ns.fail_rate, max_concurrency=ns.max_concurrency,
+                       timeout_ms=ns.timeout, stats=ns.stats, trace=ns.trace)
