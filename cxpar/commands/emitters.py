@@ -7,4 +7,8 @@ from cxpar.driver import FrontEnd, UsageError
 
 def emit(kind: str, fe: FrontEnd, fmt: str) -> str:
     """Produce ``kind`` (graph, python, llvm-ir) for an analysed program."""
+    if kind == "python":
+        from cxpar.codegen.module import python_source
+
+        return python_source(fe.compilation)
     raise UsageError(f"`--emit {kind}` is not available yet in this build")
