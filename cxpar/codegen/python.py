@@ -194,7 +194,8 @@ class PyGen:
         body.append(self.top_level(prog))
         body.append(self.at(prog.span, py.Return(value=self.name("__cx_main__"))))
         fn = py.FunctionDef(name="__cx_program__", args=self.arguments([RT]), body=body,
-                            decorator_list=[], returns=None, type_params=[])
+                            decorator_list=[], returns=None)
+        fn.type_params = []  # type: ignore[attr-defined]  # required from Python 3.12
         return self.at(prog.span, fn)
 
     def info_program(self) -> n.Program:
@@ -224,7 +225,8 @@ class PyGen:
             body.append(self.at(span, py.Pass()))
         self.fn = saved
         fn = py.AsyncFunctionDef(name=name, args=self.arguments(params, defaults), body=body,
-                                 decorator_list=[], returns=None, type_params=[])
+                                 decorator_list=[], returns=None)
+        fn.type_params = []  # type: ignore[attr-defined]  # required from Python 3.12
         return self.at(span, fn)
 
     def handler(self, h: n.OnHandler, entity: str | None) -> py.AsyncFunctionDef:
@@ -479,12 +481,12 @@ class PyGen:
         op = e.op
         if op in ("&&", "||"):
             t = self.temp()
-            left = py.NamedExpr(target=self.name(t, True), value=self.expr(e.left))
-            test = self.helper(V, "truthy", left)
-            right = self.expr(e.right)
+            bound = py.NamedExpr(target=self.name(t, True), value=self.expr(e.left))
+            test = self.helper(V, "truthy", bound)
+            other = self.expr(e.right)
             if op == "&&":
-                return py.IfExp(test=test, body=right, orelse=self.name(t))
-            return py.IfExp(test=test, body=self.name(t), orelse=right)
+                return py.IfExp(test=test, body=other, orelse=self.name(t))
+            return py.IfExp(test=test, body=self.name(t), orelse=other)
         left, right = self.expr(e.left), self.expr(e.right)
         span = self.const(self.sid(e.span))
         if op in _ARITH:
