@@ -32,7 +32,7 @@ def program_of(name: str) -> n.Program:
     return result.program
 
 
-def nodes_of(prog: n.Program, cls: type[n.Node]) -> list:
+def nodes_of(prog: n.Node, cls: type[n.Node]) -> list:
     return [x for x in walk(prog) if isinstance(x, cls)]
 
 
