@@ -173,6 +173,13 @@ class Parser:
             lexer_state = e.interactive_parser.lexer_thread.state
             assert lexer_state is not None
             lexer_state.line_ctr.feed(st.source.text[pos:pos + skip])
+            if d.code in ("CX104", "CX105", "CX103") and st.source.text[pos:pos + 1] in "\"'":
+                # Stand in a string for the broken one, so the rest of the line parses.
+                ip = e.interactive_parser
+                if "STRING" in ip.accepts():
+                    lc = lexer_state.line_ctr
+                    ip.feed_token(Token("STRING", '""', pos, e.line, e.column, lc.line,
+                                        lc.column, lc.char_pos))
             return True
         if not isinstance(e, UnexpectedToken):
             return False
