@@ -319,7 +319,8 @@ class PyGen:
         self.fn.loops.append(s)
         body = self.block(s.body)
         self.fn.loops.pop()
-        return [py.While(test=self.truth(s.cond), body=body, orelse=[])]
+        start, tick = self.guard(s, body)
+        return [start, py.While(test=self.truth(s.cond), body=[tick, *body], orelse=[])]
 
     def s_ForIn(self, s: n.ForIn) -> list[py.stmt]:
         binding = self.info.binding_of(s)
@@ -342,8 +343,23 @@ class PyGen:
         if s.update is not None:
             body.append(self.at(s.update.span, py.Expr(value=self.expr(s.update))))
         test = self.truth(s.cond) if s.cond is not None else self.const(True)
-        out.append(py.While(test=test, body=body, orelse=[]))
+        start, tick = self.guard(s, body)
+        out.append(start)
+        out.append(py.While(test=test, body=[tick, *body], orelse=[]))
         return out
+
+    def guard(self, s: n.Stmt, body: list[py.stmt]) -> tuple[py.stmt, py.stmt]:
+        """Bound loops that never suspend (SPEC §7: never a hang).
+
+        Returns the statement that starts the guard (before the loop) and the one that
+        counts an iteration (first in the body); every 65 536 iterations the runtime
+        checks the loop's real running time.
+        """
+        c = self.temp()
+        start = py.Assign(targets=[self.name(c, True)], value=self.helper(S, "loop_start"))
+        tick = py.Assign(targets=[self.name(c, True)], value=self.helper(
+            S, "loop_tick", self.name(c), self.const(self.sid(s.span))))
+        return self.at(s.span, start), self.at(s.span, tick)
 
     def s_Break(self, s: n.Break) -> list[py.stmt]:
         return [py.Break()]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Any, NoReturn
 
 from .errors import CxRuntimeError
@@ -58,3 +60,42 @@ def set_global(ns: Any, name: str, value: Any) -> Any:
     """``name = value`` on a REPL namespace, as an expression."""
     setattr(ns, name, value)
     return value
+
+
+def _loop_limit_s() -> float:
+    try:
+        return float(os.environ.get("CXPAR_LOOP_LIMIT_S", "20"))
+    except ValueError:
+        return 20.0
+
+
+LOOP_LIMIT_S = _loop_limit_s()
+
+
+class LoopGuard:
+    """Iteration counter of one loop; see :func:`loop_tick`."""
+
+    __slots__ = ("count", "started")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.started = time.monotonic()
+
+
+def loop_start() -> LoopGuard:
+    """Start guarding a `while`/`for(;;)` loop."""
+    return LoopGuard()
+
+
+def loop_tick(guard: LoopGuard, span: int) -> LoopGuard:
+    """Count one iteration; a loop that runs LOOP_LIMIT_S real seconds is an error.
+
+    A loop that never reaches a service call blocks the event loop, so neither
+    ``--timeout`` nor the virtual clock's guard could stop it otherwise.
+    """
+    guard.count += 1
+    if guard.count & 0xFFFF == 0 and time.monotonic() - guard.started > LOOP_LIMIT_S:
+        raise CxRuntimeError(
+            f"loop ran for more than {LOOP_LIMIT_S:g} s without finishing "
+            "(set CXPAR_LOOP_LIMIT_S to change the limit)", span)
+    return guard
