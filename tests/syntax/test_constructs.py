@@ -333,3 +333,12 @@ def _walk(prog: n.Program) -> list[n.Node]:
     from cxpar.ast.visit import walk
 
     return walk(prog)
+
+
+@pytest.mark.parametrize("text,code", [
+    ('print("open);\nprint("next");\nvar x = 1;', "CX104"),
+    ('var x = "a\\qb" + 1;\nvar y = 2;', "CX105"),
+    ("print('s' + x);\nvar y = 2;", "CX103"),
+])
+def test_broken_string_causes_no_cascade(text: str, code: str) -> None:
+    assert [d.code for d in diags(text)] == [code]
