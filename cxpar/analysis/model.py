@@ -17,7 +17,12 @@ Classification of expression nodes (:class:`NameRef`, looked up with ``info.ref(
   occurs as the callee of a :class:`~cxpar.ast.nodes.Call` (``Date.now()``, a warning,
   CX205): compile that call to the runtime error "unknown function `Date.now`";
 - event references used as branch values or ``handlers`` items are *also* classified
-  ``EVENT``, but back ends should use :class:`AnalysedCall` for those instead.
+  ``EVENT``, but back ends should use :class:`AnalysedCall` for those instead;
+- a ``handlers: [ ... ]`` array in any *other* object literal (real programs write
+  ``emit system.file.read { path: p, handlers: [ file.read.complete ] }``) also holds
+  ``EVENT`` items (Name or Member chains; ``EventPayload`` items keep their node): there
+  they evaluate to the dotted name as a string (an ``EventPayload`` item to
+  ``{"event": name, ...extra}``).
 
 Variables: each declaration (``var``, ``for (var x in …)``, handler and realize
 parameters, top-level ``var``) has one :class:`Binding`. Locals are block-scoped, so two
@@ -130,6 +135,9 @@ class AnalysedCall:
     items: list[Item] = field(default_factory=list)
     #: The handler or realize containing the call (None at top level).
     owner: OnHandler | Realize | None = None
+    #: The "service" is a builtin function used like one (``print "hi";``, a warning):
+    #: compile it as the call ``print(arg)``; nothing else of this record applies.
+    function_call: bool = False
 
     @property
     def span(self) -> Span:

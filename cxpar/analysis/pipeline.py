@@ -53,7 +53,7 @@ class PassCrash(Exception):
 
 Pass = Callable[[Compilation], None]
 
-#: The passes, in order. Each is ``(name, function)``.
+#: The passes, in order. Each is ``(name, function)`` (filled at the end of this module).
 PASSES: list[tuple[str, Pass]] = []
 
 
@@ -72,3 +72,10 @@ def analyse(comp: Compilation, passes: list[tuple[str, Pass]] | None = None) -> 
             for key, value in comp.results.items():
                 print(f"{key}: {value!r}"[:2000], file=sys.stderr)
     return comp
+
+
+# The passes import Compilation from this module, so they are registered last.
+from cxpar.analysis import cycles, events, graph, resolve, services  # noqa: E402
+
+PASSES.extend([("resolve", resolve.run), ("services", services.run), ("events", events.run),
+               ("cycles", cycles.run), ("graph", graph.run)])

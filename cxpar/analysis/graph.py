@@ -1,0 +1,332 @@
+"""Pass `graph`: the stream execution graph (SPEC §5) and its timing estimate.
+
+The graph is the program *unfolded* from its entry points: the top level (with the
+``realize`` of every ``new`` inline, rule 29) and then ``system.start`` (rule 3). Each
+trigger instantiates the subscribed handler again, so a handler reached from two
+places appears twice. Unfolding stops when a handler would re-enter itself
+(``recursive``) or after :data:`MAX_NODES` nodes (``truncated``).
+
+Nodes (``GNode.kind``): ``program`` (the top level), ``handler``, ``call`` (a service
+call; its duration is the service latency), ``branch`` (a parallel handler parameter),
+``join`` (where a call waits for its provider and branches), ``item`` (a ``handlers``
+item), ``emit``. Edges (``GEdge.kind``): ``seq`` (next statement of a handler, after the
+previous finished), ``fanout`` (call → branch, they start together), ``trigger`` (emit,
+branch or item → subscribed handler), ``join`` (provider or branch subscriber → join),
+``after`` (an item's subscriber → what follows the item).
+
+Timing: every node starts as soon as its predecessors allow (``fanout`` edges:
+predecessor's start; all others: predecessor's finish); only calls take time. Each
+statement of a handler is counted once (both arms of an ``if``, one loop iteration).
+``estimated_ms`` is the latest finish; the critical path is the chain of predecessors
+that determined it; ``sequential_ms`` is the sum of all call latencies (everything one
+after another); ``speedup = sequential_ms / estimated_ms``. Batches group the calls and
+handlers that can run together: a node's batch is the number of calls that must
+finish before it can start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cxpar import lang
+from cxpar.analysis.model import AnalysedCall, HandlerInfo, ProgramInfo
+from cxpar.analysis.pipeline import Compilation
+from cxpar.ast import nodes as n
+from cxpar.span import Span
+
+#: Unfolding stops after this many nodes (the graph is then marked ``truncated``).
+MAX_NODES = 2000
+#: Latency assumed for a plug-in service without an estimate.
+PLUGIN_LATENCY_MS = 100.0
+
+START_EDGES = ("fanout",)
+
+
+@dataclass(eq=False, slots=True)
+class GNode:
+    """One node of the stream execution graph."""
+
+    id: int
+    kind: str                     #: program, handler, call, branch, join, item, emit
+    label: str
+    span: Span | None
+    duration: float = 0.0         #: ms of own work (calls only)
+    start: float = 0.0
+    finish: float = 0.0
+    batch: int = 0
+    critical: bool = False
+    parent: int | None = None     #: the node that created this one (display tree)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class GEdge:
+    """A dependency: ``dst`` starts after ``src`` finished (``fanout``: started)."""
+
+    src: int
+    dst: int
+    kind: str                     #: seq, fanout, trigger, join, after
+
+
+@dataclass(eq=False)
+class Graph:
+    """The stream execution graph with its timing analysis."""
+
+    nodes: list[GNode] = field(default_factory=list)
+    edges: list[GEdge] = field(default_factory=list)
+    #: Node ids (calls and handlers) per batch, batch 0 first.
+    batches: list[list[int]] = field(default_factory=list)
+    #: Node ids from the program root to the last node to finish.
+    critical_path: list[int] = field(default_factory=list)
+    estimated_ms: float = 0.0
+    sequential_ms: float = 0.0
+    speedup: float = 1.0
+    latency: dict[str, float] = field(default_factory=dict)
+    truncated: bool = False
+
+    def of_kind(self, kind: str) -> list[GNode]:
+        return [x for x in self.nodes if x.kind == kind]
+
+
+class _Budget(Exception):
+    """Raised when the node budget is exhausted."""
+
+
+class Builder:
+    """Unfolds a program into a :class:`Graph`."""
+
+    def __init__(self, info: ProgramInfo, latency: dict[str, float]) -> None:
+        self.info = info
+        self.latency = latency
+        self.g = Graph(latency=dict(latency))
+        self.preds: dict[int, list[GEdge]] = {}
+        self.stack: list[int] = []  # ids of handler/realize nodes being unfolded
+
+    # ------------------------------------------------------------------ building
+
+    def node(self, kind: str, label: str, span: Span | None, parent: int | None,
+             **detail: Any) -> GNode:
+        if len(self.g.nodes) >= MAX_NODES:
+            self.g.truncated = True
+            raise _Budget
+        x = GNode(len(self.g.nodes), kind, label, span, parent=parent, detail=detail)
+        self.g.nodes.append(x)
+        return x
+
+    def edge(self, src: int, dst: int, kind: str) -> None:
+        e = GEdge(src, dst, kind)
+        self.g.edges.append(e)
+        self.preds.setdefault(dst, []).append(e)
+
+    def link(self, ends: list[int], dst: int, kind: str = "seq") -> None:
+        for s in ends:
+            self.edge(s, dst, kind)
+
+    def build(self, program: n.Program) -> Graph:
+        try:
+            root = self.node("program", "top level", program.span, None)
+            ends = self.body(program.body, [root.id], root.id)
+            subs = self.info.subscribers("system.start")
+            if subs:
+                ev = self.node("emit", "system.start", None, root.id, event="system.start",
+                               runtime=True)
+                self.link(ends, ev.id)
+                self.trigger(subs, ev.id)
+        except _Budget:
+            pass
+        self.schedule()
+        return self.g
+
+    def trigger(self, subs: list[HandlerInfo], src: int) -> list[list[int]]:
+        """Instantiate each subscriber after ``src``; their end sets."""
+        return [self.handler(h, src) for h in subs]
+
+    def handler(self, h: HandlerInfo, src: int) -> list[int]:
+        label = h.event if h.entity is None else f"{h.entity}: {h.event}"
+        x = self.node("handler", label, h.node.event.span, src, event=h.event,
+                      entity=h.entity)
+        self.edge(src, x.id, "trigger")
+        key = id(h.node)
+        if key in self.stack:
+            x.detail["recursive"] = True
+            return [x.id]
+        self.stack.append(key)
+        try:
+            return self.body(h.node.body.body, [x.id], x.id)
+        finally:
+            self.stack.pop()
+
+    def body(self, stmts: list[n.Stmt], ends: list[int], owner: int) -> list[int]:
+        for s in stmts:
+            ends = self.stmt(s, ends, owner)
+        return ends
+
+    def stmt(self, s: n.Node, ends: list[int], owner: int) -> list[int]:
+        """Unfold the calls, emits and ``new``s of ``s`` in evaluation order."""
+        if isinstance(s, (n.OnHandler, n.EntityDecl)):
+            return ends
+        if isinstance(s, n.Emit):
+            if s.payload is not None:
+                ends = self.stmt(s.payload, ends, owner)
+            ev = self.node("emit", s.event.dotted, s.span, owner, event=s.event.dotted)
+            self.link(ends, ev.id)
+            self.trigger(self.info.subscribers(s.event.dotted), ev.id)
+            return [ev.id]
+        if isinstance(s, n.ServiceCall):
+            return self.call(s, ends, owner)
+        if isinstance(s, n.New):
+            for a in s.args:
+                ends = self.stmt(a, ends, owner)
+            ent = self.info.entities.get(s.cls.name)
+            if ent is None or ent.realize is None or id(ent.realize) in self.stack:
+                return ends
+            self.stack.append(id(ent.realize))
+            try:
+                return self.body(ent.realize.body.body, ends, owner)
+            finally:
+                self.stack.pop()
+        for _name, child in n.children(s):
+            ends = self.stmt(child, ends, owner)
+        return ends
+
+    def call(self, node: n.ServiceCall, ends: list[int], owner: int) -> list[int]:
+        ac = self.info.calls.get(id(node))
+        if ac is None or ac.function_call:
+            return self.stmt(node.arg, ends, owner)
+        # Evaluate the props first (nested calls, item extras), then fan out.
+        branch_values = {id(b.value) for b in ac.branches}
+        if isinstance(node.arg, n.Object):
+            for p in node.arg.props:
+                if id(p.value) in branch_values:
+                    if isinstance(p.value, n.EventPayload):
+                        ends = self.stmt(p.value.payload, ends, owner)
+                    continue
+                if p.key.name == "handlers":
+                    for it in ac.items:
+                        if it.extra is not None:
+                            ends = self.stmt(it.extra, ends, owner)
+                    continue
+                ends = self.stmt(p.value, ends, owner)
+        else:
+            ends = self.stmt(node.arg, ends, owner)
+        c = self.node("call", ac.service, node.span, owner, service=ac.service,
+                      stem=ac.stem, branches=[b.key for b in ac.branches],
+                      timeout=self.literal_number(ac, "timeout"))
+        c.duration = self.service_latency(ac)
+        self.link(ends, c.id)
+        out = [c.id]
+        if ac.branches:
+            join = None
+            branch_ends: list[list[int]] = []
+            for b in ac.branches:
+                bx = self.node("branch", f"{b.key}: {b.event}", b.span, c.id, key=b.key,
+                               event=b.event)
+                self.edge(c.id, bx.id, "fanout")
+                for end in self.trigger(self.info.subscribers(b.event), bx.id):
+                    branch_ends.append(end)
+                branch_ends.append([bx.id])
+            join = self.node("join", f"join {ac.service}", node.span, c.id)
+            self.edge(c.id, join.id, "join")
+            for end in branch_ends:
+                self.link(end, join.id, "join")
+            out = [join.id]
+        for it in ac.items:
+            ix = self.node("item", it.event, it.span, c.id, event=it.event)
+            self.edge(out[0], ix.id, "seq")
+            self.link(out[1:], ix.id, "after")
+            subs_ends = self.trigger(self.info.subscribers(it.event), ix.id)
+            out = [ix.id] + [e for end in subs_ends for e in end]
+        return out
+
+    def literal_number(self, ac: AnalysedCall, key: str) -> float | None:
+        v = ac.reserved.get(key)
+        return v.value if isinstance(v, n.Number) else None
+
+    def service_latency(self, ac: AnalysedCall) -> float:
+        if ac.service == "await" and isinstance(ac.node.arg, n.Object):
+            props = {k: v for k, v in ac.request}
+            for key in ("durationMs", "maxDurationMs"):
+                v = props.get(key)
+                if isinstance(v, n.Number):
+                    return v.value
+        if ac.service in self.latency:
+            return float(self.latency[ac.service])
+        return PLUGIN_LATENCY_MS
+
+    # ---------------------------------------------------------------- timing
+
+    def schedule(self) -> None:
+        """ASAP start/finish, batches, critical path and speedup (nodes are in topo order)."""
+        g = self.g
+        via: dict[int, int] = {}
+        for x in g.nodes:
+            start, level, best = 0.0, 0, None
+            for e in self.preds.get(x.id, []):
+                p = g.nodes[e.src]
+                t = p.start if e.kind in START_EDGES else p.finish
+                if best is None or t > start or (
+                        t == start and p.kind == "call" and g.nodes[best].kind != "call"):
+                    best = p.id
+                start = max(start, t)
+                level = max(level, p.batch + (1 if p.kind == "call" and e.kind
+                                              not in START_EDGES else 0))
+            x.start = start
+            x.finish = start + x.duration
+            x.batch = level
+            if best is not None:
+                via[x.id] = best
+        if not g.nodes:
+            return
+        last = max(g.nodes, key=lambda x: (x.finish, x.kind == "call"))
+        path = [last.id]
+        while path[-1] in via:
+            path.append(via[path[-1]])
+        path.reverse()
+        g.critical_path = path
+        for i in path:
+            g.nodes[i].critical = True
+        g.estimated_ms = last.finish
+        g.sequential_ms = sum(x.duration for x in g.nodes if x.kind == "call")
+        g.speedup = g.sequential_ms / g.estimated_ms if g.estimated_ms > 0 else 1.0
+        levels: dict[int, list[int]] = {}
+        for x in g.nodes:
+            if x.kind in ("call", "handler"):
+                levels.setdefault(x.batch, []).append(x.id)
+        g.batches = [levels[k] for k in sorted(levels)]
+
+
+def parse_latency(text: str | None) -> dict[str, float]:
+    """``think=800,infer=300`` → ``{"think": 800.0, "infer": 300.0}``; ValueError if bad."""
+    out: dict[str, float] = {}
+    if not text:
+        return out
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ValueError(f"expected `service=ms`, got `{part}`")
+        try:
+            ms = float(value)
+        except ValueError:
+            raise ValueError(f"latency of `{name}` must be a number of ms, got `{value}`") \
+                from None
+        if ms < 0 or ms != ms or ms == float("inf"):
+            raise ValueError(f"latency of `{name}` must be a non-negative number of ms")
+        out[name] = ms
+    return out
+
+
+def build_graph(info: ProgramInfo, program: n.Program,
+                latency: dict[str, float] | None = None) -> Graph:
+    """The stream execution graph of an analysed program."""
+    lat = {**lang.DEFAULT_LATENCY_MS, **(latency or {})}
+    return Builder(info, lat).build(program)
+
+
+def run(comp: Compilation) -> None:
+    """Build ``comp.graph`` with ``comp.latency`` over the defaults."""
+    comp.graph = build_graph(comp.info, comp.program, comp.latency)

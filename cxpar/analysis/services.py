@@ -1,0 +1,279 @@
+"""Pass `services`: service calls, object literals, entities and `new` (SPEC §4.4, rules 7, 15, 29).
+
+Fills ``comp.info.calls``/``call_list`` (one :class:`AnalysedCall` per call, its literal
+split into request props, reserved props, parallel branches and ``handlers`` items),
+``comp.info.entities`` (base chains, inherited realize, subscription order) and the
+call-derived part of ``comp.info.emitted``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from cxpar import lang
+from cxpar.analysis.model import AnalysedCall, Branch, EntityInfo, Item, NameKind, ProgramInfo
+from cxpar.analysis.pipeline import Compilation
+from cxpar.analysis.resolve import event_chain
+from cxpar.ast import nodes as n
+from cxpar.ast.visit import walk
+from cxpar.diagnostics.model import Diagnostic, Label, error, warning
+from cxpar.diagnostics.suggest import suggest
+
+PRIORITIES = ("high", "normal", "low")
+
+
+def owned_nodes(program: n.Program) -> Iterator[tuple[n.Node, n.OnHandler | n.Realize | None]]:
+    """Every node of ``program`` with the handler or realize that contains it."""
+    for stmt in program.body:
+        if isinstance(stmt, n.OnHandler):
+            for node in walk(stmt):
+                yield node, stmt
+        elif isinstance(stmt, n.EntityDecl):
+            if stmt.realize is not None:
+                for node in walk(stmt.realize):
+                    yield node, stmt.realize
+            for h in stmt.handlers:
+                for node in walk(h):
+                    yield node, h
+        else:
+            for node in walk(stmt):
+                yield node, None
+
+
+def literal_kind(e: n.Expr) -> str | None:
+    """The type of a literal expression, or None for anything computed at run time."""
+    if isinstance(e, n.Unary) and e.op in "-+" and isinstance(e.operand, n.Number):
+        return "number"
+    return {n.Number: "number", n.String: "string", n.Bool: "boolean", n.Null: "null",
+            n.Object: "object", n.Array: "array", n.EventPayload: "event"}.get(type(e))
+
+
+class Services:
+    """Checks service calls, object literals and entities."""
+
+    def __init__(self, comp: Compilation) -> None:
+        self.comp = comp
+        self.info: ProgramInfo = comp.info
+        self.diags: list[Diagnostic] = comp.diagnostics
+        self.known: dict[str, str] = {**lang.SERVICE_STEMS, **comp.extra_services}
+
+    def run(self) -> None:
+        self.entities()
+        call_args: set[int] = set()
+        for node, owner in owned_nodes(self.comp.program):
+            if isinstance(node, n.ServiceCall):
+                self.call(node, owner)
+                if isinstance(node.arg, n.Object):
+                    call_args.add(id(node.arg))
+            elif isinstance(node, n.New):
+                self.new(node)
+        for node in walk(self.comp.program):
+            if isinstance(node, n.Object) and id(node) not in call_args:
+                self.duplicates(node, literal_of_call=False)
+
+    # -------------------------------------------------------------------- calls
+
+    def call(self, node: n.ServiceCall, owner: n.OnHandler | n.Realize | None) -> None:
+        name = node.service.name
+        known = name in self.known
+        ac = AnalysedCall(node=node, service=name, stem=self.known.get(name, name), known=known,
+                          is_literal=isinstance(node.arg, n.Object), owner=owner)
+        self.info.calls[id(node)] = ac
+        self.info.call_list.append(ac)
+        if not known and name in lang.BUILTINS:
+            ac.function_call = True
+            self.diags.append(warning(
+                "CX311", f"`{name}` is a function, not a service", node.service.span,
+                label="called without parentheses",
+                help=f"write `{name}(...)`"))
+            return
+        if not known:
+            hint = suggest(name, self.known)
+            self.diags.append(error(
+                "CX301", f"unknown service `{name}`", node.service.span,
+                label="not a known service",
+                help=f"did you mean `{hint}`?" if hint else
+                "known services: " + ", ".join(f"`{s}`" for s in self.known)))
+        self.info.emitted.add(f"{ac.stem}.complete")
+        self.info.emitted.add(f"{ac.stem}.error")
+        if isinstance(node.arg, n.Object):
+            self.split(ac, node.arg)
+
+    def split(self, ac: AnalysedCall, obj: n.Object) -> None:
+        self.duplicates(obj, literal_of_call=True)
+        seen: set[str] = set()
+        for p in obj.props:
+            key, v = p.key.name, p.value
+            if key in seen:
+                continue
+            seen.add(key)
+            if key in lang.RESERVED_PROPS:
+                ac.reserved[key] = v
+                self.reserved(ac, key, v)
+                continue
+            branch: Branch | None = None
+            if isinstance(v, n.EventPayload):
+                branch = Branch(key, v.event.dotted, v.payload, p.span, v)
+            else:
+                ref = self.info.ref(v)
+                if ref is not None and ref.kind is NameKind.EVENT and isinstance(v, n.Member):
+                    branch = Branch(key, ref.name, None, p.span, v)
+            if key in lang.RESERVED_PAYLOAD_KEYS:
+                what = "parallel handler parameter" if branch else "request prop"
+                self.diags.append(error(
+                    "CX304", f"`{key}` is a reserved payload key", p.key.span,
+                    label=f"this {what} would clash with the result payload's `{key}`",
+                    help="rename the key; `result`, `_errors` and `_parallel` are set by "
+                         "the call"))
+            if branch is not None:
+                ac.branches.append(branch)
+                self.info.emitted.add(branch.event)
+            else:
+                ac.request.append((key, v))
+
+    def reserved(self, ac: AnalysedCall, key: str, v: n.Expr) -> None:
+        kind = literal_kind(v)
+        if key == "handlers":
+            if not isinstance(v, n.Array):
+                if kind is not None or (ref := self.info.ref(v)) is not None \
+                        and ref.kind is NameKind.EVENT:
+                    self.wrong_type(key, v, "an array of event names: `handlers: [ a.b, c.d ]`")
+                else:
+                    self.wrong_type(key, v, "an array literal of event names; a computed "
+                                            "value cannot name events")
+                return
+            for item in v.items:
+                if isinstance(item, n.EventPayload):
+                    ac.items.append(Item(item.event.dotted, item.payload, item.span))
+                elif (ch := event_chain(item)) is not None:
+                    ac.items.append(Item(".".join(ch[1]), None, item.span))
+                else:
+                    self.diags.append(error(
+                        "CX308", "a `handlers` item must be an event name", item.span,
+                        label="not an event name",
+                        help="write a dotted event name, optionally with a payload: "
+                             "`a.b` or `a.b { k: v }`"))
+            for it in ac.items:
+                self.info.emitted.add(it.event)
+            return
+        if kind is None:
+            return  # computed at run time
+        if key == "priority":
+            if kind == "number":
+                return
+            if isinstance(v, n.String):
+                if v.value in PRIORITIES:
+                    return
+                self.wrong_type(key, v, '`"high"`, `"normal"`, `"low"` or a number',
+                                got=f"`{v.raw}`")
+                return
+            self.wrong_type(key, v, '`"high"`, `"normal"`, `"low"` or a number')
+            return
+        if kind != "number":
+            self.wrong_type(key, v, "a number" + (" of milliseconds" if key == "timeout" else ""))
+            return
+        value = v.value if isinstance(v, n.Number) else None
+        if value is None or (key in ("retries", "concurrency") and value != int(value)) or \
+                (key == "concurrency" and value < 1):
+            want = {"timeout": "a non-negative number of milliseconds",
+                    "retries": "a non-negative whole number",
+                    "concurrency": "a whole number of at least 1"}[key]
+            self.wrong_type(key, v, want, got="this value")
+
+    def wrong_type(self, key: str, v: n.Expr, want: str, got: str | None = None) -> None:
+        kind = literal_kind(v)
+        found = got or (f"a {kind}" if kind and kind != "event" else
+                        "an event name" if kind == "event" else "this value")
+        self.diags.append(error(
+            "CX302", f"reserved prop `{key}` has the wrong type", v.span,
+            label=f"{found} here", help=f"`{key}` takes {want}"))
+
+    def duplicates(self, obj: n.Object, *, literal_of_call: bool) -> None:
+        first: dict[str, n.Prop] = {}
+        for p in obj.props:
+            prev = first.get(p.key.name)
+            if prev is None:
+                first[p.key.name] = p
+                continue
+            if literal_of_call:
+                self.diags.append(error(
+                    "CX303", f"duplicate key `{p.key.name}` in a service call",
+                    p.key.span, label="duplicate key",
+                    labels=(Label(prev.key.span, "first used here"),),
+                    help="each prop of a service call may appear once; remove or rename one"))
+            else:
+                self.diags.append(warning(
+                    "CX309", f"duplicate key `{p.key.name}` in an object literal",
+                    p.key.span, label="this value replaces the earlier one",
+                    labels=(Label(prev.key.span, "first used here"),),
+                    help="remove or rename one of them"))
+
+    # ----------------------------------------------------------------- entities
+
+    def entities(self) -> None:
+        decls: dict[str, n.EntityDecl] = {}
+        for stmt in self.comp.program.body:
+            if not isinstance(stmt, n.EntityDecl):
+                continue
+            prev = decls.get(stmt.name.name)
+            if prev is not None:
+                self.diags.append(error(
+                    "CX310", f"entity `{stmt.name.name}` is declared twice", stmt.name.span,
+                    label="declared again here",
+                    labels=(Label(prev.name.span, "first declared here"),),
+                    help="rename one of them"))
+                continue
+            decls[stmt.name.name] = stmt
+        for name, decl in decls.items():
+            info = EntityInfo(name=name, decl=decl)
+            seen = {name}
+            cur = decl
+            while cur.base is not None:
+                base = cur.base.name
+                if base not in decls:
+                    if cur is decl:
+                        hint = suggest(base, decls)
+                        self.diags.append(error(
+                            "CX306", f"unknown base entity `{base}`", cur.base.span,
+                            label="no entity with this name",
+                            help=f"did you mean `{hint}`?" if hint else
+                            "declare the base entity in this file"))
+                    break
+                if base in seen:
+                    if cur is decl or base == name:
+                        self.diags.append(error(
+                            "CX307", f"entity `{name}` inherits from itself", decl.base.span
+                            if decl.base else decl.name.span,
+                            label="through " + " → ".join([name, *info.bases, base]),
+                            help="break the cycle of base entities"))
+                    break
+                seen.add(base)
+                info.bases.append(base)
+                cur = decls[base]
+            chain = [decl] + [decls[b] for b in info.bases]
+            for d in chain:
+                if d.realize is not None:
+                    info.realize, info.realize_owner = d.realize, d.name.name
+                    break
+            for d in reversed(chain):
+                info.handlers.extend(d.handlers)
+            self.info.entities[name] = info
+
+    def new(self, node: n.New) -> None:
+        name = node.cls.name
+        if name in self.info.entities:
+            return
+        if any(isinstance(s, n.EntityDecl) and s.name.name == name
+               for s in self.comp.program.body):
+            return
+        hint = suggest(name, self.info.entities)
+        self.diags.append(error(
+            "CX305", f"unknown entity `{name}` in `new`", node.cls.span,
+            label="no `conscious` or `object` with this name",
+            help=f"did you mean `{hint}`?" if hint else
+            f"declare it: `conscious {name} {{ realize(self: conscious) {{ }} }}`"))
+
+
+def run(comp: Compilation) -> None:
+    """Analyse every service call, object literal, entity and `new` of ``comp.program``."""
+    Services(comp).run()
