@@ -54,8 +54,11 @@ def dump_text(root: Node) -> str:
 
 
 def to_json(node: Node) -> Any:
-    """A JSON-able dict: ``{"type", "span": [line, col, end_line, end_col], fields...}``."""
-    out: dict[str, Any] = {"type": type(node).__name__}
+    """A JSON-able dict: ``{"node", "span": [line, col, end_line, end_col], fields...}``.
+
+    The kind is under ``node`` because ``type`` is a field (of VarDecl and Param).
+    """
+    out: dict[str, Any] = {"node": type(node).__name__}
     s = node.span
     out["span"] = [s.line, s.col, s.end_line, s.end_col]
     for f in fields(node):  # type: ignore[arg-type]
