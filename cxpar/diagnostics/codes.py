@@ -90,6 +90,171 @@ think { handlers: [ f(x) { k: 1 } ] };
 """)
 
 
+# ------------------------------------------------------------ names and statements
+_code("CX201", "unknown name", """
+An identifier is not a variable in scope, a parameter, a top-level `var`, an entity,
+`self`/`this` (inside an entity) or a builtin (`print`, `len`, `str`, `num`, `keys`,
+`now`, `random`). Calling an unknown bare name (`foo(x)`) is the same error. The help
+suggests a visible name within a small edit distance.""", """
+var count = 1;
+print(cout);
+""")
+_code("CX202", "event reference used as a value", """
+A dotted name whose first part is not declared (`a.b`) is an event name. Event names
+are legal only as `emit`/`on` targets, `handlers` items and parallel handler
+parameters (`key: a.b` directly in a service call). Anywhere else there is no value
+to read; declare the first part as a variable if you meant a property read.""", """
+var x = order.created + 1;
+""")
+_code("CX203", "name declared twice in one block", """
+A `var` (or parameter) with this name already exists in the same block. Inner blocks
+may shadow outer names, but one block declares a name once. Assign to it instead.""", """
+var total = 0;
+var total = 1;
+""")
+_code("CX204", "assignment to an undeclared name", """
+Assigning creates no variables: declare the name with `var` first (top-level `var`s
+are globals visible in every handler).""", """
+on a.b (event) { counter = 1; }
+""")
+_code("CX205", "call of an unknown dotted function", """
+A warning: `Date.now()` or `Guid.NewGuid()` calls an event name (its first part is not
+declared), which is no function. CX v1.0 programs sometimes contain such host calls;
+cxpar accepts the program, and the call is a runtime error if it runs. Use a builtin
+such as `now()` instead.""", """
+var t = Date.now();
+""")
+_code("CX206", "`self` or `this` outside an entity", """
+`self` and `this` are the instance, so they exist only inside the `realize` and
+handlers of a `conscious`/`object` declaration.""", """
+on a.b (event) { print(self.name); }
+""")
+_code("CX207", "`return` at the top level", """
+`return` gives the result of a handler (or ends a `realize`); top-level statements
+have no caller to return to.""", """
+return 1;
+""")
+_code("CX208", "`break` or `continue` outside a loop", """
+`break` and `continue` need an enclosing `while` or `for` in the same handler.""", """
+on a.b (event) { break; }
+""")
+_code("CX209", "cannot assign to this expression", """
+Only variables, properties (`obj.k`) and indexes (`arr[i]`) can be assigned; not
+literals, calls, entity or builtin names, `self`/`this`, or event names.""", """
+print = 1;
+""")
+
+# --------------------------------------------------------------------- services
+_code("CX301", "unknown service", """
+`name { ... }` calls a service, and `name` is not one: the builtins are `think`,
+`infer`, `learn`, `adapt`, `execute`, `await`, `iam`, `is` and `not`; plug-ins
+declare more (`@cxpar.service`).""", """
+thnk { prompt: "hello" };
+""")
+_code("CX302", "reserved prop with the wrong type", """
+The reserved props of a service call configure it: `handlers` is an array literal of
+event names, `timeout` a number of ms, `retries` a whole number, `priority`
+`"high"`, `"normal"`, `"low"` or a number, `concurrency` a whole number of at least 1.
+Only literal values are checked; computed values are checked at run time.""", """
+think { prompt: p, timeout: "2s" };
+""")
+_code("CX303", "duplicate key in a service call", """
+A prop appears twice in a service call's literal, so it is unclear which one is the
+request, the branch or the setting. Remove or rename one.""", """
+think { prompt: a, prompt: b };
+""")
+_code("CX304", "reserved payload key", """
+The result payload of a call holds `result` (the provider's answer), `_errors` and
+`_parallel`, so a request prop or a parallel handler parameter may not use these
+keys (SPEC rule 7).""", """
+think { prompt: p, result: r.done };
+""")
+_code("CX305", "unknown entity in `new`", """
+`new Name(...)` names no `conscious` or `object` declaration of this file.""", """
+var a = new Agnet({ name: "a" });
+""")
+_code("CX306", "unknown base entity", """
+`conscious A : B` or `object A extends B` names a base that is not declared in this
+file.""", """
+conscious Agent : Base { }
+""")
+_code("CX307", "cyclic inheritance", """
+Following the base entities leads back to the entity itself.""", """
+object A extends B { }
+object B extends A { }
+""")
+_code("CX308", "`handlers` item is not an event name", """
+Each item of `handlers: [ ... ]` is a dotted event name, optionally with a payload
+literal (`a.b { k: v }`); strings, calls and other values are not allowed.""", """
+think { prompt: p, handlers: [ "done" ] };
+""")
+_code("CX309", "duplicate key in an object literal", """
+A warning: a key appears twice in an object literal; the later value wins.""", """
+emit a.b { k: 1, k: 2 };
+""")
+_code("CX310", "entity declared twice", """
+Two `conscious`/`object` declarations have the same name.""", """
+object A { }
+object A { }
+""")
+_code("CX311", "function used like a service", """
+A warning: `print "text";` calls the builtin function `print` without parentheses,
+as some CX v1.0 programs do. cxpar runs it as `print("text")`; write the call with
+parentheses.""", """
+print "hello";
+""")
+
+# ------------------------------------------------------------ events and graph
+_code("CX401", "parallel handler parameter without a handler", """
+A warning: `key: a.b` in a service call runs every handler of `a.b` in parallel, and
+no handler in this program subscribes to `a.b`. At run time the branch fails with
+`no_handler`: the key is `null` and listed in `_errors`.""", """
+think { prompt: p, summary: text.summarize };
+""")
+_code("CX402", "`handlers` item without a handler", """
+A warning: an item of `handlers: [ ... ]` names an event that no handler subscribes
+to, so the item is skipped.""", """
+think { prompt: p, handlers: [ answer.ready ] };
+""")
+_code("CX403", "emitted event without a handler", """
+A warning: nothing in this program subscribes to the emitted event. That is fine
+when another program or system consumes it; reported once per event name.""", """
+emit order.created { id: 1 };
+""")
+_code("CX404", "handler never triggered", """
+A warning: no `emit`, parallel handler parameter, `handlers` item or runtime event
+(`system.start`, `system.circuit.*`, `<stem>.complete`/`<stem>.error` of the calls
+present) produces an event that matches this handler (`any` matches one part). If
+the event comes from outside the program, write `/// @external` above the handler.""",
+      """
+/// @external
+on user.input (event) { print(event.text); }
+""")
+_code("CX405", "branch event with several handlers", """
+A warning: the event of a parallel handler parameter has several subscribers, so
+the key's value is the array of their results in subscription order, not a single
+value.""", """
+think { prompt: p, score: doc.score };
+on doc.score (e) { return 1; }
+on doc.score (e) { return 2; }
+""")
+_code("CX406", "property read named like an event", """
+A warning (SPEC rule 16): `key: a.b` is a parallel handler parameter only when `a` is
+not declared. Here `a` is a variable, so the prop reads `a.b`, while `a.b` is also an
+event that the program handles or emits. Rename the variable if you meant the
+branch.""", """
+var review = {};
+think { prompt: p, r: review.done };
+on review.done (e) { return 1; }
+""")
+_code("CX407", "cycle through parallel handler parameters", """
+A warning: a handler calls itself again through parallel handler parameters
+(directly or through other handlers). Each level is one deeper; at depth 64 a
+branch fails with `depth` without running.""", """
+on a.b (e) { return think { prompt: e.prompt, again: a.b }; }
+""")
+
+
 def explain(code: str) -> str | None:
     """The long explanation of ``code`` as Markdown, or None if unknown."""
     c = CODES.get(code.upper())
