@@ -53,10 +53,11 @@ def front_end_source(source: SourceFile, *, syntax_only: bool = False,
                      extra_services: dict[str, str] | None = None) -> FrontEnd:
     """Parse and (unless ``syntax_only``) analyse an in-memory source."""
     fe = FrontEnd(source.name, source)
-    if not source.text.strip():
+    result = parse(source)
+    if result.ok and result.program is not None and not result.program.body:
+        # Blank, or only comments: valid, and does nothing.
         fe.diagnostics.append(warning("CX004", "empty file", Span(source.name, 1, 1, 1, 1),
                                       label="nothing to check"))
-    result = parse(source)
     fe.diagnostics.extend(result.diagnostics)
     fe.program = result.program
     if result.program is None or not result.ok or syntax_only:
