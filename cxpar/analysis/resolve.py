@@ -248,6 +248,23 @@ class Resolver:
             finally:
                 self.loops -= 1
                 self.scope = saved
+        elif isinstance(s, n.ForC):
+            saved = self.scope
+            self.scope = Scope(saved)
+            try:
+                if s.init is not None:
+                    self.stmt(s.init)
+                if s.cond is not None:
+                    self.expr(s.cond)
+                if s.update is not None:
+                    self.expr(s.update)
+                self.loops += 1
+                try:
+                    self.sub(s.body)
+                finally:
+                    self.loops -= 1
+            finally:
+                self.scope = saved
         elif isinstance(s, (n.Break, n.Continue)):
             if self.loops == 0:
                 word = "break" if isinstance(s, n.Break) else "continue"
