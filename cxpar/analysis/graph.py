@@ -18,7 +18,7 @@ Timing: every node starts as soon as its predecessors allow (``fanout`` edges:
 predecessor's start; all others: predecessor's finish); only calls take time. Each
 statement of a handler is counted once (both arms of an ``if``, one loop iteration).
 ``estimated_ms`` is the latest finish; the critical path is the chain of predecessors
-that determined it; ``sequential_ms`` is the sum of all call latencies (everything one
+that determined the last node to finish (ties: the later node); ``sequential_ms`` is the sum of all call latencies (everything one
 after another); ``speedup = sequential_ms / estimated_ms``. Batches group the calls and
 handlers that can run together: a node's batch is the number of calls that must
 finish before it can start.
@@ -53,6 +53,7 @@ class GNode:
     span: Span | None
     duration: float = 0.0         #: ms of own work (calls only)
     start: float = 0.0
+    #: ``start + duration``; for ``handler``/``program`` nodes, when their body is done.
     finish: float = 0.0
     batch: int = 0
     critical: bool = False
@@ -102,6 +103,7 @@ class Builder:
         self.g = Graph(latency=dict(latency))
         self.preds: dict[int, list[GEdge]] = {}
         self.stack: list[int] = []  # ids of handler/realize nodes being unfolded
+        self.ends: dict[int, list[int]] = {}  # handler/program node -> its body's end set
 
     # ------------------------------------------------------------------ building
 
@@ -127,6 +129,7 @@ class Builder:
         try:
             root = self.node("program", "top level", program.span, None)
             ends = self.body(program.body, [root.id], root.id)
+            self.ends[root.id] = ends
             subs = self.info.subscribers("system.start")
             if subs:
                 ev = self.node("emit", "system.start", None, root.id, event="system.start",
@@ -153,9 +156,11 @@ class Builder:
             return [x.id]
         self.stack.append(key)
         try:
-            return self.body(h.node.body.body, [x.id], x.id)
+            ends = self.body(h.node.body.body, [x.id], x.id)
         finally:
             self.stack.pop()
+        self.ends[x.id] = ends
+        return ends
 
     def body(self, stmts: list[n.Stmt], ends: list[int], owner: int) -> list[int]:
         for s in stmts:
@@ -278,7 +283,7 @@ class Builder:
                 via[x.id] = best
         if not g.nodes:
             return
-        last = max(g.nodes, key=lambda x: (x.finish, x.kind == "call"))
+        last = max(g.nodes, key=lambda x: (x.finish, x.id))
         path = [last.id]
         while path[-1] in via:
             path.append(via[path[-1]])
@@ -289,6 +294,8 @@ class Builder:
         g.estimated_ms = last.finish
         g.sequential_ms = sum(x.duration for x in g.nodes if x.kind == "call")
         g.speedup = g.sequential_ms / g.estimated_ms if g.estimated_ms > 0 else 1.0
+        for hid, ends in self.ends.items():  # display: a handler finishes with its body
+            g.nodes[hid].finish = max([g.nodes[hid].start] + [g.nodes[e].finish for e in ends])
         levels: dict[int, list[int]] = {}
         for x in g.nodes:
             if x.kind in ("call", "handler"):

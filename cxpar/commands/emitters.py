@@ -7,6 +7,10 @@ from cxpar.driver import FrontEnd, UsageError
 
 def emit(kind: str, fe: FrontEnd, fmt: str) -> str:
     """Produce ``kind`` (graph, python, llvm-ir) for an analysed program."""
+    if kind == "graph":
+        from cxpar.commands.graph import render_graph
+
+        return render_graph(fe, fmt)
     if kind == "python":
         from cxpar.codegen.module import python_source
 

@@ -1,0 +1,61 @@
+"""``cxpar graph``: the stream execution graph (text, Mermaid, Graphviz dot or JSON)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from cxpar.commands.common import print_diagnostics, use_colour
+from cxpar.driver import FrontEnd, UsageError, front_end
+
+
+def render_graph(fe: FrontEnd, fmt: str, latency: str | None = None, *,
+                 colour: bool = False) -> str:
+    """The graph of an analysed program in ``fmt`` (text, mermaid, dot, json)."""
+    from cxpar.analysis.graph import build_graph, parse_latency
+    from cxpar.analysis.graph_format import render
+
+    comp = fe.compilation
+    if comp is None:
+        raise UsageError("no analysed program to draw")
+    try:
+        lat = parse_latency(latency)
+    except ValueError as exc:
+        raise UsageError(f"--latency: {exc}") from None
+    graph = comp.graph if (not lat and comp.graph is not None) else \
+        build_graph(comp.info, comp.program, {**comp.latency, **lat})
+    return render(graph, fmt, colour=colour)
+
+
+@click.command("graph")
+@click.argument("file")
+@click.option("--format", "fmt", type=click.Choice(["text", "mermaid", "dot", "json"]),
+              default="text", show_default=True, help="Output format.")
+@click.option("--latency", default=None, metavar="SVC=MS,...",
+              help="Per-service latency estimates in ms, e.g. think=800,infer=300.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Write to this file instead of stdout.")
+def graph(file: str, fmt: str, latency: str | None, output: str | None) -> None:
+    """Show the stream execution graph of FILE: parallel batches and the critical path."""
+    path = Path(file)
+    if not path.exists():
+        raise UsageError(f"no such file: `{file}`")
+    if latency is not None:  # validate before doing any work
+        from cxpar.analysis.graph import parse_latency
+
+        try:
+            parse_latency(latency)
+        except ValueError as exc:
+            raise UsageError(f"--latency: {exc}") from None
+    fe = front_end(path, file)
+    print_diagnostics(fe, "text")
+    if fe.has_errors or fe.compilation is None:
+        sys.exit(1)
+    colour = fmt == "text" and output is None and use_colour(sys.stdout)
+    text = render_graph(fe, fmt, latency, colour=colour)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
