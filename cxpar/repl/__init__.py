@@ -1,0 +1,1 @@
+"""`cxpar repl`: ``session`` (state across entries), ``lexer`` (pygments), ``app`` (prompt)."""
