@@ -183,7 +183,7 @@ def to_data(g: Graph) -> dict[str, Any]:
                 "file": x.span.file, "line": x.span.line, "col": x.span.col,
                 "end_line": x.span.end_line, "end_col": x.span.end_col},
         }
-        d.update({k: v for k, v in x.detail.items() if v is not None})
+        d.update(x.detail)
         return d
 
     return {
