@@ -8,12 +8,15 @@ reported once as a warning at the first branch that closes it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from cxpar import lang
 from cxpar.analysis.model import Branch, HandlerInfo
-from cxpar.analysis.pipeline import Compilation
 from cxpar.ast import nodes as n
 from cxpar.diagnostics.model import warning
 
+if TYPE_CHECKING:
+    from cxpar.analysis.pipeline import Compilation
 
 def components(edges: dict[int, list[int]], count: int) -> list[list[int]]:
     """Strongly connected components (iterative Tarjan), each with a cycle."""

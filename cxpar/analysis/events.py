@@ -14,12 +14,16 @@ says that its events come from outside the program.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from cxpar.analysis.model import NameKind, ProgramInfo, matches
-from cxpar.analysis.pipeline import Compilation
 from cxpar.analysis.resolve import event_chain
 from cxpar.ast import nodes as n
 from cxpar.ast.visit import walk
 from cxpar.diagnostics.model import Diagnostic, Label, warning
+
+if TYPE_CHECKING:
+    from cxpar.analysis.pipeline import Compilation
 
 #: Events the runtime emits by itself (rule 3; circuit breaker transitions, §6.2).
 RUNTIME_EVENTS = ("system.start",)

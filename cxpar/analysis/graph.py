@@ -27,13 +27,15 @@ finish before it can start.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cxpar import lang
 from cxpar.analysis.model import AnalysedCall, HandlerInfo, ProgramInfo
-from cxpar.analysis.pipeline import Compilation
 from cxpar.ast import nodes as n
 from cxpar.span import Span
+
+if TYPE_CHECKING:
+    from cxpar.analysis.pipeline import Compilation
 
 #: Unfolding stops after this many nodes (the graph is then marked ``truncated``).
 MAX_NODES = 2000

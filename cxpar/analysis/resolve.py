@@ -12,14 +12,17 @@ other value an error (CX202).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from cxpar import lang
 from cxpar.analysis.model import Binding, HandlerInfo, NameKind, NameRef, ProgramInfo
-from cxpar.analysis.pipeline import Compilation
 from cxpar.ast import nodes as n
 from cxpar.diagnostics.model import Diagnostic, Label, error, warning
 from cxpar.diagnostics.suggest import suggest
 from cxpar.span import Span
 
+if TYPE_CHECKING:
+    from cxpar.analysis.pipeline import Compilation
 
 class Scope:
     """One lexical block: names declared directly in it."""

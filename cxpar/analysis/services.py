@@ -9,15 +9,18 @@ call-derived part of ``comp.info.emitted``.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from cxpar import lang
 from cxpar.analysis.model import AnalysedCall, Branch, EntityInfo, Item, NameKind, ProgramInfo
-from cxpar.analysis.pipeline import Compilation
 from cxpar.analysis.resolve import event_chain
 from cxpar.ast import nodes as n
 from cxpar.ast.visit import walk
 from cxpar.diagnostics.model import Diagnostic, Label, error, warning
 from cxpar.diagnostics.suggest import suggest
+
+if TYPE_CHECKING:
+    from cxpar.analysis.pipeline import Compilation
 
 PRIORITIES = ("high", "normal", "low")
 
