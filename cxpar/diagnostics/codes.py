@@ -227,8 +227,9 @@ A warning: no `emit`, parallel handler parameter, `handlers` item or runtime eve
 present) produces an event that matches this handler (`any` matches one part). If
 the event comes from outside the program, write `/// @external` above the handler.""",
       """
+on user.input (event) { print(event.text); }     // warning: nothing emits it
 /// @external
-on user.input (event) { print(event.text); }
+on user.command (event) { print(event.text); }   // fine: comes from outside
 """)
 _code("CX405", "branch event with several handlers", """
 A warning: the event of a parallel handler parameter has several subscribers, so
