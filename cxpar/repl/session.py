@@ -36,7 +36,8 @@ prints its value. Declarations, variables, entities and subscriptions persist.
 Commands:
   :help                    this text
   :ast EXPR-OR-STMT        show the syntax tree of a snippet
-  :graph                   the stream execution graph of everything entered so far
+  :graph [FORMAT]          the stream execution graph of everything entered so far
+                           (FORMAT: text, mermaid, dot, json)
   :load FILE               run a CX file in this session (then `system.start`)
   :reset                   forget everything; a fresh runtime
   :clock [real|virtual]    show or switch the clock (state is kept)
@@ -497,7 +498,18 @@ class Session:
         if g is None:
             self.err.write("the stream graph is not available in this build\n")
             return
-        self.out.write(render_graph(g) + "\n")
+        fmt = arg or "text"
+        try:
+            from cxpar.analysis.graph_format import render
+        except ImportError:
+            self.out.write(render_graph(g) + "\n")
+            return
+        try:
+            text = render(g, fmt, colour=self.colour)
+        except (ValueError, KeyError):
+            self.err.write(f"error: unknown graph format `{fmt}` (text, mermaid, dot, json)\n")
+            return
+        self.out.write(text if text.endswith("\n") else text + "\n")
 
     def cmd_load(self, arg: str) -> None:
         from cxpar.syntax.source import read_source
