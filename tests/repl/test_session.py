@@ -222,7 +222,7 @@ def test_graph(run: Run) -> None:
     run("on a.b (e) { return 1; }")
     run('var r = think { prompt: "p", k: a.b };')
     out = run(":graph")
-    assert "stream graph" in out and "think" in out
+    assert "critical path" in out and "think" in out
 
 
 def test_load_example_matches_run(run: Run) -> None:
@@ -246,3 +246,25 @@ def test_lexer() -> None:
     assert (Name.Label, "a.b") in toks
     assert (Name.Function.Magic, "think") in toks
     assert all(t[0] is not Name.Builtin or t[1] != "think" for t in toks)
+
+
+def test_completer(run: Run) -> None:
+    from prompt_toolkit.completion import CompleteEvent
+    from prompt_toolkit.document import Document
+
+    from cxpar.repl.app import CxCompleter
+
+    run("conscious Reviewer { on ticket.new (e) { print(e); } }")
+    run("var reviews = 0;")
+    comp = CxCompleter(run.session)
+
+    def complete(text: str) -> set[str]:
+        return {c.text for c in comp.get_completions(Document(text), CompleteEvent())}
+
+    assert "think" in complete("th")
+    assert "Reviewer" in complete("var r = new Re")
+    assert "reviews" in complete("print(rev")
+    assert "ticket.new" in complete("emit tic")
+    assert "conscious" in complete("consc")
+    assert ":load" in complete(":lo")
+    assert complete("print(1); :lo") == set()
