@@ -272,8 +272,11 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
                 join.prov_err = ("circuit_open", f"circuit open for `{service}`")
                 break
             join.prov_attempts = attempt
-            ctx = CallContext(service, rt.stem(service) or service, caller, attempt, rt)
             deadline = (join.t0 if attempt == 1 else now) + join.timeout_s
+            ctx = CallContext(service, rt.stem(service) or service, caller, attempt, rt,
+                              deadline)
+            retryable: bool = True
+            retry_after: Any = None
             if lim is not None:
                 await lim.acquire(join.priority)
             try:
@@ -291,6 +294,9 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
             except Exception as exc:  # noqa: BLE001 - every provider failure is data
                 msg = str(exc) or type(exc).__name__
                 join.prov_err = ("provider", f"`{service}` failed: {msg}")
+                # ProviderError: retryable=False stops retries; retry_after (s) = Retry-After
+                retryable = getattr(exc, "retryable", True) is not False
+                retry_after = getattr(exc, "retry_after", None)
             else:
                 if breaker is not None:
                     breaker.success()
@@ -302,8 +308,13 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
                     lim.release()
             if breaker is not None:
                 breaker.failure(loop.time())
+            if not retryable:
+                break
             if attempt < attempts:
-                await asyncio.sleep(backoff_s(attempt - 1, rt._jitter_rng))
+                delay = backoff_s(attempt - 1, rt._jitter_rng)
+                if type(retry_after) in (int, float) and retry_after > delay:
+                    delay = float(retry_after)
+                await asyncio.sleep(delay)
     finally:
         t_end = loop.time()
         join.prov_t = t_end - t_start

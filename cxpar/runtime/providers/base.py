@@ -9,7 +9,20 @@ __all__ = ["CallContext", "Provider", "ProviderError"]
 
 
 class ProviderError(Exception):
-    """A provider failure; recorded as ``_errors.result`` with type ``provider``."""
+    """A provider failure; recorded as ``_errors.result`` with type ``provider``.
+
+    ``retryable`` (default True): whether the call's ``retries`` may try again. Providers
+    set it to False for failures a retry cannot fix (HTTP 400/401/404, an unparsable
+    answer). ``retry_after`` (seconds, optional): the server's ``Retry-After``; the
+    coordinator waits at least this long before the next attempt (rule 17's backoff is
+    the minimum). Any other exception a provider raises counts as retryable.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = True,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
 
 
 @dataclass(slots=True)
@@ -26,6 +39,10 @@ class CallContext:
     """1 for the first attempt, 2 for the first retry, …"""
     runtime: Any
     """The :class:`~cxpar.runtime.scheduler.Runtime` (clock, seed, memory)."""
+    deadline: float | None = None
+    """When this attempt times out, in ``loop.time()`` seconds (None: no deadline known).
+    The coordinator cancels the call at that instant anyway; a network provider can use
+    it to size its own per-request timeout."""
 
 
 @runtime_checkable
