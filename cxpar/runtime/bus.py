@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["Bus", "Handler", "Sub"]
+__all__ = ["Bus", "Handler", "Router", "Sub"]
 
 #: A handler: ``async def h(rt, self_instance_or_None, event) -> value``.
 Handler = Callable[[Any, Any, Any], Coroutine[Any, Any, Any]]
 
 #: A subscription: (handler, instance or None).
 Sub = tuple[Handler, Any]
+
+
+class Router(Protocol):
+    """What the runtime needs from an event router (``Runtime.use_router``).
+
+    :class:`Bus` is the python implementation; the llvm backend passes in a bus whose
+    ``subscribers`` is a JIT'd table lookup (``cxpar.codegen.llvm.bridge``). Any
+    implementation must route exactly like :class:`Bus` (rules 1 and 4).
+    """
+
+    def subscribe(self, pattern: str, fn: Handler, inst: Any = None) -> None: ...
+    def subscribers(self, name: str) -> tuple[Sub, ...]: ...
+    def has_subscribers(self, name: str) -> bool: ...
+    def names(self) -> list[str]: ...
 
 
 class Bus:

@@ -13,7 +13,7 @@ from typing import IO, Any
 
 from cxpar.lang import SERVICE_STEMS
 
-from .bus import Bus, Handler
+from .bus import Bus, Handler, Router
 from .coordinator import DEPTH, run_service
 from .errors import NO_SPAN_ID, CxRuntimeError, SpanLike, lookup_span, render_error
 from .limits import CircuitBreaker, Limiter
@@ -63,7 +63,7 @@ class Runtime:
         self.seed = seed
         self.stdout: IO[str] = stdout if stdout is not None else sys.stdout
         self.stderr: IO[str] = stderr if stderr is not None else sys.stderr
-        self.bus = Bus()
+        self.bus: Router = Bus()
         self.classes: dict[str, ClassDef] = {}
         self.services: dict[str, str] = dict(SERVICE_STEMS)
         self.limiter = Limiter(max_concurrency) if max_concurrency else None
@@ -87,6 +87,12 @@ class Runtime:
         """Bind to ``loop`` (default: the running loop); ``now()`` counts from here."""
         self.loop = loop or asyncio.get_running_loop()
         self.t_start = self.loop.time()
+
+    def use_router(self, router: Router) -> None:
+        """Route events with ``router`` (e.g. the llvm backend's); before any subscription."""
+        if self.bus.names():
+            raise RuntimeError("use_router() must be called before the first subscription")
+        self.bus = router
 
     def on(self, event: str, fn: Handler) -> None:
         """Subscribe a top-level handler (call in source order before the top level runs)."""
