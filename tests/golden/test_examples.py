@@ -64,17 +64,45 @@ def test_example_is_documented(path: Path) -> None:
     assert first.startswith("///"), f"{path.name} must start with a `///` header comment"
 
 
+def compiled_source(path: Path) -> str:
+    """What ``cxpar compile FILE -o out.py`` writes (generated in-process: faster)."""
+    from cxpar.codegen.module import python_source
+    from cxpar.driver import front_end
+
+    fe = front_end(path, path.relative_to(ROOT).as_posix())
+    assert not fe.has_errors and fe.compilation is not None
+    return python_source(fe.compilation)
+
+
+def test_cli_compile_writes_the_same_module(tmp_path: Path) -> None:
+    path = ROOT / "examples" / "support_triage.cx"
+    out_py = tmp_path / "out.py"
+    proc = run_cli("compile", "examples/support_triage.cx", "-o", str(out_py))
+    assert proc.returncode == 0, proc.stderr
+    assert out_py.read_text(encoding="utf-8") == compiled_source(path)
+
+
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_compiled_module_prints_the_same(path: Path, tmp_path: Path) -> None:
-    """``cxpar compile -o out.py`` + ``python out.py --clock virtual`` == ``cxpar run``."""
+    """``python out.py --clock virtual`` prints what ``cxpar run --clock virtual`` does."""
     expected_out = EXPECTED / f"{path.stem}.out"
     if not expected_out.exists():
         pytest.skip("no snapshot yet")
     out_py = tmp_path / "out.py"
-    comp = run_cli("compile", path.relative_to(ROOT).as_posix(), "-o", str(out_py))
-    assert comp.returncode == 0, comp.stderr
+    out_py.write_text(compiled_source(path), encoding="utf-8")
     proc = subprocess.run([sys.executable, str(out_py), "--clock", "virtual"], cwd=tmp_path,
                           capture_output=True, text=True, encoding="utf-8", timeout=60)
     assert "Traceback" not in proc.stderr
     assert proc.stdout == expected_out.read_text(encoding="utf-8")
     assert proc.returncode == int((EXPECTED / f"{path.stem}.code").read_text(encoding="utf-8"))
+
+
+def test_retries_example_under_cli_fault_injection() -> None:
+    """`--fail-rate` only changes data (`_errors`), never crashes; deterministic per seed."""
+    args = ("run", "--clock", "virtual", "--fail-rate", "0.5", "--seed", "3",
+            "examples/retries.cx")
+    first, second = run_cli(*args), run_cli(*args)
+    assert first.returncode == 0, first.stderr
+    assert "Traceback" not in first.stderr
+    assert first.stdout == second.stdout
+    assert "flaky:" in first.stdout
