@@ -1,0 +1,333 @@
+"""``--provider openai``: any OpenAI-compatible chat-completions endpoint (SPEC §6.3).
+
+Works with Ollama (``http://localhost:11434/v1``), vLLM, llama.cpp's server, LM Studio
+and hosted APIs. One shared :class:`httpx.AsyncClient` (connection pool; HTTP/2 when the
+``h2`` package is importable, else HTTP/1.1) per event loop.
+
+Service mapping (the answer is always the reply's ``choices[0].message.content``):
+
+- ``think``, ``infer``, ``adapt``, ``iam``, ``execute`` and provider-handled plug-in
+  names: one chat completion. The user message is the ``prompt`` prop (a string as is,
+  anything else as one-line JSON), else the whole request as JSON; the other props are
+  appended as a JSON context block. ``execute`` only asks the model: nothing runs locally.
+- ``is`` / ``not``: a yes/no question with a constrained reply. A boolean ``condition``
+  prop (top level or in ``data``) decides without a request, as in the sim. Otherwise
+  the reply's first word decides: ``yes``/``true`` → true, ``no``/``false`` → false
+  (case-insensitive, surrounding punctuation ignored); anything else fails the call
+  with a ``provider`` error quoting the reply. ``result`` is the boolean.
+- ``learn``: no request; the request is stored in the calling entity's memory (the
+  program's memory at top level) and the answer is the memory's new size. Later calls
+  from that entity include its memory as context (the last 20 items).
+- ``await`` is a runtime timer and never reaches a provider.
+
+Failures raise :class:`ProviderError` with the HTTP status and a short excerpt of the
+body; timeouts, HTTP 408/429/5xx and connection errors are retryable (``Retry-After``
+on 429/503 is passed to the coordinator's backoff), everything else is not. The API key
+(``CXPAR_API_KEY``) is sent as ``Authorization: Bearer …`` and never appears in a
+message, a repr, a trace or stats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import importlib.util
+import json
+import math
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from ..values import to_json
+from .base import CallContext, ProviderError
+
+__all__ = ["OpenAIProvider", "parse_yes_no", "parse_retry_after", "MEMORY_ITEMS"]
+
+#: How many of an entity's latest ``learn`` items are sent as context.
+MEMORY_ITEMS = 20
+#: Longest ``Retry-After`` honoured (s); a longer one fails the call without a retry.
+MAX_RETRY_AFTER_S = 60.0
+#: Characters of an error body quoted in a failure message.
+BODY_EXCERPT = 200
+#: ``max_tokens`` of a yes/no question (the reply is constrained to one word).
+YES_NO_MAX_TOKENS = 16
+#: Per-request timeout when the call has no deadline (s).
+DEFAULT_REQUEST_TIMEOUT_S = 120.0
+
+_SYSTEM = ("You are the `{service}` service of a CX workflow program. "
+           "Answer the request directly and concisely.")
+_SYSTEM_YES_NO = ("You are the `{service}` decision service of a CX workflow program. "
+                  "Answer the question with exactly one word: yes or no.")
+_YES = frozenset({"yes", "true"})
+_NO = frozenset({"no", "false"})
+_RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+def parse_yes_no(text: str) -> bool:
+    """The decision in a yes/no reply: its first word, ``yes``/``true`` or ``no``/``false``.
+
+    Case-insensitive; punctuation around the word is ignored (``"Yes."``, ``"**no**"``).
+    Raises :class:`ProviderError` (not retryable) for anything else.
+    """
+    words = text.strip().split(None, 1)
+    first = words[0].strip(".,;:!?\"'*`()[]{}<>").lower() if words else ""
+    if first in _YES:
+        return True
+    if first in _NO:
+        return False
+    shown = " ".join(text.split())
+    if len(shown) > 60:
+        shown = shown[:60] + "…"
+    raise ProviderError(f"ambiguous yes/no answer {shown!r} (expected the first word to be "
+                        "yes, no, true or false)", retryable=False)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds (delta-seconds or an HTTP date), None if absent/invalid."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        secs = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        secs = when.timestamp() - (time.time() if now is None else now)
+    if math.isnan(secs) or math.isinf(secs):
+        return None
+    return max(0.0, secs)
+
+
+def _condition(request: Mapping[str, Any]) -> bool | None:
+    cond = request.get("condition")
+    if type(cond) is bool:
+        return cond
+    data = request.get("data")
+    if type(data) is dict and type(data.get("condition")) is bool:
+        return bool(data["condition"])
+    return None
+
+
+def _strip_userinfo(url: str) -> str:
+    """``url`` without ``user:password@`` (never shown in messages)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid url>"
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host += f":{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+class OpenAIProvider:
+    """Chat completions against ``base_url`` (``…/v1``) with ``model``.
+
+    ``api_key`` defaults to ``CXPAR_API_KEY`` (read by :mod:`cxpar.plugins`, never
+    stored anywhere it could be printed). ``http2``: True, False or None (auto: when the
+    ``h2`` package is importable). ``timeout_s`` caps every request (default: the call's
+    ``timeout``, which the coordinator enforces anyway).
+    """
+
+    def __init__(self, base_url: str, model: str, *, api_key: str | None = None,
+                 timeout_s: float | None = None, max_connections: int = 100,
+                 http2: bool | None = None, temperature: float | None = None,
+                 max_tokens: int | None = None,
+                 headers: Mapping[str, str] | None = None) -> None:
+        if not base_url:
+            raise ValueError("the openai provider needs a base URL")
+        self.base_url = base_url.rstrip("/")
+        self.url = self.base_url + "/chat/completions"
+        self.shown_url = _strip_userinfo(self.url)
+        self.model = model
+        self.timeout_s = timeout_s
+        self.max_connections = max_connections
+        self.http2 = (importlib.util.find_spec("h2") is not None) if http2 is None else http2
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self._headers = {"Content-Type": "application/json", "Accept": "application/json",
+                         "User-Agent": "cxpar"}
+        if headers:
+            self._headers.update({str(k): str(v) for k, v in headers.items()})
+        self.__key = api_key or None
+        if self.__key:
+            self._headers["Authorization"] = f"Bearer {self.__key}"
+        self.memory: list[Any] = []
+        self._client: httpx.AsyncClient | None = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
+        self._closer: AsyncIterator[None] | None = None
+        self.requests = 0
+
+    def __repr__(self) -> str:
+        key = ", api_key=***" if self.__key else ""
+        return f"OpenAIProvider(base_url={self.shown_url!r}, model={self.model!r}{key})"
+
+    # ------------------------------------------------------------------ client
+    def _redact(self, text: str) -> str:
+        key = self.__key
+        if key and key in text:
+            text = text.replace(key, "***")
+        return text
+
+    async def client(self) -> httpx.AsyncClient:
+        """The shared client of the running loop (created on first use)."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client_loop is not loop or self._client.is_closed:
+            limits = httpx.Limits(max_connections=self.max_connections,
+                                  max_keepalive_connections=self.max_connections)
+            self._client = httpx.AsyncClient(http2=self.http2, limits=limits,
+                                             headers=self._headers, follow_redirects=False,
+                                             timeout=self.timeout_s or DEFAULT_REQUEST_TIMEOUT_S)
+            self._client_loop = loop
+            # Close the pool when the loop shuts down: asyncio.Runner.close() calls
+            # loop.shutdown_asyncgens(), which finalizes this generator.
+            self._closer = self._close_at_shutdown(self._client)
+            await self._closer.__anext__()
+        return self._client
+
+    @staticmethod
+    async def _close_at_shutdown(client: httpx.AsyncClient) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await client.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool (also done automatically when the loop shuts down)."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    # ------------------------------------------------------------------ calls
+    async def call(self, service: str, request: dict[str, Any], context: CallContext) -> Any:
+        if service == "learn":
+            mem = self._memory(context)
+            mem.append(dict(request))
+            return float(len(mem))
+        yes_no = service in ("is", "not")
+        if yes_no:
+            decided = _condition(request)
+            if decided is not None:
+                return decided
+        messages = self.messages(service, request, context)
+        content = await self.complete(messages, context, max_tokens=YES_NO_MAX_TOKENS if yes_no else None)
+        return parse_yes_no(content) if yes_no else content
+
+    def _memory(self, context: CallContext) -> list[Any]:
+        caller = context.caller
+        mem = getattr(caller, "memory", None) if caller is not None else None
+        return mem if isinstance(mem, list) else self.memory
+
+    def messages(self, service: str, request: Mapping[str, Any],
+                 context: CallContext) -> list[dict[str, str]]:
+        """The chat messages for one call (see the module docstring)."""
+        yes_no = service in ("is", "not")
+        system = (_SYSTEM_YES_NO if yes_no else _SYSTEM).format(service=service)
+        msgs = [{"role": "system", "content": system}]
+        memory = self._memory(context)
+        if memory:
+            recent = memory[-MEMORY_ITEMS:]
+            msgs.append({"role": "system", "content": "What you have learned so far "
+                         "(JSON, oldest first):\n" + "\n".join(to_json(m) for m in recent)})
+        prompt = request.get("prompt")
+        if prompt is None:
+            text = to_json(dict(request))
+        else:
+            text = prompt if type(prompt) is str else to_json(prompt)
+            rest = {k: v for k, v in request.items() if k != "prompt"}
+            if rest:
+                text += "\n\nContext (JSON): " + to_json(rest)
+        if yes_no:
+            text += "\n\nAnswer yes or no."
+        msgs.append({"role": "user", "content": text})
+        return msgs
+
+    async def complete(self, messages: list[dict[str, str]], context: CallContext | None = None,
+                       *, max_tokens: int | None = None) -> str:
+        """POST one chat completion; the reply's message content."""
+        body: dict[str, Any] = {"model": self.model, "messages": messages, "stream": False}
+        if self.temperature is not None:
+            body["temperature"] = self.temperature
+        mt = max_tokens if max_tokens is not None else self.max_tokens
+        if mt is not None:
+            body["max_tokens"] = mt
+        client = await self.client()
+        timeout: float | None = self.timeout_s
+        if context is not None and context.deadline is not None:
+            # The coordinator cancels at the deadline; httpx's own timeout is a backstop.
+            left = context.deadline - asyncio.get_running_loop().time() + 1.0
+            timeout = max(0.5, left) if timeout is None else min(timeout, max(0.5, left))
+        self.requests += 1
+        try:
+            resp = await client.post(self.url, json=body,
+                                     timeout=timeout or DEFAULT_REQUEST_TIMEOUT_S)
+        except httpx.TimeoutException as exc:
+            raise ProviderError(f"request to {self.shown_url} timed out "
+                                f"({type(exc).__name__})") from None
+        except httpx.TransportError as exc:
+            detail = self._redact(str(exc)) or type(exc).__name__
+            raise ProviderError(f"cannot reach {self.shown_url}: {detail}") from None
+        except httpx.HTTPError as exc:  # pragma: no cover - other client errors
+            raise ProviderError(f"request to {self.shown_url} failed: "
+                                f"{self._redact(str(exc)) or type(exc).__name__}",
+                                retryable=False) from None
+        return self._content(resp)
+
+    def _content(self, resp: httpx.Response) -> str:
+        status = resp.status_code
+        if status >= 400:
+            raise self._http_error(resp)
+        try:
+            data = resp.json()
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+            raise ProviderError(f"malformed JSON from {self.shown_url} (HTTP {status}): "
+                                f"{self._excerpt(resp)}", retryable=False) from None
+        try:
+            content = data["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError):
+            raise ProviderError(f"unexpected reply from {self.shown_url}: no "
+                                f"choices[0].message.content in {self._excerpt(resp)}",
+                                retryable=False) from None
+        if not isinstance(content, str):
+            raise ProviderError(f"unexpected reply from {self.shown_url}: message content "
+                                f"is {type(content).__name__}, not a string", retryable=False)
+        return content
+
+    def _excerpt(self, resp: httpx.Response) -> str:
+        try:
+            text = resp.text
+        except (UnicodeDecodeError, LookupError):
+            text = repr(resp.content[:BODY_EXCERPT])
+        text = " ".join(self._redact(text).split())
+        if not text:
+            return "(empty body)"
+        if len(text) > BODY_EXCERPT:
+            text = text[:BODY_EXCERPT] + "…"
+        return repr(text)
+
+    def _http_error(self, resp: httpx.Response) -> ProviderError:
+        status = resp.status_code
+        reason = resp.reason_phrase or ""
+        msg = f"HTTP {status}{' ' + reason if reason else ''} from {self.shown_url}: " \
+              f"{self._excerpt(resp)}"
+        retryable = status in _RETRY_STATUS or status >= 500
+        retry_after = None
+        if status in (429, 503):
+            retry_after = parse_retry_after(resp.headers.get("retry-after"))
+            if retry_after is not None:
+                if retry_after > MAX_RETRY_AFTER_S:
+                    retryable = False
+                    msg += f" (Retry-After {retry_after:g} s is longer than " \
+                           f"{MAX_RETRY_AFTER_S:g} s: not retried)"
+                else:
+                    msg += f" (Retry-After {retry_after:g} s)"
+        return ProviderError(msg, retryable=retryable, retry_after=retry_after)
