@@ -17,7 +17,12 @@ from cxpar.driver import UsageError, front_end
               show_default=True, help="Real time, or deterministic simulated time.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed for the sim provider, random() and retry jitter.")
-@click.option("--provider", default="sim", show_default=True, help="AI provider: sim.")
+@click.option("--provider", default=None, metavar="NAME",
+              help="AI provider: sim (default), openai, MODULE:ATTR or an entry-point name "
+                   "[env CXPAR_PROVIDER].")
+@click.option("--base-url", default=None, metavar="URL",
+              help="openai: the endpoint, e.g. http://localhost:11434/v1 [env CXPAR_BASE_URL].")
+@click.option("--model", default=None, help="openai: the model name [env CXPAR_MODEL].")
 @click.option("--latency", default=None, metavar="SVC=MS,...",
               help="Sim latency per service, e.g. think=100,infer=50.")
 @click.option("--fail-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
@@ -33,7 +38,8 @@ from cxpar.driver import UsageError, front_end
 @click.option("--stats", is_flag=True, help="Print a table per service and handler to stderr.")
 @click.option("--trace", type=click.Path(dir_okay=False), default=None,
               help="Write Chrome/Perfetto trace events to this file.")
-def run(file: str, clock: str, seed: int, provider: str, latency: str | None, fail_rate: float,
+def run(file: str, clock: str, seed: int, provider: str | None, base_url: str | None,
+        model: str | None, latency: str | None, fail_rate: float,
         timeout_rate: float, max_concurrency: int | None, timeout_ms: float, backend: str,
         stats: bool, trace: str | None) -> None:
     """Compile FILE and run it; exit 0, 1 (diagnostics), 3 (runtime errors) or 130."""
@@ -42,16 +48,16 @@ def run(file: str, clock: str, seed: int, provider: str, latency: str | None, fa
     path = Path(file)
     if not path.exists():
         raise UsageError(f"no such file: `{file}`")
-    if provider != "sim":
-        raise UsageError(f"unknown provider `{provider}` (available: sim)")
-    if backend == "llvm":
-        raise UsageError("the llvm backend is not available in this build; use "
-                         "`--backend python`")
     try:
         lat = parse_latency(latency)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    fe = front_end(path, file)
+    from cxpar.plugins import prepare_run
+
+    prov, extra_services = prepare_run(
+        path, {"name": provider, "base_url": base_url, "model": model}, clock=clock,
+        seed=seed, latency=lat, fail_rate=fail_rate, timeout_rate=timeout_rate)
+    fe = front_end(path, file, extra_services=extra_services)
     if fe.diagnostics:
         print_diagnostics(fe, "text")
     if fe.has_errors or fe.compilation is None:
@@ -60,8 +66,18 @@ def run(file: str, clock: str, seed: int, provider: str, latency: str | None, fa
     from cxpar.runtime.standalone import run_factory
 
     compiled = compile_program(fe.compilation)
-    code = run_factory(compiled.program, compiled.spans, compiled.sources, clock=clock,
+    program = compiled.program
+    if backend == "llvm":
+        from cxpar.codegen.llvm import backend as llvm_backend
+
+        try:
+            router = llvm_backend.prepare(fe.compilation)
+        except llvm_backend.BackendUnavailable as exc:
+            raise UsageError(f"the llvm backend is unavailable on this platform: {exc}; "
+                             f"{llvm_backend.UNAVAILABLE_HELP}") from None
+        program = llvm_backend.with_router(program, router)
+    code = run_factory(program, compiled.spans, compiled.sources, clock=clock,
                        seed=seed, latency=lat, fail_rate=fail_rate, timeout_rate=timeout_rate,
                        max_concurrency=max_concurrency, timeout_ms=timeout_ms, stats=stats,
-                       trace=trace)
+                       trace=trace, provider=prov)
     sys.exit(code)
