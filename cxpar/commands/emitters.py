@@ -15,4 +15,8 @@ def emit(kind: str, fe: FrontEnd, fmt: str) -> str:
         from cxpar.codegen.module import python_source
 
         return python_source(fe.compilation)
+    if kind == "llvm-ir":
+        from cxpar.codegen.llvm.backend import emit_ir
+
+        return emit_ir(fe.compilation)
     raise UsageError(f"`--emit {kind}` is not available yet in this build")
