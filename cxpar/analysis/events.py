@@ -99,10 +99,9 @@ class Events:
                         help=self.no_subscriber_help(it.event)))
             for key, value in call.request:
                 self.shadowed(key, value)
+        triggered = {id(h) for e in info.emitted for h in info.subscribers(e)}
         for h in info.handlers:
-            if h.external or runtime_emits(h.parts):
-                continue
-            if any(matches(h.parts, e) for e in info.emitted):
+            if h.external or runtime_emits(h.parts) or id(h) in triggered:
                 continue
             self.diags.append(warning(
                 "CX404", f"handler for `{h.event}` is never triggered", h.node.event.span,

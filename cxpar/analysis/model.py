@@ -213,9 +213,31 @@ class ProgramInfo:
         """The binding a VarDecl/ForIn/Param declares."""
         return self.bindings.get(id(decl))
 
+    #: Cache for :meth:`subscribers`: (handler count, exact index, wildcard handlers, memo).
+    _index: tuple[int, dict[str, list[int]], list[int], dict[str, list[HandlerInfo]]] | None \
+        = field(default=None, init=False, repr=False)
+
     def subscribers(self, event: str) -> list[HandlerInfo]:
-        """Handlers whose pattern matches the literal ``event`` (rule 4 ``any``)."""
-        return [h for h in self.handlers if matches(h.parts, event)]
+        """Handlers whose pattern matches the literal ``event`` (rule 4 ``any``), in order."""
+        index = self._index
+        if index is None or index[0] != len(self.handlers):
+            exact: dict[str, list[int]] = {}
+            wild: list[int] = []
+            for i, h in enumerate(self.handlers):
+                if "any" in h.parts:
+                    wild.append(i)
+                else:
+                    exact.setdefault(h.event, []).append(i)
+            index = self._index = (len(self.handlers), exact, wild, {})
+        memo = index[3]
+        found = memo.get(event)
+        if found is None:
+            ids = list(index[1].get(event, ()))
+            extra = [i for i in index[2] if matches(self.handlers[i].parts, event)]
+            if extra:
+                ids = sorted(ids + extra)
+            found = memo[event] = [self.handlers[i] for i in ids]
+        return found
 
 
 def matches(pattern: tuple[str, ...] | list[str], event: str) -> bool:

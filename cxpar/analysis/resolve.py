@@ -88,10 +88,9 @@ class Resolver:
         self.info.names[id(node)] = ref
 
     def unique(self, name: str) -> str:
-        counts = self.counters.setdefault(id(self.function), {})
-        if id(self.function) != id(self.comp.program) or name in self.info.globals:
-            for g in self.info.globals:
-                counts.setdefault(g, 1)
+        counts = self.counters.get(id(self.function))
+        if counts is None:  # locals never take a global's name (codegen may need both)
+            counts = self.counters[id(self.function)] = dict.fromkeys(self.info.globals, 1)
         k = counts.get(name, 0)
         counts[name] = k + 1
         return name if k == 0 else f"{name}_{k}"
