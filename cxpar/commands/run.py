@@ -48,9 +48,6 @@ def run(file: str, clock: str, seed: int, provider: str | None, base_url: str | 
     path = Path(file)
     if not path.exists():
         raise UsageError(f"no such file: `{file}`")
-    if backend == "llvm":
-        raise UsageError("the llvm backend is not available in this build; use "
-                         "`--backend python`")
     try:
         lat = parse_latency(latency)
     except ValueError as exc:
@@ -69,7 +66,17 @@ def run(file: str, clock: str, seed: int, provider: str | None, base_url: str | 
     from cxpar.runtime.standalone import run_factory
 
     compiled = compile_program(fe.compilation)
-    code = run_factory(compiled.program, compiled.spans, compiled.sources, clock=clock,
+    program = compiled.program
+    if backend == "llvm":
+        from cxpar.codegen.llvm import backend as llvm_backend
+
+        try:
+            router = llvm_backend.prepare(fe.compilation)
+        except llvm_backend.BackendUnavailable as exc:
+            raise UsageError(f"the llvm backend is unavailable on this platform: {exc}; "
+                             f"{llvm_backend.UNAVAILABLE_HELP}") from None
+        program = llvm_backend.with_router(program, router)
+    code = run_factory(program, compiled.spans, compiled.sources, clock=clock,
                        seed=seed, latency=lat, fail_rate=fail_rate, timeout_rate=timeout_rate,
                        max_concurrency=max_concurrency, timeout_ms=timeout_ms, stats=stats,
                        trace=trace, provider=prov)
