@@ -48,8 +48,10 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cxpar.driver import UsageError
 from cxpar.runtime.providers.base import CallContext, Provider, ProviderError
 from cxpar.runtime.scheduler import PLUGIN_SERVICES, service
 
@@ -60,7 +62,7 @@ __all__ = [
     "CallContext", "PROVIDER_GROUP", "PluginError", "Provider", "ProviderError",
     "ProviderSettings", "SERVICE_GROUP", "import_object", "known_services",
     "load_provider_object", "load_service_plugins", "make_provider", "plugin_services",
-    "register_services", "resolve_settings", "service",
+    "prepare_check", "prepare_run", "register_services", "resolve_settings", "service",
 ]
 
 PROVIDER_GROUP = "cxpar.providers"
@@ -70,7 +72,7 @@ API_KEY_ENV = "CXPAR_API_KEY"
 ENV = {"name": "CXPAR_PROVIDER", "base_url": "CXPAR_BASE_URL", "model": "CXPAR_MODEL"}
 
 
-class PluginError(Exception):
+class PluginError(UsageError):
     """A provider or plug-in that cannot be set up (a usage error, exit 2)."""
 
 
@@ -303,3 +305,48 @@ def make_provider(settings: ProviderSettings, *, seed: int = 0,
     provider = _instantiate(load_provider_object(name), settings, name)
     register_services(provider_services(provider))
     return provider
+
+
+# ---------------------------------------------------------------------------- commands
+def _config(start: Path | None) -> Config:
+    from cxpar.config import ConfigError, load_config
+    try:
+        return load_config(start=start)
+    except ConfigError as exc:
+        raise PluginError(str(exc)) from None
+
+
+def prepare_run(path: Path, cli: Mapping[str, Any], *, clock: str, seed: int,
+                latency: Mapping[str, float] | None = None, fail_rate: float = 0.0,
+                timeout_rate: float = 0.0) -> tuple[Any, dict[str, str]]:
+    """For ``cxpar run``: ``(provider, extra service names for the checker)``.
+
+    Reads ``cxpar.toml`` (found from ``path``), loads ``cxpar.services`` entry points
+    and the provider plug-in. Raises :class:`PluginError` (exit 2) on any problem.
+    """
+    config = _config(path)
+    settings = resolve_settings(cli, config)
+    register_services(plugin_services(config))
+    load_service_plugins()
+    if settings.name == "openai" and clock == "virtual":
+        raise PluginError("the openai provider needs `--clock real`: on the virtual clock "
+                          "every timeout would expire at once while waiting for the network")
+    provider = make_provider(settings, seed=seed, latency=latency, fail_rate=fail_rate,
+                             timeout_rate=timeout_rate)
+    return provider, known_services()
+
+
+def prepare_check(path: Path | None, provider: str | None = None) -> dict[str, str]:
+    """For ``cxpar check``: the plug-in service names (``name → stem``) it should know.
+
+    ``[services]`` of ``cxpar.toml``, ``cxpar.services`` entry points, and the services a
+    plug-in provider (``--provider``/``CXPAR_PROVIDER``/``[provider] name``) registers or
+    declares. The provider is imported, never instantiated.
+    """
+    config = _config(path)
+    settings = resolve_settings({"name": provider}, config)
+    register_services(plugin_services(config))
+    load_service_plugins()
+    if settings.name not in BUILTIN_PROVIDERS:
+        register_services(provider_services(load_provider_object(settings.name)))
+    return known_services()
