@@ -98,8 +98,17 @@ def test_empty_statement() -> None:
     assert [type(s) for s in prog.body] == [n.Empty, n.Empty]
 
 
-def test_statement_cannot_start_with_object() -> None:
-    first_error("{ a: 1 };", "CX101", 1, 4, 5, "`:`")
+def test_statement_starting_with_brace() -> None:
+    # `{ k: v }` at statement start is an object literal; `{}` and `{ stmt }` are blocks.
+    from cxpar.ast import nodes as n
+    from cxpar.syntax.parser import parse_text
+
+    prog = parse_text("{ a: 1 }.a; {} { print(1); }").program
+    assert prog is not None
+    kinds = [type(s).__name__ for s in prog.body]
+    assert kinds == ["ExprStmt", "Block", "Block"]
+    first = prog.body[0]
+    assert isinstance(first, n.ExprStmt) and isinstance(first.expr, n.Member)
 
 
 # ----------------------------------------------------------------- declarations
