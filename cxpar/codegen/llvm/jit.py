@@ -52,18 +52,22 @@ def load_llvmlite() -> ModuleType:
                                                  ctypes.c_void_p).value)
         libc = ctypes.CDLL(None)
         binding.add_symbol("memcmp", ctypes.cast(libc.memcmp, ctypes.c_void_p).value)
-        target = binding.Target.from_default_triple()
-        tm = target.create_target_machine(cpu=binding.get_host_cpu_name(),
-                                          features=binding.get_host_cpu_features().flatten(),
-                                          opt=3, codemodel="jitdefault")
+        _target_machine(binding)
     except Exception as exc:  # noqa: BLE001 - any load failure means "unavailable"
         raise BackendUnavailable(f"llvmlite could not be loaded: {type(exc).__name__}: {exc}") \
             from exc
     _STATE["llvm"] = binding
-    _STATE["tm"] = tm
     _STATE["version"] = f"llvmlite {llvmlite.__version__} llvm " + ".".join(
         str(v) for v in binding.llvm_version_info)
     return binding
+
+
+def _target_machine(binding: Any) -> Any:
+    """A host target machine; the execution engine owns (and frees) the one it is given."""
+    target = binding.Target.from_default_triple()
+    return target.create_target_machine(cpu=binding.get_host_cpu_name(),
+                                        features=binding.get_host_cpu_features().flatten(),
+                                        opt=3, codemodel="jitdefault")
 
 
 def cache_dir() -> Path | None:
@@ -118,10 +122,13 @@ def cache_key(ir_text: str) -> str:
 
 
 def jit_compile(ir_text: str, *, use_cache: bool = True, opt: int = 2) -> Jitted:
-    """Parse, verify, optimise and JIT ``ir_text``; reuse cached object code if present."""
-    t0 = time.perf_counter()
+    """Parse, verify, optimise and JIT ``ir_text``; reuse cached object code if present.
+
+    ``compile_s`` excludes importing and initialising llvmlite (once per process).
+    """
     llvm = load_llvmlite()
-    tm = _STATE["tm"]
+    t0 = time.perf_counter()
+    tm = _target_machine(llvm)
     key = cache_key(ir_text)
     directory = cache_dir() if use_cache else None
     obj_path = directory / f"{key}.o" if directory is not None else None
