@@ -71,11 +71,11 @@ def test_directory_recursion(tmp_path: Path) -> None:
     write(tmp_path, "a.cx", "print(1);\n")
     write(tmp_path, "sub/deeper/b.cx", "var x = ;\n")
     write(tmp_path, "sub/c.txt", "var x = ;\n")
-    r = cxpar("check", "--format", "json", ".", cwd=tmp_path)
+    r = cxpar("check", "--syntax-only", "--format", "json", ".", cwd=tmp_path)
     assert r.code == 1
     [d] = r.json_lines()
     assert d["file"] == str(Path("sub/deeper/b.cx")) and d["code"] == "CX101"
-    text = cxpar("check", tmp_path)
+    text = cxpar("check", "--syntax-only", tmp_path)
     assert "checked 2 files: 1 error, 0 warnings" in text.err
 
 
@@ -95,7 +95,8 @@ def test_empty_file_warns(tmp_path: Path) -> None:
 
 
 def test_whitespace_only_file_warns(tmp_path: Path) -> None:
-    r = cxpar("check", "--format", "json", write(tmp_path, "blank.cx", "\n  \n// only a comment\n"))
+    r = cxpar("check", "--format", "json", "--syntax-only",
+              write(tmp_path, "blank.cx", "\n  \n// only a comment\n"))
     assert r.code == 0
     assert [d["code"] for d in r.json_lines()] == ["CX004"]
 
