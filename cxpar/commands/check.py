@@ -16,12 +16,19 @@ from cxpar.driver import collect_paths, front_end
 @click.option("--syntax-only", is_flag=True, help="Parse only; skip name and event analysis.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Diagnostics as rustc-style text (stderr) or JSON lines (stdout).")
-def check(paths: tuple[str, ...], syntax_only: bool, fmt: str) -> None:
+@click.option("--provider", default=None, metavar="NAME",
+              help="A plug-in provider (MODULE:ATTR or entry point) whose services to know.")
+def check(paths: tuple[str, ...], syntax_only: bool, fmt: str, provider: str | None) -> None:
     """Check CX files (or directories of *.cx files) without running them."""
     files = collect_paths(list(paths))
+    extra: dict[str, str] = {}
+    if not syntax_only:
+        from cxpar.plugins import prepare_check
+
+        extra = prepare_check(files[0][0] if files else None, provider)
     errors = warnings = 0
     for path, name in files:
-        fe = front_end(path, name, syntax_only=syntax_only)
+        fe = front_end(path, name, syntax_only=syntax_only, extra_services=extra)
         print_diagnostics(fe, fmt)
         e, w = count(fe.diagnostics)
         errors += e
