@@ -56,7 +56,7 @@ def front_end_source(source: SourceFile, *, syntax_only: bool = False,
     result = parse(source)
     if result.ok and result.program is not None and not result.program.body:
         # Blank, or only comments: valid, and does nothing.
-        fe.diagnostics.append(warning("CX004", "empty file", Span(source.name, 1, 1, 1, 1),
+        fe.diagnostics.append(warning("CX004", "empty file", Span(source.name, 1, 1, 1, 2),
                                       label="nothing to check"))
     fe.diagnostics.extend(result.diagnostics)
     fe.program = result.program

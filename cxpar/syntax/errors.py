@@ -78,7 +78,8 @@ def describe_token(tok: Token) -> str:
 
 def describe_expected(names: set[str], lark: Lark | None) -> str:
     """The expected terminals in words, grouping long lists."""
-    names = {n for n in names if n not in ("DOC_COMMENT", "LINE_COMMENT", "BLOCK_COMMENT", "WS")}
+    names = {n for n in names if n not in ("DOC_COMMENT", "LINE_COMMENT", "BLOCK_COMMENT", "WS",
+                                           "HASH_COMMENT", "INCDEC")}
     words: list[str] = []
     if _EXPR_START <= names:
         words.append("an expression")
@@ -170,6 +171,12 @@ def _comment_start(line: str) -> int:
     return len(line)
 
 
+_FOREIGN = {
+    w: f"CX has no `{w}`; use `var`, `on` handlers and `conscious`/`object` entities"
+    for w in ("function", "class", "def", "let", "const", "fn", "func", "foreach")
+}
+
+
 def missing_semicolon(source: SourceFile, tok: Token) -> Diagnostic:
     """``expected `;`, found X`` with the place where the `;` belongs."""
     found = token_span(source, tok)
@@ -177,6 +184,11 @@ def missing_semicolon(source: SourceFile, tok: Token) -> Diagnostic:
     after = _span_at(source, end, 1)
     word = source.text[:end].split()[-1][-12:] if source.text[:end].split() else ""
     labels = (Label(after, "add `;` here"),) if after.line != found.line else ()
+    words = source.text[:found.start].split()
+    foreign = next((w for w in words[-3:] if w in _FOREIGN), None)
+    if foreign is not None:
+        return error("CX101", f"unexpected {describe_token(tok)} after `{foreign}`", found,
+                     label="unexpected " + describe_token(tok), help=_FOREIGN[foreign])
     return error(
         "CX102", f"expected `;`, found {describe_token(tok)}", found,
         label="unexpected " + describe_token(tok), labels=labels,

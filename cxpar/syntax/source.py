@@ -22,7 +22,7 @@ def decode(data: bytes, name: str) -> SourceFile | Diagnostic:
     """Decode ``data`` as CX source: UTF-8, optional BOM, CRLF/CR normalised to LF."""
     if b"\x00" in data:
         return error("CX002", "binary file (contains NUL bytes), not CX source",
-                     Span(name, 1, 1, 1, 1), help="pass a `.cx` text file")
+                     Span(name, 1, 1, 1, 2), help="pass a `.cx` text file")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -42,7 +42,7 @@ def decode(data: bytes, name: str) -> SourceFile | Diagnostic:
 def read_source(path: Path, name: str | None = None) -> SourceFile | Diagnostic:
     """Read and decode ``path``; ``name`` is the file name shown in diagnostics."""
     shown = name if name is not None else str(path)
-    here = Span(shown, 1, 1, 1, 1)
+    here = Span(shown, 1, 1, 1, 2)
     try:
         if not path.exists():
             return error("CX001", f"no such file: `{shown}`", here)
