@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     ns = ap.parse_args(argv)
     from rich.console import Console
 
-    console = Console(stderr=False)
+    console = Console(stderr=False, width=None if sys.stdout.isatty() else 150)
     mode = "tiny" if ns.tiny else ("quick" if ns.quick else "full")
     only = [x.strip() for x in ns.only.split(",") if x.strip()] or None
     load0 = os.getloadavg()
