@@ -117,3 +117,17 @@ def test_cli_llvm_unavailable_says_how_to_fall_back(
         main(["run", "--clock", "virtual", str(ROOT / "examples" / "wildcard_events.cx")])
     assert info.value.code == 0
     assert "any-user handler" in capsys.readouterr().out
+
+
+def test_many_names_of_one_length_are_hashed() -> None:
+    names = [f"w.e{i}" for i in range(10, 60)]
+    text = "".join(f"on {n} (e) {{ }} emit {n} {{}};\n" for n in names)
+    fe = analyse_text(text)
+    assert fe.compilation is not None
+    assert "FNV-1a" in emit_ir(fe.compilation) and "%h5.done" in emit_ir(fe.compilation)
+    bus, ref = prepare(fe.compilation)(), Bus()
+    for i, n in enumerate(names):
+        for b in (bus, ref):
+            b.subscribe(n, print, i)  # type: ignore[arg-type]
+    for n in [*names, "w.e60", "w.e1", "w.f10", "x.e10"]:
+        assert bus.subscribers(n) == ref.subscribers(n), n

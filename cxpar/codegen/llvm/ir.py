@@ -5,8 +5,9 @@ Everything static about dispatch is decided here, at compile time:
 - **Interned events.** Every literal event name the program can emit or subscribe to
   exactly (``ProgramInfo.emitted`` plus exact ``on`` patterns; emitted names are always
   literal, rule 4) gets an id. ``cx_event_id(data, len)`` maps a name's UTF-8 bytes to
-  its id (a ``switch`` on the length, then ``memcmp`` against the candidates of that
-  length) or ``-1`` for a name the compiler never saw (a plug-in stem, a REPL entry).
+  its id (a ``switch`` on the length, then ``memcmp`` against the few candidates of
+  that length, or a ``switch`` on the FNV-1a hash of the bytes first when there are
+  many) or ``-1`` for a name the compiler never saw (a plug-in stem, a REPL entry).
 - **Static routing.** Every distinct ``on`` pattern gets a pattern id; the table
   ``@cx_match_*`` lists, per event id, the patterns that match it, ``any`` parts
   (rule 4) resolved here rather than at run time.
@@ -273,23 +274,78 @@ entry:
 """
 
 
+_FNV_OFFSET = 0xCBF29CE484222325
+_FNV_PRIME = 0x100000001B3
+_MASK = (1 << 64) - 1
+#: Up to this many names of one length are told apart by ``memcmp`` alone; more are
+#: hashed (FNV-1a over the bytes, unrolled: the length is a constant) and ``switch``ed.
+_CHAIN_MAX = 4
+
+
+def fnv1a(data: bytes) -> int:
+    """64-bit FNV-1a, as the IR computes it."""
+    h = _FNV_OFFSET
+    for b in data:
+        h = ((h ^ b) * _FNV_PRIME) & _MASK
+    return h
+
+
+def _i64(v: int) -> int:
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+def _chain(out: list[str], label: str, cands: list[tuple[int, str]], n: int) -> None:
+    """Blocks comparing the name against each candidate with ``memcmp``."""
+    for j, (eid, name) in enumerate(cands):
+        lab = label if j == 0 else f"{label}.{j}"
+        nxt = f"{label}.{j + 1}" if j + 1 < len(cands) else "miss"
+        out.append(f"{lab}:  ; {_comment(name)}")
+        out.append(f"  %c{eid} = call i32 @memcmp(ptr %s, ptr @ev.{eid}, i64 {n})")
+        out.append(f"  %e{eid} = icmp eq i32 %c{eid}, 0")
+        out.append(f"  br i1 %e{eid}, label %hit{eid}, label %{nxt}")
+
+
 def _event_id_fn(events: list[str]) -> list[str]:
     by_len: dict[int, list[tuple[int, str]]] = {}
     for i, name in enumerate(events):
         by_len.setdefault(len(name.encode("utf-8")), []).append((i, name))
-    out = ["", "; event_id(data, len) -> interned id, or -1 for a name not in this program",
+    out = ["", "; event_id(data, len) -> interned id, or -1 for a name not in this program:",
+           "; switch on the length; a few candidates: memcmp each; many: switch on the",
+           "; FNV-1a hash of the bytes (unrolled by LLVM), then memcmp to confirm",
            "define i32 @cx_event_id(ptr %s, i64 %n) {", "entry:"]
     cases = " ".join(f"i64 {n}, label %len{n}" for n in sorted(by_len))
     out.append(f"  switch i64 %n, label %miss [ {cases} ]")
     for n in sorted(by_len):
         cands = by_len[n]
-        for j, (eid, name) in enumerate(cands):
-            label = f"len{n}" if j == 0 else f"len{n}.{j}"
-            nxt = f"len{n}.{j + 1}" if j + 1 < len(cands) else "miss"
-            out.append(f"{label}:  ; {_comment(name)!s}")
-            out.append(f"  %c{eid} = call i32 @memcmp(ptr %s, ptr @ev.{eid}, i64 {n})")
-            out.append(f"  %e{eid} = icmp eq i32 %c{eid}, 0")
-            out.append(f"  br i1 %e{eid}, label %hit{eid}, label %{nxt}")
+        if len(cands) <= _CHAIN_MAX:
+            _chain(out, f"len{n}", cands, n)
+            continue
+        groups: dict[int, list[tuple[int, str]]] = {}
+        for eid, name in cands:
+            groups.setdefault(fnv1a(name.encode("utf-8")), []).append((eid, name))
+        p = f"h{n}"
+        out.append(f"len{n}:  ; {len(cands)} names of {n} bytes: hash")
+        out.append(f"  br label %{p}.loop")
+        out.append(f"{p}.loop:")
+        out.append(f"  %{p}.i = phi i64 [ 0, %len{n} ], [ %{p}.i1, %{p}.body ]")
+        out.append(f"  %{p}.h = phi i64 [ {_i64(_FNV_OFFSET)}, %len{n} ], "
+                   f"[ %{p}.h1, %{p}.body ]")
+        out.append(f"  %{p}.more = icmp ult i64 %{p}.i, {n}")
+        out.append(f"  br i1 %{p}.more, label %{p}.body, label %{p}.done")
+        out.append(f"{p}.body:")
+        out.append(f"  %{p}.p = getelementptr i8, ptr %s, i64 %{p}.i")
+        out.append(f"  %{p}.b = load i8, ptr %{p}.p")
+        out.append(f"  %{p}.b64 = zext i8 %{p}.b to i64")
+        out.append(f"  %{p}.x = xor i64 %{p}.h, %{p}.b64")
+        out.append(f"  %{p}.h1 = mul i64 %{p}.x, {_FNV_PRIME}")
+        out.append(f"  %{p}.i1 = add i64 %{p}.i, 1")
+        out.append(f"  br label %{p}.loop")
+        out.append(f"{p}.done:")
+        hcases = " ".join(f"i64 {_i64(h)}, label %{p}.g{g}"
+                          for g, h in enumerate(groups))
+        out.append(f"  switch i64 %{p}.h, label %miss [ {hcases} ]")
+        for g, members in enumerate(groups.values()):
+            _chain(out, f"{p}.g{g}", members, n)
     for eid, name in enumerate(events):
         out.append(f"hit{eid}:  ; {_comment(name)}")
         out.append(f"  ret i32 {eid}")
