@@ -244,6 +244,10 @@ def load_provider_object(name: str) -> Any:
 
 
 def _instantiate(obj: Any, settings: ProviderSettings, name: str) -> Any:
+    if inspect.iscoroutinefunction(obj):
+        raise PluginError(f"provider `{name}` is an async function, not a provider: a "
+                          "provider is an object with `async def call(service, request, "
+                          "context)` (to add a service, use @cxpar.service)")
     if inspect.isclass(obj) or (callable(obj) and not hasattr(obj, "call")):
         try:
             params = inspect.signature(obj).parameters

@@ -1,0 +1,167 @@
+"""Providers and plug-ins through the real CLI: configuration, plug-ins, no key in any output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cxpar.config import Config
+from cxpar.plugins import PluginError, ProviderSettings, make_provider, resolve_settings
+
+from .conftest import KEY, ROOT, cli
+from .fake_openai import Act, FakeServer
+
+PLUGINS = Path(__file__).parent / "plugins"
+
+PROGRAM = """/// test
+on check.len (event) { return len(event.prompt); }
+var r = think { prompt: "Say hi", n: check.len, timeout: 5000 };
+print(r.result + " " + r.n);
+var d = is { prompt: "ok?" };
+print(d.result);
+"""
+
+
+def write(tmp: Path, text: str = PROGRAM, toml: str | None = None) -> Path:
+    (tmp / "p.cx").write_text(text, encoding="utf-8")
+    if toml is not None:
+        (tmp / "cxpar.toml").write_text(toml, encoding="utf-8")
+    return tmp / "p.cx"
+
+
+# ------------------------------------------------------------------ settings
+def test_precedence_cli_env_file_default() -> None:
+    cfg = Config(Path("cxpar.toml"), {"provider": {"name": "openai", "base_url": "http://file/v1",
+                                                   "model": "file-m", "timeout": 5000,
+                                                   "max_connections": 4, "http2": False}})
+    env = {"CXPAR_BASE_URL": "http://env/v1", "CXPAR_MODEL": "env-m"}
+    s = resolve_settings({"model": "cli-m"}, cfg, env)
+    assert (s.name, s.base_url, s.model) == ("openai", "http://env/v1", "cli-m")
+    assert s.origin == {"name": "[provider] of `cxpar.toml`", "base_url": "CXPAR_BASE_URL",
+                        "model": "command line"}
+    assert (s.timeout_ms, s.max_connections, s.http2) == (5000.0, 4, False)
+    assert resolve_settings({}, Config(), {}).name == "sim"
+    assert resolve_settings({}, Config(), {"CXPAR_PROVIDER": "openai"}).name == "openai"
+
+
+def test_bad_settings_are_usage_errors() -> None:
+    with pytest.raises(PluginError, match="`model` in .* must be a string"):
+        resolve_settings({}, Config(None, {"provider": {"model": 3}}), {})
+    with pytest.raises(PluginError, match="needs an endpoint"):
+        make_provider(ProviderSettings(name="openai", model="m"), env={})
+    with pytest.raises(PluginError, match="needs a model"):
+        make_provider(ProviderSettings(name="openai", base_url="http://x/v1"), env={})
+    with pytest.raises(PluginError, match="must start with http"):
+        make_provider(ProviderSettings(name="openai", base_url="localhost:1/v1", model="m"),
+                      env={})
+    with pytest.raises(PluginError, match="unknown provider `nope`"):
+        make_provider(ProviderSettings(name="nope"))
+
+
+def test_openai_without_endpoint_fails_at_once(tmp_path: Path) -> None:
+    prog = write(tmp_path)
+    proc = cli("run", "--provider", "openai", str(prog), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "needs an endpoint" in proc.stderr and "--base-url" in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    proc = cli("run", "--clock", "virtual", "--base-url", "http://127.0.0.1:9/v1",
+               "--model", "m", str(prog), cwd=tmp_path, env={"CXPAR_PROVIDER": "openai"})
+    assert proc.returncode == 2 and "--clock real" in proc.stderr
+
+
+# ------------------------------------------------------------------ end to end, no key leaks
+def test_run_against_local_server_from_config(tmp_path: Path, server: FakeServer) -> None:
+    def script(req: dict) -> Act | str:
+        if "yes or no" in req["messages"][0]["content"]:
+            return "Yes"
+        return "Hi there!"
+    server.script = script
+    prog = write(tmp_path, toml='[provider]\nname = "openai"\nbase_url = "http://127.0.0.1:1/v1"\n'
+                               'model = "file-model"\n')
+    trace = tmp_path / "trace.json"
+    proc = cli("run", "--stats", "--trace", str(trace), str(prog), cwd=tmp_path,
+               env={"CXPAR_API_KEY": KEY, "CXPAR_BASE_URL": server.base_url})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "Hi there! 6\ntrue\n"
+    assert [r["json"]["model"] for r in server.requests] == ["file-model", "file-model"]
+    assert all(r["headers"]["Authorization"] == f"Bearer {KEY}" for r in server.requests)
+    for text in (proc.stdout, proc.stderr, trace.read_text(encoding="utf-8")):
+        assert KEY not in text
+
+
+def test_errors_never_show_the_key(tmp_path: Path, server: FakeServer) -> None:
+    server.script = lambda req: Act(status=401, body=json.dumps(
+        {"error": "invalid key " + server.requests[-1]["headers"]["Authorization"]}))
+    prog = write(tmp_path, 'var r = think { prompt: "x", retries: 1 };\n'
+                           'print(r._errors);\n'
+                           'on thinking.error (event) { print(event.errors.result.message); }\n')
+    trace = tmp_path / "t.json"
+    proc = cli("run", "--provider", "openai", "--base-url", server.base_url + "/",
+               "--model", "m", "--stats", "--trace", str(trace), str(prog), cwd=tmp_path,
+               env={"CXPAR_API_KEY": KEY, "CXPAR_DEBUG": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert "HTTP 401" in proc.stdout and "invalid key Bearer ***" in proc.stdout
+    for text in (proc.stdout, proc.stderr, trace.read_text(encoding="utf-8")):
+        assert KEY not in text
+    assert len(server.requests) == 1  # 401 is not retried
+
+
+# ------------------------------------------------------------------ plug-ins
+def test_plugin_provider_and_service_from_the_current_directory() -> None:
+    proc = cli("run", "--provider", "tests_plugin_mod:provider", "summarize.cx", cwd=PLUGINS)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "ready: one two three ... / 23 / one two three four five!",
+        "2/2",
+        "complete: one two three ...",
+        "<translate:hola>",
+        "<think:hi>",
+    ]
+    chk = cli("check", "--provider", "tests_plugin_mod:provider", "summarize.cx", cwd=PLUGINS)
+    assert chk.returncode == 0, chk.stderr
+    bare = cli("check", "summarize.cx", cwd=PLUGINS)
+    assert bare.returncode == 1 and "unknown service `summarize`" in bare.stderr
+
+
+def test_plugin_errors_are_usage_errors() -> None:
+    for spec, msg in [("tests_plugin_mod:nothing", "has no attribute `nothing`"),
+                      ("no_such_mod_xyz:p", "cannot import `no_such_mod_xyz`"),
+                      ("tests_plugin_mod:summarize", "is an async function, not a provider"),
+                      ("tests_plugin_mod:asyncio", "has no `async def call")]:
+        proc = cli("run", "--provider", spec, "summarize.cx", cwd=PLUGINS)
+        assert proc.returncode == 2, (spec, proc.stderr)
+        assert msg in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_entry_points(tmp_path: Path) -> None:
+    dist = tmp_path / "cxpar_testplug-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: cxpar-testplug\n"
+                                   "Version: 0.1\n", encoding="utf-8")
+    (dist / "entry_points.txt").write_text(
+        "[cxpar.providers]\necho = tests_plugin_mod:EchoProvider\n\n"
+        "[cxpar.services]\nsummarize = tests_plugin_mod\nnames = testplug_names:NAMES\n",
+        encoding="utf-8")
+    (tmp_path / "testplug_names.py").write_text('NAMES = {"translate": "translating"}\n',
+                                                encoding="utf-8")
+    prog = PLUGINS / "summarize.cx"
+    env = {"PYTHONPATH": f"{tmp_path}:{PLUGINS}:{ROOT}"}
+    chk = cli("check", str(prog), env=env, cwd=tmp_path)
+    assert chk.returncode == 0, chk.stderr
+    proc = cli("run", "--provider", "echo", str(prog), env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-2:] == ["<translate:hola>", "<think:hi>"]
+    unknown = cli("run", "--provider", "nope", str(prog), env=env, cwd=tmp_path)
+    assert unknown.returncode == 2 and "available: sim, openai, echo" in unknown.stderr
+
+
+def test_services_in_cxpar_toml(tmp_path: Path) -> None:
+    prog = write(tmp_path, '/// x\nvar r = summarize { text: "a b" };\nprint(r.result);\n',
+                 toml='[services]\nsummarize = "summarizing"\n')
+    chk = cli("check", str(prog), cwd=tmp_path)
+    assert chk.returncode == 0, chk.stderr
+    proc = cli("run", "--clock", "virtual", str(prog), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "[summarize] a b\n"
