@@ -29,14 +29,17 @@ class Recorder:
 
     def __init__(self, *, keep_spans: bool = True) -> None:
         self.keep_spans = keep_spans
-        self.spans: list[tuple[str, str, str, float, float, str | None]] = []
+        self.spans: list[tuple[str, str, str, float, float, str | None, int]] = []
         self.aggs: dict[tuple[str, str], _Agg] = {}
+        #: Trace processes other than the default pid 1 (batch streams): pid → name.
+        self.processes: dict[int, str] = {}
         self.calls: dict[str, list[float]] = {}  # service → [n, wall, busy]
         self._crit: dict[str, float] = {}
 
     def span(self, name: str, cat: str, event: str, t0: float, t1: float,
-             err: str | None) -> None:
-        """Record one provider call (cat "service") or branch invocation (cat "handler")."""
+             err: str | None, pid: int = 1) -> None:
+        """Record one provider call (cat "service") or branch invocation (cat "handler");
+        ``pid`` is the trace process (a batch stream's)."""
         a = self.aggs.get((cat, name))
         if a is None:
             a = self.aggs[(cat, name)] = _Agg()
@@ -45,7 +48,7 @@ class Recorder:
             a.failures += 1
         a.durations.append(t1 - t0)
         if self.keep_spans:
-            self.spans.append((name, cat, event, t0, t1, err))
+            self.spans.append((name, cat, event, t0, t1, err, pid))
 
     def call(self, service: str, t0: float, t1: float, critical_s: float,
              busy_s: float) -> None:
@@ -55,6 +58,11 @@ class Recorder:
         c[1] += t1 - t0
         c[2] += busy_s
         self._crit[service] = self._crit.get(service, 0.0) + critical_s
+
+    def tagged(self, pid: int, process: str) -> _Tagged:
+        """A view that records into this recorder under trace process ``pid``."""
+        self.processes[pid] = process
+        return _Tagged(self, pid)
 
     # ---------------------------------------------------------------- output
     def rows(self) -> list[dict[str, Any]]:
@@ -92,18 +100,25 @@ class Recorder:
         Console(file=stream, width=120).print(table)
 
     def trace_events(self) -> list[dict[str, Any]]:
-        """Chrome trace events: one complete ("X") event per span, one track per name."""
-        tids: dict[str, int] = {}
+        """Chrome trace events: one complete ("X") event per span, one track per name
+        (per process: batch streams get one process each)."""
+        tids: dict[tuple[int, str], int] = {}
+        ntracks: dict[int, int] = {}
         events: list[dict[str, Any]] = []
-        for name, cat, event, t0, t1, err in self.spans:
+        for pid, pname in sorted(self.processes.items()):
+            events.append({"name": "process_name", "ph": "M", "pid": pid,
+                           "args": {"name": pname}})
+            events.append({"name": "process_sort_index", "ph": "M", "pid": pid,
+                           "args": {"sort_index": pid}})
+        for name, cat, event, t0, t1, err, pid in self.spans:
             track = f"{cat}: {name}"
-            tid = tids.get(track)
+            tid = tids.get((pid, track))
             if tid is None:
-                tid = tids[track] = len(tids) + 1
-                events.append({"name": "thread_name", "ph": "M", "pid": 1, "tid": tid,
+                tid = tids[(pid, track)] = ntracks[pid] = ntracks.get(pid, 0) + 1
+                events.append({"name": "thread_name", "ph": "M", "pid": pid, "tid": tid,
                                "args": {"name": track}})
-            events.append({"name": event if cat == "handler" else name, "cat": cat,
-                           "ph": "X", "pid": 1, "tid": tid, "ts": round(t0 * 1e6, 3),
+            events.append({"name": name if cat == "service" else event, "cat": cat,
+                           "ph": "X", "pid": pid, "tid": tid, "ts": round(t0 * 1e6, 3),
                            "dur": round((t1 - t0) * 1e6, 3),
                            "args": {"error": err} if err else {}})
         return events
@@ -111,3 +126,21 @@ class Recorder:
     def write_trace(self, path: str) -> None:
         with open(path, "w", encoding="utf-8") as f:
             json.dump({"traceEvents": self.trace_events(), "displayTimeUnit": "ms"}, f)
+
+
+class _Tagged:
+    """A :class:`Recorder` view for one trace process (one batch stream)."""
+
+    __slots__ = ("rec", "pid")
+
+    def __init__(self, rec: Recorder, pid: int) -> None:
+        self.rec = rec
+        self.pid = pid
+
+    def span(self, name: str, cat: str, event: str, t0: float, t1: float,
+             err: str | None) -> None:
+        self.rec.span(name, cat, event, t0, t1, err, self.pid)
+
+    def call(self, service: str, t0: float, t1: float, critical_s: float,
+             busy_s: float) -> None:
+        self.rec.call(service, t0, t1, critical_s, busy_s)
