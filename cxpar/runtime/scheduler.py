@@ -69,6 +69,8 @@ class Runtime:
         self.limiter = Limiter(max_concurrency) if max_concurrency else None
         self.recorder = recorder
         self.error_count = 0
+        #: Emitted handlers finished so far (for the live dashboard).
+        self.handled = 0
         self._rand = random.Random(seed).random
         self._jitter_rng = random.Random(f"jitter:{seed}")
         self._await_rng = random.Random(f"await:{seed}")
@@ -165,6 +167,7 @@ class Runtime:
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         self._inflight -= 1
+        self.handled += 1
         if not task.cancelled():
             exc = task.exception()
             if exc is not None:
