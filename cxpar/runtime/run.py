@@ -23,17 +23,29 @@ def run_program(main: Callable[[Runtime], Awaitable[Any]], *,
                 stats: bool = False, trace: str | None = None,
                 stdout: IO[str] | None = None, stderr: IO[str] | None = None,
                 guard_s: float = DEFAULT_GUARD_S, breaker_threshold: int = 5,
-                setup: Callable[[Runtime], None] | None = None) -> int:
+                setup: Callable[[Runtime], None] | None = None, dashboard: bool = False,
+                critical: Sequence[str] = ()) -> int:
     """Run ``await main(rt)`` as the top level on a fresh loop; 0 ok, 3 errors/timeout, 130 ^C.
 
     ``setup(rt)`` (optional) runs before the loop starts, e.g. to register classes.
+    ``dashboard`` shows a live view on ``stderr`` (``critical``: the services on the
+    static critical path).
     """
     out = stdout if stdout is not None else sys.stdout
     err = stderr if stderr is not None else sys.stderr
-    recorder = Recorder(keep_spans=trace is not None) if (stats or trace) else None
+    recorder = Recorder(keep_spans=trace is not None) if (stats or trace or dashboard) \
+        else None
     rt = Runtime(spans=spans, sources=sources, provider=provider, seed=seed,
                  max_concurrency=max_concurrency, stdout=out, stderr=err,
                  breaker_threshold=breaker_threshold, recorder=recorder)
+    live = None
+    if dashboard:
+        from .dashboard import Monitor, console_writer
+
+        mon = Monitor(recorder, limiter=rt.limiter, breakers=rt._breakers, critical=critical,
+                      runtimes=[rt])
+        live = mon.live(console_writer(err))
+        rt.stderr = live  # type: ignore[assignment]  # reports go above the live view
     loop = new_loop(clock, guard_s=guard_s)
     code = 0
     with asyncio.Runner(loop_factory=lambda: loop) as runner:
@@ -41,7 +53,14 @@ def run_program(main: Callable[[Runtime], Awaitable[Any]], *,
         if setup is not None:
             setup(rt)
         try:
-            code = runner.run(rt.run_main(main, timeout_ms=timeout_ms))
+            if live is not None:
+                live.start()
+            try:
+                code = runner.run(rt.run_main(main, timeout_ms=timeout_ms))
+            finally:
+                if live is not None:
+                    live.stop()
+                    rt.stderr = err
         except KeyboardInterrupt:
             pend = rt.pending()
             notes = [f"still running: {', '.join(pend[:10])}"
