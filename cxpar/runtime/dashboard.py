@@ -1,0 +1,219 @@
+"""``cxpar run --dashboard``: a live rich view of a run (SPEC §6.4, issue 11).
+
+A :class:`Monitor` reads counters the runtime keeps anyway (the stats
+:class:`~cxpar.runtime.tracing.Recorder`, each runtime's in-flight counter and error
+count, the limiter and the breakers); it adds no work to the scheduler's hot paths.
+Rendering happens in rich's refresh thread at 4 Hz: each frame copies the counters
+with C-level operations (``list(dict.items())``, slices), so it never iterates a
+container the event loop is changing, and p95s are taken over the last
+:data:`WINDOW` calls of each service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["Monitor", "WINDOW", "console_writer"]
+
+#: Recent calls per service used for the p95 latency.
+WINDOW = 1000
+
+
+def _tasks_alive() -> int:
+    """Live asyncio tasks (handlers, branches, provider calls) — O(1) when possible."""
+    reg = getattr(asyncio.tasks, "_all_tasks", None)
+    if reg is not None:
+        try:
+            return len(reg)
+        except Exception:  # noqa: BLE001 - best effort
+            return 0
+    return 0
+
+
+def _p95(vals: list[float]) -> float:
+    if not vals:
+        return 0.0
+    vals.sort()
+    return vals[min(len(vals) - 1, round(0.95 * (len(vals) - 1)))]
+
+
+class Monitor:
+    """Live counters of one run (or one batch of streams) and their rich view."""
+
+    def __init__(self, recorder: Any, *, limiter: Any = None,
+                 breakers: dict[str, Any] | None = None, critical: Sequence[str] = (),
+                 batch: Any = None, runtimes: Sequence[Any] = ()) -> None:
+        self.recorder = recorder
+        self.limiter = limiter
+        self.breakers = breakers if breakers is not None else {}
+        self.critical = list(critical)
+        self.batch = batch
+        self.runtimes: list[Any] = list(runtimes)
+        self._handled_done = 0
+        self._errors_done = 0
+        self._t0 = time.monotonic()
+        self._prev: dict[str, tuple[float, int]] = {}
+        self._rate: dict[str, float] = {}
+
+    def stream_done(self, rt: Any) -> None:
+        """A batch stream ended: keep its counts, stop watching it."""
+        try:
+            self.runtimes.remove(rt)
+        except ValueError:
+            return
+        self._handled_done += rt.handled
+        self._errors_done += rt.error_count
+
+    # ---------------------------------------------------------------- data
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the view shows, as plain data (tests use this too)."""
+        rts = list(self.runtimes)
+        emitted_active = sum(rt._inflight for rt in rts)
+        emitted_done = self._handled_done + sum(rt.handled for rt in rts)
+        errors = self._errors_done + sum(rt.error_count for rt in rts)
+        aggs = list(self.recorder.aggs.items()) if self.recorder is not None else []
+        branch_done = branch_failed = 0
+        now = time.monotonic()
+        services = []
+        for (cat, name), a in aggs:
+            if cat == "handler":
+                branch_done += a.count
+                branch_failed += a.failures
+            elif cat == "service":
+                count = a.count
+                prev = self._prev.get(name)
+                if prev is None:
+                    rate = count / max(1e-9, now - self._t0)
+                elif now - prev[0] >= 0.2:
+                    rate = (count - prev[1]) / (now - prev[0])
+                else:
+                    rate = self._rate.get(name, 0.0)
+                if prev is None or now - prev[0] >= 0.2:
+                    self._prev[name] = (now, count)
+                    self._rate[name] = rate
+                services.append({"name": name, "calls": count, "failures": a.failures,
+                                 "rate": rate,
+                                 "p95_ms": _p95(a.durations[-WINDOW:]) * 1000})
+        services.sort(key=lambda s: s["name"])
+        p95 = {s["name"]: s["p95_ms"] for s in services}
+        crit = [{"service": c, "p95_ms": p95.get(c)} for c in self.critical]
+        lim = self.limiter
+        limit = None
+        if lim is not None:
+            limit = {"limit": getattr(lim, "limit", None), "active": getattr(lim, "active", 0),
+                     "queued": getattr(lim, "queued", 0),
+                     "adaptive": bool(getattr(lim, "adaptive", False))}
+        snap: dict[str, Any] = {
+            "elapsed_s": now - self._t0,
+            "handlers": {"active": emitted_active, "completed": emitted_done + branch_done,
+                         "failed": errors + branch_failed},
+            "tasks": _tasks_alive(),
+            "services": services,
+            "breakers": {k: b.state for k, b in list(self.breakers.items())},
+            "limit": limit,
+            "critical": crit,
+            "streams": None,
+        }
+        b = self.batch
+        if b is not None:
+            snap["streams"] = {"in_flight": b.active, "done": b.done, "failed": b.failed,
+                               "total": b.total - b.skipped}
+        return snap
+
+    # ---------------------------------------------------------------- view
+    def render(self) -> Any:
+        """The rich renderable of the current state."""
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
+        s = self.snapshot()
+        h = s["handlers"]
+        head = Text()
+        head.append("cxpar dashboard", style="bold")
+        head.append(f"  {s['elapsed_s']:.1f}s\n")
+        head.append(f"handlers  active {h['active']}  completed {h['completed']}  ")
+        head.append(f"failed {h['failed']}", style="red" if h["failed"] else "")
+        head.append(f"  ·  tasks in flight {s['tasks']}")
+        st = s["streams"]
+        if st is not None:
+            head.append(f"\nstreams   in flight {st['in_flight']}  done {st['done']}"
+                        f"/{st['total']}  ")
+            head.append(f"failed {st['failed']}", style="red" if st["failed"] else "")
+        lim = s["limit"]
+        if lim is not None:
+            kind = "adaptive limit" if lim["adaptive"] else "limit"
+            head.append(f"\n{kind}  {lim['active']}/{lim['limit']} running, "
+                        f"{lim['queued']} queued")
+        table = Table(box=None, pad_edge=False, show_edge=False)
+        for col in ("service", "calls", "failed", "calls/s", "p95 ms", "breaker"):
+            table.add_column(col, justify="left" if col in ("service", "breaker") else "right")
+        names = [sv["name"] for sv in s["services"]]
+        names += [n for n in s["breakers"] if n not in names]
+        by_name = {sv["name"]: sv for sv in s["services"]}
+        for n in names:
+            sv = by_name.get(n, {"calls": 0, "failures": 0, "rate": 0.0, "p95_ms": 0.0})
+            br = s["breakers"].get(n, "closed")
+            table.add_row(n, str(sv["calls"]), str(sv["failures"]), f"{sv['rate']:.1f}",
+                          f"{sv['p95_ms']:.1f}",
+                          Text(br, style={"open": "bold red", "half-open": "yellow"}
+                               .get(br, "green")))
+        parts: list[Any] = [head, table]
+        if s["critical"]:
+            steps = []
+            total = 0.0
+            for c in s["critical"]:
+                ms = c["p95_ms"]
+                steps.append(f"{c['service']} ({'–' if ms is None else f'{ms:.0f} ms'})")
+                total += ms or 0.0
+            parts.append(Text(f"critical path  {' → '.join(steps)}  ≈ {total:.0f} ms p95"))
+        return Group(*parts)
+
+    def __rich__(self) -> Any:
+        try:
+            return self.render()
+        except RuntimeError:  # a container changed under us: skip this frame
+            from rich.text import Text
+            return Text("cxpar dashboard …")
+
+    def live(self, console: Any) -> _Live:
+        """A started/stopped live display on ``console`` (refreshes at 4 Hz)."""
+        return _Live(self, console)
+
+
+def console_writer(stream: Any) -> Any:
+    """A rich console writing to ``stream`` (stderr)."""
+    import sys
+
+    from rich.console import Console
+
+    return Console(file=stream, stderr=stream is sys.stderr)
+
+
+class _Live:
+    def __init__(self, monitor: Monitor, console: Any) -> None:
+        from rich.live import Live
+
+        self.console = console
+        self.view = Live(monitor, console=console, refresh_per_second=4, transient=False,
+                         redirect_stdout=False, redirect_stderr=False)
+
+    def start(self) -> None:
+        self.view.start()
+
+    def stop(self) -> None:
+        self.view.stop()
+
+    def print(self, text: str) -> None:
+        """Error reports above the live view."""
+        self.console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
+
+    def write(self, text: str) -> int:  # a text stream for the runtime's error reports
+        self.print(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass

@@ -1,0 +1,594 @@
+"""Batch runs: one isolated stream per input record (``cxpar run --input``, issue 11).
+
+Every record of a JSONL file runs the compiled program once, as a *stream*: a
+:class:`StreamRuntime` of its own (bus, subscriptions, globals — ``program(rt)`` makes
+fresh closures — entities, in-flight counter, errors), while all streams share one event
+loop, the provider, the global concurrency limit, the circuit breakers and the stats
+recorder (:class:`Shared`). A stream runs its top level, the runtime emits
+``system.start {}`` and then ``input.record`` with the record as payload; the stream
+ends at its own quiescence or at the per-stream ``--timeout``. Each
+``emit output.record p`` is captured (as JSON, at emit time) and becomes an output line
+``{"index": i, "output": p}``; a stream that emitted nothing writes ``"output": null``,
+one with a runtime error, a timeout or a malformed input line writes
+``{"index": i, "error": {...}}``. Every input index is written exactly once (a group
+of lines for one stream is written with one ``write`` call), so ``--resume`` can skip the
+indexes already in the output file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from .clock import DEFAULT_GUARD_S, new_loop
+from .coordinator import DEPTH
+from .errors import NO_SPAN_ID, CxRuntimeError, SpanLike, lookup_span, render_error
+from .limits import CircuitBreaker, Limiter
+from .providers.base import Provider
+from .scheduler import Runtime
+from .tracing import Recorder
+from .values import fmt_num, to_json
+
+__all__ = ["BatchOptions", "Shared", "StreamRuntime", "run_batch", "read_done",
+           "count_records"]
+
+INPUT_EVENT = "input.record"
+OUTPUT_EVENT = "output.record"
+
+
+# ---------------------------------------------------------------- shared services
+
+class Shared:
+    """What every stream of a batch shares: provider, limiter, breakers, recorder."""
+
+    def __init__(self, provider: Provider, *, max_concurrency: int | None = None,
+                 breaker_threshold: int = 5, breaker_cooldown_ms: float = 10_000,
+                 recorder: Recorder | None = None) -> None:
+        self.provider = provider
+        self.limiter = Limiter(max_concurrency) if max_concurrency else None
+        self.breakers: dict[str, CircuitBreaker] = {}
+        self.breaker_threshold = breaker_threshold
+        self.breaker_cooldown_ms = breaker_cooldown_ms
+        self.recorder = recorder
+
+
+class StreamRuntime(Runtime):
+    """The runtime of one stream: its own bus, entities and errors; shared services."""
+
+    def __init__(self, index: int, shared: Shared, *, spans: Sequence[SpanLike] = (),
+                 sources: Mapping[str, str] | None = None, seed: int = 0,
+                 stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> None:
+        rec = shared.recorder
+        super().__init__(spans=spans, sources=sources, provider=shared.provider, seed=seed,
+                         stdout=stdout, stderr=stderr,
+                         breaker_threshold=shared.breaker_threshold,
+                         breaker_cooldown_ms=shared.breaker_cooldown_ms,
+                         recorder=rec.tagged(index + 2, f"record {index}")
+                         if rec is not None and rec.keep_spans else rec)
+        self.limiter = shared.limiter
+        self._breakers = shared.breakers
+        self.index = index
+        #: ``emit output.record`` payloads, as JSON text captured at emit time.
+        self.outputs: list[str] = []
+        #: Structured reports of this stream's runtime errors.
+        self.errors: list[dict[str, Any]] = []
+
+    def emit(self, name: str, payload: Any = None, span: int = NO_SPAN_ID) -> None:
+        if name == OUTPUT_EVENT:
+            self.outputs.append(to_json({} if payload is None else payload))
+        super().emit(name, payload, span)
+
+    def report(self, exc: BaseException) -> None:
+        err: dict[str, Any]
+        if isinstance(exc, CxRuntimeError):
+            err = {"type": "runtime", "message": exc.message}
+            where = lookup_span(self.spans, exc.span_id)
+            if where is not None:
+                err.update(file=where[0], line=where[1], col=where[2])
+        else:
+            err = {"type": "internal", "message": f"{type(exc).__name__}: {exc}"}
+        self.errors.append(err)
+        super().report(exc)
+
+    def pending_own(self) -> list[str]:
+        """Names of this stream's emitted handlers still running."""
+        out = []
+        for t in self._tasks:
+            if t.done():
+                continue
+            coro = t.get_coro()
+            name = getattr(coro, "__qualname__", None) or repr(coro)
+            out.append(name.replace("<locals>.", ""))
+        return sorted(out)
+
+
+def stream_seed(seed: int, index: int) -> int:
+    """The seed of stream ``index`` (``random()``, ``await`` ranges, retry jitter)."""
+    digest = hashlib.sha256(f"cxpar-stream:{seed}:{index}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+# ---------------------------------------------------------------- input and resume
+
+def read_records(path: str) -> Iterator[tuple[int, Any, dict[str, Any] | None]]:
+    """``(index, record, None)`` per non-blank line, ``(index, None, error)`` if malformed."""
+    index = 0
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            if not raw.strip():
+                continue
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield index, None, {"type": "input", "message":
+                                    f"line {lineno}: not valid UTF-8 (byte {exc.start + 1})"}
+                index += 1
+                continue
+            try:
+                value = json.loads(text, parse_int=float)
+            except json.JSONDecodeError as exc:
+                yield index, None, {"type": "input", "message":
+                                    f"line {lineno}: invalid JSON: {exc.msg} "
+                                    f"(column {exc.colno})"}
+                index += 1
+                continue
+            except (ValueError, RecursionError) as exc:
+                yield index, None, {"type": "input",
+                                    "message": f"line {lineno}: invalid JSON: {exc}"}
+                index += 1
+                continue
+            yield index, value, None
+            index += 1
+
+
+def count_records(path: str) -> int:
+    """Number of records (non-blank lines) in ``path``."""
+    with open(path, "rb") as f:
+        return sum(1 for raw in f if raw.strip())
+
+
+_INDEX = re.compile(rb'^\{"index": (\d+)')
+
+
+def read_done(path: str) -> tuple[set[int], int]:
+    """Indexes already in an output file, and how many of them are error records.
+
+    A last line without its newline (the run was killed while writing) is cut off,
+    with any earlier lines of the same index, so that record runs again.
+    """
+    done: set[int] = set()
+    failed: set[int] = set()
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return done, 0
+    keep = len(data)
+    if data and not data.endswith(b"\n"):
+        start = data.rfind(b"\n") + 1
+        m = _INDEX.match(data[start:])
+        keep = start
+        if m is not None:
+            bad = m.group(1)
+            while keep > 0:
+                prev = data.rfind(b"\n", 0, keep - 1) + 1
+                pm = _INDEX.match(data[prev:keep])
+                if pm is None or pm.group(1) != bad:
+                    break
+                keep = prev
+        with open(path, "r+b") as f:
+            f.truncate(keep)
+    for line in data[:keep].splitlines():
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(obj, dict) and isinstance(obj.get("index"), int):
+            done.add(obj["index"])
+            if "error" in obj:
+                failed.add(obj["index"])
+    return done, len(failed)
+
+
+# ---------------------------------------------------------------- output
+
+class _Writer:
+    """Writes each stream's lines with one ``write`` (as streams finish, or in order)."""
+
+    def __init__(self, out: IO[str], *, ordered: bool, done: set[int]) -> None:
+        self.out = out
+        self.ordered = ordered
+        self.done = done
+        self.next = 0
+        self.buffer: dict[int, str] = {}
+
+    def put(self, index: int, text: str) -> None:
+        if not self.ordered:
+            self._write(text)
+            return
+        self.buffer[index] = text
+        self._drain()
+
+    def _drain(self) -> None:
+        parts = []
+        while True:
+            if self.next in self.buffer:
+                parts.append(self.buffer.pop(self.next))
+            elif self.next not in self.done:
+                break
+            self.next += 1
+        if parts:
+            self._write("".join(parts))
+
+    def flush_rest(self) -> None:
+        """At the end (or on interrupt, in order mode): whatever is still buffered."""
+        if self.buffer:
+            self._write("".join(self.buffer[i] for i in sorted(self.buffer)))
+            self.buffer.clear()
+
+    def _write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+
+
+def _lines(index: int, outputs: Sequence[str], error: dict[str, Any] | None) -> str:
+    if error is not None:
+        extra = f', "partial": [{", ".join(outputs)}]' if outputs else ""
+        return (f'{{"index": {index}, "error": {json.dumps(error, ensure_ascii=False)}'
+                f"{extra}}}\n")
+    if not outputs:
+        return f'{{"index": {index}, "output": null}}\n'
+    return "".join(f'{{"index": {index}, "output": {o}}}\n' for o in outputs)
+
+
+class _Sink:
+    """A text stream for a stream's stderr: prefixes each report with its record."""
+
+    def __init__(self, write: Callable[[str], None], prefix: str) -> None:
+        self._write = write
+        self.prefix = prefix
+
+    def write(self, text: str) -> int:
+        self._write(self.prefix + text if text else text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+# ---------------------------------------------------------------- progress
+
+class Progress:
+    """Counts for the progress display and the dashboard (written by the batch loop)."""
+
+    def __init__(self, total: int, skipped: int) -> None:
+        self.total = total
+        self.skipped = skipped
+        self.done = 0
+        self.failed = 0
+        self.active = 0
+        self.t0 = time.monotonic()
+
+    def rate(self) -> float:
+        dt = time.monotonic() - self.t0
+        return self.done / dt if dt > 0 else 0.0
+
+    def line(self) -> str:
+        todo = self.total - self.skipped
+        rate = self.rate()
+        eta = (todo - self.done) / rate if rate > 0 else 0.0
+        skipped = f", {self.skipped} skipped (resumed)" if self.skipped else ""
+        return (f"cxpar: {self.done}/{todo} records done ({self.failed} failed{skipped}), "
+                f"{rate:.1f}/s, ETA {eta:.0f}s")
+
+
+class _PlainProgress:
+    """Non-TTY progress: one line at most every ``every_s`` seconds, and a last one."""
+
+    def __init__(self, counts: Progress, err: IO[str], every_s: float = 2.0) -> None:
+        self.counts = counts
+        self.err = err
+        self.every_s = every_s
+        self.last = time.monotonic()
+
+    def update(self) -> None:
+        now = time.monotonic()
+        if now - self.last >= self.every_s:
+            self.last = now
+            self.err.write(self.counts.line() + "\n")
+            self.err.flush()
+
+    def print(self, text: str) -> None:
+        self.err.write(text)
+
+    def close(self) -> None:
+        self.err.write(self.counts.line() + "\n")
+        self.err.flush()
+
+
+class _RichProgress:
+    """TTY progress: a rich bar (done/failed, rate, ETA) on stderr."""
+
+    def __init__(self, counts: Progress, console: Any) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import Progress as RProgress
+
+        self.counts = counts
+        self.console = console
+        self.bar = RProgress(TextColumn("records"), BarColumn(), MofNCompleteColumn(),
+                             TextColumn("[red]{task.fields[failed]} failed"),
+                             TextColumn("{task.fields[rate]}/s"), TimeElapsedColumn(),
+                             TextColumn("ETA"), TimeRemainingColumn(),
+                             console=console, refresh_per_second=4, transient=False,
+                             redirect_stdout=False, redirect_stderr=False)
+        self.task = self.bar.add_task("records", total=counts.total - counts.skipped,
+                                      failed=0, rate="0.0")
+        self.bar.start()
+
+    def update(self) -> None:
+        c = self.counts
+        self.bar.update(self.task, completed=c.done, failed=c.failed, rate=f"{c.rate():.1f}")
+
+    def print(self, text: str) -> None:
+        self.console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
+
+    def close(self) -> None:
+        self.update()
+        self.bar.stop()
+
+
+# ---------------------------------------------------------------- the batch
+
+@dataclass
+class BatchOptions:
+    """How to run a batch (see ``cxpar run --input``)."""
+
+    input: str
+    output: str | None = None
+    streams: int = 100
+    ordered: bool = False
+    resume: bool = False
+    timeout_ms: float | None = 600_000
+    progress: bool = True
+    #: Monitor for ``--dashboard`` (a :class:`cxpar.runtime.dashboard.Monitor`), if any.
+    monitor: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _Batch:
+    def __init__(self, factory: Callable[[Any], Any], opts: BatchOptions, shared: Shared,
+                 *, spans: Sequence[SpanLike], sources: Mapping[str, str], seed: int,
+                 writer: _Writer, counts: Progress, done: set[int], stdout: IO[str],
+                 report: Callable[[str], None], update: Callable[[], None]) -> None:
+        self.factory = factory
+        self.opts = opts
+        self.shared = shared
+        self.spans = spans
+        self.sources = sources
+        self.seed = seed
+        self.writer = writer
+        self.counts = counts
+        self.done = done
+        self.stdout = stdout
+        self.report = report
+        self.update = update
+        self.active: dict[int, tuple[StreamRuntime, asyncio.Timeout]] = {}
+        self.stalled = False
+        self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
+
+    def finish(self, index: int, text: str, failed: bool) -> None:
+        self.writer.put(index, text)
+        self.counts.done += 1
+        if failed:
+            self.counts.failed += 1
+        self.update()
+
+    async def run(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        if hasattr(self.loop, "on_stall"):
+            self.loop.on_stall = self.on_stall
+        records = read_records(self.opts.input)
+        workers = [asyncio.create_task(self.worker(records))
+                   for _ in range(max(1, self.opts.streams))]
+        try:
+            await asyncio.gather(*workers)
+        except BaseException:
+            for w in workers:
+                w.cancel()
+            raise
+
+    async def worker(self, records: Iterator[tuple[int, Any, dict[str, Any] | None]]) -> None:
+        for index, record, bad in records:
+            if index in self.done:
+                continue
+            if bad is not None:
+                self.report(render_error(f"record {index}: {bad['message']}", None, {}) + "\n")
+                self.finish(index, _lines(index, (), bad), True)
+                continue
+            await self.stream(index, record)
+
+    def on_stall(self) -> None:
+        """Virtual clock stalled: stop every stream in flight (each gets an error record)."""
+        self.stalled = True
+        if hasattr(self.loop, "_stall_reported"):
+            self.loop._stall_reported = False  # later stalls are reported too
+        now = self.loop.time()
+        for _rt, cm in list(self.active.values()):
+            cm.reschedule(now)
+
+    async def stream(self, index: int, record: Any) -> None:
+        loop = self.loop
+        rt = StreamRuntime(index, self.shared, spans=self.spans, sources=self.sources,
+                           seed=stream_seed(self.seed, index), stdout=self.stdout,
+                           stderr=_Sink(self.report, f"record {index}: "))  # type: ignore[arg-type]
+        rt.attach(loop)
+        mon = self.opts.monitor
+        if mon is not None:
+            mon.runtimes.append(rt)
+        self.counts.active += 1
+        t0 = loop.time()
+        error: dict[str, Any] | None = None
+        timeout_ms = self.opts.timeout_ms
+        cm = asyncio.timeout(None if timeout_ms is None else timeout_ms / 1000)
+        self.active[index] = (rt, cm)
+        try:
+            try:
+                async with cm:
+                    DEPTH.set(0)
+                    try:
+                        main = self.factory(rt)
+                        await main(rt)
+                    except Exception as exc:  # noqa: BLE001 - aborts the top level only
+                        rt.report(exc)
+                    rt._top_done = True
+                    rt.emit("system.start", {})
+                    rt.emit(INPUT_EVENT, record)
+                    await rt.quiesce()
+            except TimeoutError:
+                if self.stalled:
+                    msg = ("virtual clock stalled: work kept running without virtual time "
+                           "advancing (an endless loop of emits?)")
+                    error = {"type": "stalled", "message": msg}
+                else:
+                    msg = f"stream timed out after {fmt_num(float(timeout_ms or 0))} ms"
+                    error = {"type": "timeout", "message": msg}
+                pend = rt.pending_own()
+                notes = [f"still running: {', '.join(pend[:10])}"
+                         + (f" and {len(pend) - 10} more" if len(pend) > 10 else "")] \
+                    if pend else []
+                rt.error_count += 1
+                self.report(render_error(f"record {index}: {msg}", None, {}, notes=notes)
+                            + "\n")
+                rt.cancel_all()
+        finally:
+            del self.active[index]
+            self.counts.active -= 1
+            if mon is not None:
+                mon.stream_done(rt)
+        if error is None and rt.errors:
+            error = dict(rt.errors[0])
+            if len(rt.errors) > 1:
+                error["count"] = len(rt.errors)
+        rec = self.shared.recorder
+        if rec is not None:
+            rec.span("stream", "stream", f"record {index}", t0, loop.time(),
+                     error["type"] if error else None, index + 2 if rec.keep_spans else 1)
+        self.finish(index, _lines(index, rt.outputs, error), error is not None)
+
+
+def run_batch(factory: Callable[[Any], Any], spans: Sequence[SpanLike],
+              sources: Mapping[str, str], opts: BatchOptions, *, clock: str = "real",
+              seed: int = 0, provider: Provider | None = None,
+              max_concurrency: int | None = None, stats: bool = False,
+              trace: str | None = None, stdout: IO[str] | None = None,
+              stderr: IO[str] | None = None, guard_s: float = DEFAULT_GUARD_S,
+              breaker_threshold: int = 5, critical: Sequence[str] = (),
+              dashboard: bool = False) -> int:
+    """Run ``factory`` once per record of ``opts.input``; 0 all ok, 3 any error, 130 ^C."""
+    from .providers.sim import SimProvider
+
+    out = stdout if stdout is not None else sys.stdout
+    err = stderr if stderr is not None else sys.stderr
+    if provider is None:
+        provider = SimProvider(seed)
+    recorder = Recorder(keep_spans=trace is not None) if (stats or trace or dashboard) \
+        else None
+    shared = Shared(provider, max_concurrency=max_concurrency,
+                    breaker_threshold=breaker_threshold, recorder=recorder)
+    total = count_records(opts.input)
+    done: set[int] = set()
+    prior_failed = 0
+    if opts.output is not None and opts.resume:
+        done, prior_failed = read_done(opts.output)
+    skipped = sum(1 for i in done if i < total)
+    counts = Progress(total, skipped)
+    if opts.output is not None:
+        sink: IO[str] = open(opts.output, "a" if opts.resume else "w",  # noqa: SIM115
+                             encoding="utf-8", newline="\n")
+        prints: IO[str] = out
+    else:
+        sink = out
+        prints = err  # stdout carries the JSONL results: `print` goes to stderr
+    writer = _Writer(sink, ordered=opts.ordered, done=done)
+
+    from .dashboard import console_writer
+
+    console = console_writer(err)
+    live: Any = None
+    progress: Any = None
+    if dashboard:
+        from .dashboard import Monitor
+
+        mon = Monitor(recorder, limiter=shared.limiter, breakers=shared.breakers,
+                      critical=critical, batch=counts)
+        opts.monitor = mon
+        live = mon.live(console)
+        report: Callable[[str], None] = live.print
+        update: Callable[[], None] = _noop
+    elif opts.progress:
+        progress = _RichProgress(counts, console) if console.is_terminal \
+            else _PlainProgress(counts, err)
+        report = progress.print
+        update = progress.update
+    else:
+        def report(text: str) -> None:
+            err.write(text)
+        update = _noop
+
+    loop = new_loop(clock, guard_s=guard_s)
+    batch = _Batch(factory, opts, shared, spans=spans, sources=sources, seed=seed,
+                   writer=writer, counts=counts, done=done, stdout=prints, report=report,
+                   update=update)
+    code = 0
+    try:
+        with asyncio.Runner(loop_factory=lambda: loop) as runner:
+            try:
+                if live is not None:
+                    live.start()
+                runner.run(batch.run())
+            except KeyboardInterrupt:
+                code = 130
+            finally:
+                if live is not None:
+                    live.stop()
+                if progress is not None:
+                    progress.close()
+                writer.flush_rest()
+    finally:
+        if sink is not out:
+            sink.close()
+        try:
+            out.flush()
+        except (OSError, ValueError):
+            pass
+    if code == 130:
+        err.write(render_error(
+            "interrupted", None, {},
+            notes=[f"{counts.done} records written; run again with --resume to finish"
+                   if opts.output else f"{counts.done} records written"]) + "\n")
+        return 130
+    if recorder is not None:
+        if stats:
+            recorder.render_stats(err)
+        if trace:
+            recorder.write_trace(trace)
+    return 3 if counts.failed or prior_failed else 0
+
+
+def _noop() -> None:
+    pass
