@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
+from cxpar.commands.batch import batch_options, check_batch, critical_services, run_batch_cli
 from cxpar.commands.common import print_diagnostics
 from cxpar.driver import UsageError, front_end
 
@@ -38,16 +40,18 @@ from cxpar.driver import UsageError, front_end
 @click.option("--stats", is_flag=True, help="Print a table per service and handler to stderr.")
 @click.option("--trace", type=click.Path(dir_okay=False), default=None,
               help="Write Chrome/Perfetto trace events to this file.")
+@batch_options
 def run(file: str, clock: str, seed: int, provider: str | None, base_url: str | None,
         model: str | None, latency: str | None, fail_rate: float,
         timeout_rate: float, max_concurrency: int | None, timeout_ms: float, backend: str,
-        stats: bool, trace: str | None) -> None:
+        stats: bool, trace: str | None, **batch: Any) -> None:
     """Compile FILE and run it; exit 0, 1 (diagnostics), 3 (runtime errors) or 130."""
     from cxpar.runtime.standalone import parse_latency
 
     path = Path(file)
     if not path.exists():
         raise UsageError(f"no such file: `{file}`")
+    check_batch(batch)
     try:
         lat = parse_latency(latency)
     except ValueError as exc:
@@ -76,8 +80,15 @@ def run(file: str, clock: str, seed: int, provider: str | None, base_url: str | 
             raise UsageError(f"the llvm backend is unavailable on this platform: {exc}; "
                              f"{llvm_backend.UNAVAILABLE_HELP}") from None
         program = llvm_backend.with_router(program, router)
+    critical = critical_services(fe.compilation) if batch["dashboard"] else []
+    if batch["input_path"] is not None:
+        code = run_batch_cli(program, compiled, batch, timeout_ms=timeout_ms, critical=critical,
+                             clock=clock, seed=seed, provider=prov,
+                             max_concurrency=max_concurrency, stats=stats, trace=trace)
+        sys.exit(code)
     code = run_factory(program, compiled.spans, compiled.sources, clock=clock,
                        seed=seed, latency=lat, fail_rate=fail_rate, timeout_rate=timeout_rate,
                        max_concurrency=max_concurrency, timeout_ms=timeout_ms, stats=stats,
-                       trace=trace, provider=prov)
+                       trace=trace, provider=prov, dashboard=batch["dashboard"],
+                       critical=critical)
     sys.exit(code)
