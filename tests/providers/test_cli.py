@@ -165,3 +165,31 @@ def test_services_in_cxpar_toml(tmp_path: Path) -> None:
     proc = cli("run", "--clock", "virtual", str(prog), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "[summarize] a b\n"
+
+
+def test_local_llm_example_against_a_local_server(server: FakeServer) -> None:
+    def script(req: dict) -> str:
+        msgs = req["messages"]
+        user = msgs[-1]["content"]
+        if "yes or no" in msgs[0]["content"]:
+            return "yes"
+        if user.startswith("List three keywords"):
+            return "python, list, comprehension"
+        if user.startswith("Is this a beginner"):
+            return "Beginner."
+        assert "prefers short answers" in msgs[1]["content"]  # the learned memory
+        return "A compact way to build a list. It reads like a for loop in brackets."
+    server.script = script
+    proc = cli("run", "--provider", "openai", "--base-url", server.base_url, "--model",
+               "llama3.2", "examples/local_llm.cx", env={"CXPAR_API_KEY": KEY})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "Q: What is a Python list comprehension?",
+        "A: A compact way to build a list. It reads like a for loop in brackets.",
+        "   keywords: python, list, comprehension",
+        "   level:    Beginner.",
+        "   branches: 2/2 ok",
+        "   (a code example was requested)",
+    ]
+    assert len(server.requests) == 4
+    assert KEY not in proc.stdout + proc.stderr
