@@ -415,6 +415,9 @@ class PyGen:
             return self.helper(S, "entity_value", self.const(e.id))
         if kind is NameKind.BUILTIN:
             return self.helper(S, "builtin_value", self.const(e.id))
+        if kind is NameKind.EVENT:
+            # An event name inside a `handlers: [...]` of an ordinary literal (model doc).
+            return self.const(ref.name)
         return self.helper(S, "fail", self.const(f"`{e.id}` is not a value"),
                            self.const(self.sid(e.span)))
 
@@ -441,8 +444,8 @@ class PyGen:
     def e_Member(self, e: n.Member) -> py.expr:
         ref = self.info.ref(e)
         if ref is not None and ref.kind is NameKind.EVENT:
-            return self.helper(S, "fail", self.const(
-                f"the event name `{ref.name}` is not a value"), self.const(self.sid(e.span)))
+            # An event name inside a `handlers: [...]` of an ordinary literal (model doc).
+            return self.const(ref.name)
         return self.helper(V, "get_prop", self.expr(e.obj), self.const(e.name.name),
                            self.const(self.sid(e.name.span)))
 
@@ -562,13 +565,18 @@ class PyGen:
         return py.List(elts=[self.expr(i) for i in e.items], ctx=py.Load())
 
     def e_EventPayload(self, e: n.EventPayload) -> py.expr:
-        return self.helper(S, "fail", self.const(
-            f"the event `{e.event.dotted}` with a payload is not a value here"),
-            self.const(self.sid(e.span)))
+        """``a.b { k: v }`` as a value (in a lenient ``handlers`` list): ``{event, ...}``."""
+        payload = self.expr(e.payload)
+        assert isinstance(payload, py.Dict)
+        return py.Dict(keys=[self.const("event"), *payload.keys],
+                       values=[self.const(e.event.dotted), *payload.values])
 
     def e_ServiceCall(self, e: n.ServiceCall) -> py.expr:
         call: AnalysedCall = self.info.call(e)
         span = self.const(self.sid(e.span))
+        if call.function_call:
+            # `print "x";` -- a builtin function written like a service (warning CX311).
+            return self.builtin(call.service, [self.expr(e.arg)], span)
         if call.is_literal:
             request: py.expr = py.Dict(
                 keys=[self.const(k) for k, _ in call.request],
