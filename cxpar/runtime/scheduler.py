@@ -131,8 +131,17 @@ class Runtime:
 
     # ------------------------------------------------------------ builtins
     def print(self, *args: Any) -> None:
-        """``print(a, b)``: printed forms joined by one space, then a newline."""
-        self.stdout.write(" ".join([to_str(a) for a in args]) + "\n")
+        """``print(a, b)``: printed forms joined by one space, then a newline.
+
+        If the reader of stdout goes away (``cxpar run f.cx | head``), later output is
+        dropped quietly instead of failing every handler that prints.
+        """
+        try:
+            self.stdout.write(" ".join([to_str(a) for a in args]) + "\n")
+        except BrokenPipeError:
+            import os as _os
+
+            self.stdout = open(_os.devnull, "w")  # noqa: SIM115 - lives as long as the run
 
     def now(self) -> float:
         """Milliseconds since program start on the active clock."""
