@@ -114,7 +114,10 @@ class Recorder:
             track = f"{cat}: {name}"
             tid = tids.get((pid, track))
             if tid is None:
-                tid = tids[(pid, track)] = ntracks[pid] = ntracks.get(pid, 0) + 1
+                if cat == "stream":  # a batch stream's own span: the process's first track
+                    tid = tids[(pid, track)] = 0
+                else:
+                    tid = tids[(pid, track)] = ntracks[pid] = ntracks.get(pid, 0) + 1
                 events.append({"name": "thread_name", "ph": "M", "pid": pid, "tid": tid,
                                "args": {"name": track}})
             events.append({"name": name if cat == "service" else event, "cat": cat,
