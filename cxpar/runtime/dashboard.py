@@ -206,6 +206,8 @@ class _Live:
 
     def stop(self) -> None:
         self.view.stop()
+        if not self.console.is_terminal:
+            self.console.line()
 
     def print(self, text: str) -> None:
         """Error reports above the live view."""
