@@ -1,0 +1,94 @@
+"""The live dashboard renders to a non-TTY (recording) console with the expected fields."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from rich.console import Console
+
+from cxpar.runtime.dashboard import Monitor
+from cxpar.runtime.limits import CircuitBreaker, Limiter
+from cxpar.runtime.streams import Progress
+from cxpar.runtime.tracing import Recorder
+
+from .conftest import ROOT, run_batch_cx, run_cli, write_jsonl
+
+
+def render(mon: Monitor) -> str:
+    console = Console(record=True, file=io.StringIO(), width=120, force_terminal=False)
+    console.print(mon.render())
+    return console.export_text()
+
+
+class FakeRt:
+    def __init__(self, inflight: int, handled: int, errors: int) -> None:
+        self._inflight = inflight
+        self.handled = handled
+        self.error_count = errors
+
+
+def test_monitor_view_fields() -> None:
+    rec = Recorder(keep_spans=False)
+    for i in range(40):
+        rec.span("think", "service", "think", 0.0, 0.8 + i / 1000, "provider" if i < 3 else None)
+        rec.span("on_item", "handler", "work.item", 0.0, 0.1, "timeout" if i == 0 else None)
+    rec.span("infer", "service", "infer", 0.0, 0.3, None)
+    lim = Limiter(8)
+    lim.active = 8
+    breakers = {"think": CircuitBreaker(5, 10), "infer": CircuitBreaker(5, 10)}
+    for _ in range(5):
+        breakers["think"].failure(1.0)
+    counts = Progress(total=100, skipped=10)
+    counts.done, counts.failed, counts.active = 30, 2, 12
+    mon = Monitor(rec, limiter=lim, breakers=breakers, critical=["think", "infer"],
+                  batch=counts, runtimes=[FakeRt(3, 10, 1), FakeRt(2, 5, 0)])
+    snap = mon.snapshot()
+    assert snap["handlers"] == {"active": 5, "completed": 15 + 40, "failed": 1 + 1}
+    assert snap["streams"] == {"in_flight": 12, "done": 30, "failed": 2, "total": 90}
+    assert snap["breakers"] == {"think": "open", "infer": "closed"}
+    think = next(s for s in snap["services"] if s["name"] == "think")
+    assert think["calls"] == 40 and think["failures"] == 3
+    assert round(think["p95_ms"]) == 837
+    text = render(mon)
+    for needle in ("cxpar dashboard", "handlers  active 5  completed 55  failed 2",
+                   "streams   in flight 12  done 30/90  failed 2", "limit  8/8 running",
+                   "service", "calls/s", "p95 ms", "breaker", "think", "open", "infer",
+                   "closed", "critical path  think (837 ms) → infer (300 ms)"):
+        assert needle in text, f"{needle!r} not in:\n{text}"
+
+
+def test_stream_done_keeps_counts() -> None:
+    rt = FakeRt(0, 7, 2)
+    mon = Monitor(Recorder(keep_spans=False), runtimes=[rt])
+    mon.stream_done(rt)
+    mon.stream_done(rt)  # twice is harmless
+    assert mon.runtimes == []
+    assert mon.snapshot()["handlers"] == {"active": 0, "completed": 7, "failed": 2}
+
+
+def test_dashboard_in_a_batch_run(tmp_path: Path) -> None:
+    inp = write_jsonl(tmp_path / "in.jsonl", [{"n": n} for n in range(50)])
+    prog = """
+    on input.record (event) {
+        var r = think { prompt: "n" + event.n, a: part.a };
+        emit output.record { a: r.a };
+    }
+    on part.a (event) { await { durationMs: 5 }; return 1; }
+    """
+    res = run_batch_cx(prog, inp, streams=10, dashboard=True, critical=["think"])
+    assert res.code == 0
+    assert len(res.lines) == 50
+    # non-TTY: the final frame is printed once at the end
+    assert "streams   in flight 0  done 50/50  failed 0" in res.stderr
+    assert "completed" in res.stderr and "think" in res.stderr and "await" in res.stderr
+
+
+def test_dashboard_cli_single_run() -> None:
+    proc = run_cli("run", "--clock", "virtual", "--dashboard", "examples/support_triage.cx")
+    assert proc.returncode == 0, proc.stderr
+    expected = (ROOT / "tests" / "golden" / "expected" / "support_triage.out").read_text()
+    assert proc.stdout == expected  # stdout unchanged
+    for needle in ("cxpar dashboard", "handlers  active 0", "think", "infer", "closed",
+                   "critical path"):
+        assert needle in proc.stderr, proc.stderr
