@@ -148,6 +148,32 @@ class ToAst(Transformer[Token, n.Program]):
     def for_var(self, meta: Meta, name: Token, value: n.Expr) -> n.VarDecl:
         return n.VarDecl(span=self.span(meta), name=self.ident(name), init=value)
 
+    def block_call(self, meta: Meta, name: Token, arg: n.Object, body: n.Block) -> n.If:
+        """``svc {props} {block}``: run the block when the call decides yes (desugared).
+
+        ``is`` tests the call's ``result``, ``not`` its negation; ``when`` is a plain test
+        of its ``condition`` prop (no provider call); any other service runs the block
+        when its ``result`` is truthy.
+        """
+        span = self.span(meta)
+        svc = self.ident(name)
+        if svc.name == "when":
+            cond = next((p.value for p in arg.props if p.key.name == "condition"), None)
+            if cond is not None:
+                return n.If(span=span, cond=cond, then=body)
+        call = n.ServiceCall(span=svc.span.to(arg.span), service=svc, arg=arg)
+        result: n.Expr = n.Member(span=call.span, obj=call,
+                                  name=n.Ident(span=svc.span, name="result"))
+        if svc.name == "not":
+            result = n.Unary(span=call.span, op="!", operand=result)
+        return n.If(span=span, cond=result, then=body)
+
+    def block_call_expr(self, meta: Meta, name: Token, cond: n.Expr, body: n.Block) -> n.If:
+        """``is { expr } { block }``: the expression is the call's ``condition``."""
+        key = n.Ident(span=cond.span, name="condition")
+        arg = n.Object(span=cond.span, props=[n.Prop(span=cond.span, key=key, value=cond)])
+        return self.block_call(meta, name, arg, body)
+
     def break_stmt(self, meta: Meta) -> n.Break:
         return n.Break(span=self.span(meta))
 

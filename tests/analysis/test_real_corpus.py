@@ -22,6 +22,10 @@ FILES = sorted(CORPUS.glob("**/*.cx")) if CORPUS.is_dir() else []
 #: Files that are invalid CX v1.0 for analysis, with the reason.
 INVALID: dict[str, str] = {
     "minimal_visualization_demo": "base entity `AiServiceBase` is not declared (rule 29)",
+    "neuroplasticity_measurement_demo": "services outside v1.0 (`measureNeuroplasticity`, ...); "
+                                        "`event` read inside `realize`",
+    "quick_neuroplasticity": "services outside v1.0 (`analyzeNeuroplasticity`, ...)",
+    "consciousness_websocket_demo": "calls `sin()`, which no CX version defines",
 }
 
 

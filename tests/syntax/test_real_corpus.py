@@ -31,12 +31,6 @@ OUTSIDE_V1: dict[str, str] = {
     "minimal_agent_test": _CLASS,
     "simple_forin_loop_demo": _CLASS,
     "enhanced_consciousness_data_patterns": "JavaScript template string `...${x}...`",
-    "eventhub_peering_system_test": "ternary `c ? a : b`, C-style `for (...; ...; i++)`",
-    "consciousness_websocket_demo":
-        "C-style `for (var i = 0; ...)`, ternary, `is { <expression> } { block }`",
-    "neuroplasticity_measurement_demo":
-        "`#` comments; `is {...} { block }` (a service call followed by a block)",
-    "quick_neuroplasticity": "`#` comments; `when {...} { block }`",
     "direct_eventhub_peering_v1_0_demo":
         "C#: `new[] {...}`, `new { A = 1 }`, `foreach`, `[..8]`; `;` missing after calls",
 }
