@@ -265,52 +265,86 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
             return
         impl = rt.plugin_impl(service)
         breaker = rt.breaker(service)
+        res = rt.resilience
+        alim = res.adaptive_for(rt.provider, service) if impl is None else None
+        budget = res.budget(service)
         attempts = join.retries + 1
         for attempt in range(1, attempts + 1):
             now = loop.time()
-            if breaker is not None and not breaker.allow(now):
-                join.prov_err = ("circuit_open", f"circuit open for `{service}`")
-                break
+            ticket = 0
+            if breaker is not None:
+                t = breaker.admit(now)
+                if t is None:
+                    join.prov_err = ("circuit_open", f"circuit open for `{service}`")
+                    break
+                ticket = t
+            if attempt == 1:
+                budget.on_call(now)
             join.prov_attempts = attempt
             deadline = (join.t0 if attempt == 1 else now) + join.timeout_s
             ctx = CallContext(service, rt.stem(service) or service, caller, attempt, rt,
                               deadline)
             retryable: bool = True
             retry_after: Any = None
-            if lim is not None:
-                await lim.acquire(join.priority)
+            outcome: bool | None = None  # True ok, False a failure the endpoint owns
+            t_call = -1.0
             try:
-                async with asyncio.timeout_at(deadline) as cm:
-                    if impl is not None:
-                        value = await impl(dict(request), ctx)
-                    else:
-                        value = await rt.provider.call(service, dict(request), ctx)
-            except TimeoutError:
-                if cm.expired():
-                    join.prov_err = ("timeout", f"`{service}` timed out after "
-                                                f"{_ms_str(join.timeout_s)} ms")
-                else:
-                    join.prov_err = ("provider", f"`{service}` failed: timeout error")
-            except Exception as exc:  # noqa: BLE001 - every provider failure is data
-                msg = str(exc) or type(exc).__name__
-                join.prov_err = ("provider", f"`{service}` failed: {msg}")
-                # ProviderError: retryable=False stops retries; retry_after (s) = Retry-After
-                retryable = getattr(exc, "retryable", True) is not False
-                retry_after = getattr(exc, "retry_after", None)
-            else:
-                if breaker is not None:
-                    breaker.success()
-                join.prov_err = None
-                join.prov_value = value
-                return
-            finally:
                 if lim is not None:
-                    lim.release()
-            if breaker is not None:
-                breaker.failure(loop.time())
+                    await lim.acquire(join.priority)
+                try:
+                    if alim is not None:
+                        await alim.acquire(join.priority)
+                    t_call = loop.time()
+                    async with asyncio.timeout_at(deadline) as cm:
+                        if impl is not None:
+                            value = await impl(dict(request), ctx)
+                        else:
+                            value = await rt.provider.call(service, dict(request), ctx)
+                except TimeoutError:
+                    outcome = False
+                    if cm.expired():
+                        join.prov_err = ("timeout", f"`{service}` timed out after "
+                                                    f"{_ms_str(join.timeout_s)} ms")
+                    else:
+                        join.prov_err = ("provider", f"`{service}` failed: timeout error")
+                except Exception as exc:  # noqa: BLE001 - every provider failure is data
+                    msg = str(exc) or type(exc).__name__
+                    join.prov_err = ("provider", f"`{service}` failed: {msg}")
+                    # ProviderError: retryable=False stops retries (and is the request's
+                    # fault, not the endpoint's); retry_after (s) = Retry-After
+                    retryable = getattr(exc, "retryable", True) is not False
+                    retry_after = getattr(exc, "retry_after", None)
+                    outcome = False if retryable else None
+                else:
+                    outcome = True
+                    join.prov_err = None
+                    join.prov_value = value
+                finally:
+                    if lim is not None:
+                        lim.release()
+            finally:
+                if alim is not None and t_call >= 0:
+                    if outcome is None:
+                        alim.release()
+                    else:
+                        alim.sample(t_call, loop.time(), not outcome)
+                if breaker is not None:
+                    if outcome is None:
+                        breaker.release(ticket)
+                    else:
+                        change = breaker.record(ticket, outcome, loop.time())
+                        if change is not None:
+                            rt.emit(f"system.circuit.{change}",
+                                    breaker.event_payload(service, change))
+            if outcome:
+                return
             if not retryable:
                 break
             if attempt < attempts:
+                if not budget.try_retry(loop.time()):
+                    kind, msg = join.prov_err or ("provider", "")
+                    join.prov_err = (kind, msg + " (retry budget exhausted)")
+                    break
                 delay = backoff_s(attempt - 1, rt._jitter_rng)
                 if type(retry_after) in (int, float) and retry_after > delay:
                     delay = float(retry_after)

@@ -1,14 +1,20 @@
-"""Global concurrency limit with priority queueing, backoff and circuit breakers (§6.2)."""
+"""Global concurrency limit with priority queueing and aging, backoff, retry budgets (§6.2).
+
+:class:`CircuitBreaker` lives in :mod:`.breaker` (re-exported here).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import heapq
 import random
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Limiter", "CircuitBreaker", "backoff_s", "priority_value"]
+from .breaker import CircuitBreaker
+
+__all__ = ["Limiter", "CircuitBreaker", "RetryBudget", "backoff_s", "priority_value"]
 
 PRIORITIES = {"high": 1.0, "normal": 0.0, "low": -1.0}
 
@@ -36,15 +42,21 @@ class Limiter:
     ``request(priority, start)`` calls ``start()`` now or later; ``start`` returns False
     when its work was abandoned meanwhile (the slot then goes to the next in line).
     Every accepted start must be followed by exactly one ``release()``.
+
+    Aging (``aging_s`` > 0): waiting raises a request's priority by one level per
+    ``aging_s`` seconds, so low priority never starves. All waiting work ages at the same
+    rate, so the order is fixed at enqueue time: key = -(priority - enqueue_time/aging_s).
+    Work enqueued at one instant keeps rule 19's order (higher first, FIFO within a level).
     """
 
-    __slots__ = ("limit", "active", "_heap", "_seq")
+    __slots__ = ("limit", "active", "_heap", "_seq", "aging_s")
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, aging_s: float = 0.0) -> None:
         self.limit = limit
         self.active = 0
         self._heap: list[tuple[float, int, Callable[[], bool]]] = []
         self._seq = 0
+        self.aging_s = aging_s
 
     def request(self, priority: float, start: Callable[[], bool]) -> None:
         if self.active < self.limit and not self._heap:
@@ -53,15 +65,21 @@ class Limiter:
                 self.release()
             return
         self._seq += 1
-        heapq.heappush(self._heap, (-priority, self._seq, start))
+        key = -priority
+        if self.aging_s > 0:
+            key += _loop_time() / self.aging_s
+        heapq.heappush(self._heap, (key, self._seq, start))
 
     def release(self) -> None:
         self.active -= 1
+        self._drain()
+
+    def _drain(self) -> None:
         while self._heap and self.active < self.limit:
             _, _, start = heapq.heappop(self._heap)
             self.active += 1
             if start():
-                return
+                continue
             self.active -= 1
 
     async def acquire(self, priority: float) -> None:
@@ -82,40 +100,44 @@ class Limiter:
         return len(self._heap)
 
 
-class CircuitBreaker:
-    """Per-service breaker: closed → open after ``threshold`` consecutive failures;
-    after ``cooldown_s`` one trial call is allowed (half-open); success closes it."""
+def _loop_time() -> float:
+    try:
+        return asyncio.get_running_loop().time()
+    except RuntimeError:
+        return 0.0
 
-    __slots__ = ("threshold", "cooldown_s", "failures", "opened_at", "trial")
 
-    def __init__(self, threshold: int, cooldown_s: float) -> None:
-        self.threshold = threshold
-        self.cooldown_s = cooldown_s
-        self.failures = 0
-        self.opened_at: float | None = None
-        self.trial = False
+class RetryBudget:
+    """Retries may use at most ``ratio`` of the first attempts of the last ``ttl_s``
+    seconds, plus ``reserve`` (so a quiet service can still retry a little): a dead
+    endpoint is not hammered by every call's ``retries``."""
 
-    @property
-    def state(self) -> str:
-        if self.opened_at is None:
-            return "closed"
-        return "half-open" if self.trial else "open"
+    __slots__ = ("ratio", "reserve", "ttl_s", "_calls", "_retries", "denied")
 
-    def allow(self, now: float) -> bool:
-        if self.opened_at is None:
-            return True
-        if not self.trial and now - self.opened_at >= self.cooldown_s:
-            self.trial = True
-            return True
-        return False
+    def __init__(self, ratio: float = 0.2, reserve: int = 10, ttl_s: float = 10.0) -> None:
+        self.ratio = ratio
+        self.reserve = reserve
+        self.ttl_s = ttl_s
+        self._calls: deque[float] = deque()
+        self._retries: deque[float] = deque()
+        #: Retries refused so far.
+        self.denied = 0
 
-    def success(self) -> None:
-        self.failures = 0
-        self.opened_at = None
-        self.trial = False
+    def _prune(self, now: float) -> None:
+        edge = now - self.ttl_s
+        for d in (self._calls, self._retries):
+            while d and d[0] <= edge:
+                d.popleft()
 
-    def failure(self, now: float) -> None:
-        self.failures += 1
-        if self.trial or (self.threshold > 0 and self.failures >= self.threshold):
-            self.opened_at = now
-            self.trial = False
+    def on_call(self, now: float) -> None:
+        """A first attempt started."""
+        self._calls.append(now)
+
+    def try_retry(self, now: float) -> bool:
+        """Whether a retry may start now (and count it if so)."""
+        self._prune(now)
+        if len(self._retries) + 1 > self.reserve + self.ratio * len(self._calls):
+            self.denied += 1
+            return False
+        self._retries.append(now)
+        return True

@@ -13,11 +13,13 @@ from typing import IO, Any
 
 from cxpar.lang import SERVICE_STEMS
 
+from .breaker import BreakerConfig, CircuitBreaker
 from .bus import Bus, Handler, Router
 from .coordinator import DEPTH, run_service
 from .errors import NO_SPAN_ID, CxRuntimeError, SpanLike, lookup_span, render_error
-from .limits import CircuitBreaker, Limiter
+from .limits import Limiter
 from .providers.base import Provider
+from .resilience import Resilience
 from .values import Instance, to_str, type_name
 
 __all__ = ["Runtime", "ClassDef", "PLUGIN_SERVICES", "service"]
@@ -53,7 +55,8 @@ class Runtime:
                  provider: Provider | None = None, seed: int = 0,
                  max_concurrency: int | None = None, stdout: IO[str] | None = None,
                  stderr: IO[str] | None = None, breaker_threshold: int = 5,
-                 breaker_cooldown_ms: float = 10_000, recorder: Any = None) -> None:
+                 breaker_cooldown_ms: float = 10_000, recorder: Any = None,
+                 resilience: Resilience | None = None) -> None:
         if provider is None:
             from .providers.sim import SimProvider
             provider = SimProvider(seed)
@@ -66,7 +69,14 @@ class Runtime:
         self.bus: Router = Bus()
         self.classes: dict[str, ClassDef] = {}
         self.services: dict[str, str] = dict(SERVICE_STEMS)
-        self.limiter = Limiter(max_concurrency) if max_concurrency else None
+        if resilience is None:  # legacy knobs: threshold 0 turns breakers off
+            resilience = Resilience(BreakerConfig(
+                enabled=breaker_threshold > 0, threshold=max(0, breaker_threshold),
+                cooldown_ms=breaker_cooldown_ms))
+        #: Breakers, adaptive limits, retry budgets (issue 9; docs/runtime.md "Resilience").
+        self.resilience = resilience
+        self.limiter = Limiter(max_concurrency, resilience.limits_config.aging_ms / 1000) \
+            if max_concurrency else None
         self.recorder = recorder
         self.error_count = 0
         #: Emitted handlers finished so far (for the live dashboard).
@@ -74,9 +84,7 @@ class Runtime:
         self._rand = random.Random(seed).random
         self._jitter_rng = random.Random(f"jitter:{seed}")
         self._await_rng = random.Random(f"await:{seed}")
-        self._breakers: dict[str, CircuitBreaker] = {}
-        self._breaker_threshold = breaker_threshold
-        self._breaker_cooldown_s = breaker_cooldown_ms / 1000
+        self._breakers: dict[str, CircuitBreaker] = resilience.breakers
         self._tasks: set[asyncio.Task[Any]] = set()
         self._inflight = 0
         self._top_done = False
@@ -121,13 +129,9 @@ class Runtime:
         return entry[1] if entry is not None and name not in SERVICE_STEMS else None
 
     def breaker(self, name: str) -> CircuitBreaker | None:
-        if self._breaker_threshold <= 0:
-            return None
-        b = self._breakers.get(name)
-        if b is None:
-            b = self._breakers[name] = CircuitBreaker(self._breaker_threshold,
-                                                      self._breaker_cooldown_s)
-        return b
+        """The breaker of service ``name`` (and the provider's endpoint), or None if off."""
+        return self.resilience.breaker(self.resilience.breaker_key(self.provider, name),
+                                       self._breakers)
 
     # ------------------------------------------------------------ builtins
     def print(self, *args: Any) -> None:

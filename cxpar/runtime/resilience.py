@@ -1,0 +1,104 @@
+"""Resilience state of one run: circuit breakers, adaptive limits, retry budgets.
+
+One :class:`Resilience` per program run (batch streams share their runner's). Settings
+come from ``[breaker]`` / ``[limits]`` in ``cxpar.toml`` and ``--breaker`` / ``--limits``
+/ ``--adaptive`` on the command line (docs/runtime.md, "Resilience").
+
+Keys: a provider that names its endpoint (an ``endpoint`` or ``base_url`` attribute)
+gets one adaptive limit per endpoint (all services share the server) and one breaker
+per service and endpoint (``think@http://…``); otherwise (the sim, plug-ins) both are
+per service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .adaptive import AdaptiveLimiter, LimitsConfig
+from .breaker import BreakerConfig, CircuitBreaker
+from .limits import RetryBudget
+
+__all__ = ["Resilience", "BreakerConfig", "LimitsConfig", "endpoint_of", "parse_settings"]
+
+
+def endpoint_of(provider: Any) -> str | None:
+    ep = getattr(provider, "endpoint", None) or getattr(provider, "base_url", None)
+    return ep if isinstance(ep, str) and ep else None
+
+
+def parse_settings(text: str | None, what: str) -> dict[str, Any]:
+    """``key=value,key=value`` (``--breaker``, ``--limits``); ``off`` → ``enabled=false``
+    / ``adaptive=false``, ``on`` → true."""
+    out: dict[str, Any] = {}
+    if not text:
+        return out
+    flag = "enabled" if what == "breaker" else "adaptive"
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if part in ("on", "off", "auto"):
+            out[flag] = part
+            continue
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise ValueError(f"expected KEY=VALUE in --{what}, got `{part}`")
+        out[key.strip()] = value.strip()
+    return out
+
+
+class Resilience:
+    """Breakers, adaptive limiters and retry budgets, created on first use."""
+
+    def __init__(self, breaker: BreakerConfig | None = None,
+                 limits: LimitsConfig | None = None) -> None:
+        self.breaker_config = breaker or BreakerConfig()
+        self.limits_config = limits or LimitsConfig()
+        self.breakers: dict[str, CircuitBreaker] = {}
+        self.limiters: dict[str, AdaptiveLimiter] = {}
+        self.budgets: dict[str, RetryBudget] = {}
+
+    @classmethod
+    def from_settings(cls, breaker: Mapping[str, Any] | None = None,
+                      limits: Mapping[str, Any] | None = None) -> Resilience:
+        """From ``[breaker]``/``[limits]`` tables (ValueError for bad settings)."""
+        return cls(BreakerConfig.from_mapping(breaker or {}),
+                   LimitsConfig.from_mapping(limits or {}))
+
+    # ------------------------------------------------------------ breakers
+    def breaker_key(self, provider: Any, service: str) -> str:
+        ep = endpoint_of(provider)
+        return service if ep is None else f"{service}@{ep}"
+
+    def breaker(self, key: str, store: dict[str, CircuitBreaker] | None = None,
+                ) -> CircuitBreaker | None:
+        if not self.breaker_config.enabled:
+            return None
+        d = self.breakers if store is None else store
+        b = d.get(key)
+        if b is None:
+            b = d[key] = self.breaker_config.make()
+        return b
+
+    # ------------------------------------------------------------ adaptive limits
+    def adaptive_for(self, provider: Any, service: str) -> AdaptiveLimiter | None:
+        cfg = self.limits_config
+        on = cfg.adaptive
+        if on is None:  # auto: the sim with a capacity model for this service
+            cap = getattr(provider, "capacity", None)
+            on = isinstance(cap, Mapping) and service in cap
+        if not on:
+            return None
+        key = endpoint_of(provider) or service
+        lim = self.limiters.get(key)
+        if lim is None:
+            lim = self.limiters[key] = AdaptiveLimiter.from_config(cfg)
+        return lim
+
+    # ------------------------------------------------------------ retry budgets
+    def budget(self, service: str) -> RetryBudget:
+        b = self.budgets.get(service)
+        if b is None:
+            b = self.budgets[service] = RetryBudget(self.limits_config.retry_budget)
+        return b
