@@ -19,7 +19,6 @@ from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedInput,
     UnexpectedToken,
-    VisitError,
 )
 from lark.lexer import PatternStr
 
@@ -53,6 +52,19 @@ class OpenComment(Exception):
     def __init__(self, token: Token) -> None:
         super().__init__("unterminated block comment")
         self.token = token
+
+
+class _Callbacks:
+    """The object Lark looks rule callbacks up on (``getattr(transformer, rule)``)."""
+
+    def __init__(self, builder: ToAst) -> None:
+        self._builder = builder
+
+    def __getattr__(self, name: str) -> Any:
+        cb = self._builder.callbacks()(name)
+        if cb is None:
+            raise AttributeError(name)
+        return cb
 
 
 class TooDeep(Exception):
@@ -103,8 +115,9 @@ class Parser:
             grammar_text(),
             parser="lalr",
             lexer="contextual",
-            propagate_positions=True,
+            keep_all_tokens=True,
             maybe_placeholders=True,
+            transformer=_Callbacks(self.builder),
             lexer_callbacks=callbacks,
             cache=True,
         )
@@ -246,10 +259,10 @@ class Parser:
         self.builder.problems = []
         program: Program | None = None
         try:
-            tree = self.lark.parse(source.text, on_error=self._on_error)
             try:
-                program = self.builder.transform(tree)
-            except VisitError:
+                program = self.lark.parse(source.text, on_error=self._on_error)
+            except (TypeError, AttributeError, IndexError, StopIteration):
+                # A callback saw a partial tree left by error recovery.
                 if not st.diagnostics:
                     raise
                 program = None

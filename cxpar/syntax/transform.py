@@ -9,11 +9,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from lark import Token, Transformer, v_args
-from lark.tree import Meta
+from collections.abc import Callable
+
+from lark import Token
 
 from cxpar.ast import nodes as n
 from cxpar.span import Span
+
+
+_NOT_RULES = frozenset({"span", "tspan", "ident", "doc_before", "callbacks"})
 
 
 def decode_string(raw: str) -> str:
@@ -21,12 +25,26 @@ def decode_string(raw: str) -> str:
     return json.loads(raw)
 
 
-@v_args(meta=True, inline=True)
-class ToAst(Transformer[Token, n.Program]):
-    """Lark callbacks that turn reductions into AST nodes with spans."""
+#: Tokens that carry meaning for ToAst; every other token (punctuation, keywords) is
+#: used only for positions.
+KEEP = frozenset({"NAME", "NUMBER", "STRING", "ASSIGN_OP", "OR_OP", "AND_OP", "EQ_OP",
+                  "REL_OP", "ADD_OP", "MUL_OP", "UNARY_OP", "INCDEC", "CONSCIOUS", "OBJECT",
+                  "ARRAY_SUFFIX"})
+
+Meta = Span
+
+
+class ToAst:
+    """Lark callbacks that turn reductions into AST nodes with spans.
+
+    Lark calls them during parsing (``Lark(transformer=...)``: no parse tree is built).
+    Lark's internal transformer cannot pass ``meta``, so the parser keeps all tokens and
+    :meth:`callbacks` wraps each method: the span comes from the first and last child
+    (tokens and nodes alike), punctuation is dropped, and the method receives
+    ``(span, *children)``.
+    """
 
     def __init__(self, file: str, docs: dict[int, str] | None = None) -> None:
-        super().__init__(visit_tokens=False)
         self.file = file
         #: ``///`` doc comments by the line they end on, filled by the lexer callback.
         self.docs = docs if docs is not None else {}
@@ -35,11 +53,63 @@ class ToAst(Transformer[Token, n.Program]):
 
     # ------------------------------------------------------------------ helpers
 
-    def span(self, meta: Meta) -> Span:
-        if getattr(meta, "empty", True):
+    def span(self, meta: Span) -> Span:
+        return meta
+
+    def callbacks(self) -> Callable[[str], Callable[[list[Any]], Any] | None]:
+        """A lookup ``rule name -> callback(children)`` for Lark's tree builder."""
+        return self._wrapped
+
+    def _wrapped(self, name: str) -> Callable[[list[Any]], Any] | None:
+        method = getattr(self, name, None)
+        if method is None or name.startswith("_") or name in _NOT_RULES:
+            return None
+        builder = self
+
+        def callback(children: list[Any]) -> Any:
+            first: Any = None
+            last: Any = None
+            kept: list[Any] = []
+            for c in children:
+                if type(c) is Token:
+                    if c.type in KEEP:
+                        kept.append(c)
+                    if c.start_pos is not None:
+                        if first is None:
+                            first = c
+                        last = c
+                    continue
+                kept.append(c)
+                if isinstance(c, list):
+                    if c and isinstance(c[0], n.Node):
+                        if first is None:
+                            first = c[0].span
+                        last = c[-1].span
+                elif c is not None:
+                    if first is None:
+                        first = c.span
+                    last = c.span
+            return method(builder._join(first, last), *kept)
+
+        callback.__name__ = name
+        return callback
+
+    def _join(self, first: Any, last: Any) -> Span:
+        if first is None:
             return Span(self.file, 1, 1, 1, 1, 0, 0)
-        return Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column,
-                    meta.start_pos, meta.end_pos)
+        if type(first) is Token:
+            line, col, start = first.line, first.column, first.start_pos
+        else:
+            line, col, start = first.line, first.col, first.start
+        if type(last) is Token:
+            end_line, end_col, end = last.end_line, last.end_column, last.end_pos
+        else:
+            end_line, end_col, end = last.end_line, last.end_col, last.end
+        return Span(self.file, line, col, end_line, end_col, start, end)
+
+    def primary(self, meta: Span, value: n.Expr) -> n.Expr:
+        """``( value )``: the parentheses only group."""
+        return value
 
     def tspan(self, tok: Token) -> Span:
         return Span(self.file, tok.line or 1, tok.column or 1, tok.end_line or 1,
@@ -88,7 +158,8 @@ class ToAst(Transformer[Token, n.Program]):
     def params(self, meta: Meta, *params: Any) -> list[n.Param]:
         return [p for p in params if isinstance(p, n.Param)]
 
-    def param(self, meta: Meta, name: Token, type_ref: n.TypeRef | None) -> n.Param:
+    def param(self, meta: Meta, name: Token, *rest: Any) -> n.Param:
+        type_ref = next((r for r in rest if isinstance(r, n.TypeRef)), None)
         return n.Param(span=self.span(meta), name=self.ident(name), type=type_ref)
 
     def type_ref(self, meta: Meta, name: Token, *rest: Any) -> n.TypeRef:
