@@ -7,15 +7,13 @@ same :class:`~cxpar.ast.nodes.Emit`). Name checks belong to analysis.
 from __future__ import annotations
 
 import json
-from typing import Any
-
 from collections.abc import Callable
+from typing import Any
 
 from lark import Token
 
 from cxpar.ast import nodes as n
 from cxpar.span import Span
-
 
 _NOT_RULES = frozenset({"span", "tspan", "ident", "doc_before", "callbacks"})
 
