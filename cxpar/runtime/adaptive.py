@@ -13,8 +13,9 @@ after the previous estimate (so every estimate sees the effect of the last chang
 - ``aimd``: +1 per window without errors.
 
 Both: a window with errors the endpoint signals as overload (timeouts, 429, 5xx,
-connection errors — the retryable failures) multiplies the limit by ``BACKOFF`` (0.9)
-and ends slow start. The limit only grows when the window actually used at least half
+connection errors — the retryable failures) multiplies the limit by the smallest of
+``BACKOFF`` (0.9), the success fraction and (gradient) ``g`` — never below 0.5 — and
+ends slow start. The limit only grows when the window actually used at least half
 of it (an idle limit says nothing about capacity). Waiting calls start by priority with
 aging, as under the global limit.
 """
@@ -161,16 +162,18 @@ class AdaptiveLimiter(Limiter):
         limit = self.estimate
         used = self._peak * 2 >= self.limit
         new = limit
+        g = 1.0
+        if self._ok and self.algorithm == "gradient":
+            rtt = self._rtt_sum / self._ok
+            self.rtt_min = min(self.rtt_min * (1 + DRIFT), rtt)
+            g = TOLERANCE * self.rtt_min / rtt if rtt > 0 else 1.0
         if self._drops:
-            new = limit * BACKOFF
+            new = limit * max(0.5, min(BACKOFF, g, 1 - self._drops / self._n))
             self.slow_start = False
         elif self.algorithm == "aimd":
             if used:
                 new = limit + 1
         elif self._ok:
-            rtt = self._rtt_sum / self._ok
-            self.rtt_min = min(self.rtt_min * (1 + DRIFT), rtt)
-            g = TOLERANCE * self.rtt_min / rtt if rtt > 0 else 1.0
             if g >= 1.0:
                 if used:
                     new = limit * 2 if self.slow_start else limit + max(1.0, math.log10(limit))

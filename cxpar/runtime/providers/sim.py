@@ -5,6 +5,11 @@ Deterministic for a seed. Each call sleeps the service's fixed latency
 
 - ``fail_rate``: the call fails with ``ProviderError("simulated <svc> failure")``;
 - ``timeout_rate``: the call never answers (only the call's ``timeout`` ends it);
+- ``capacity`` (``{service: calls}``): a server that handles that many calls of the
+  service at once at full speed. With ``n`` calls in flight (this one included) and
+  ``n > capacity``, the latency becomes ``latency·n/capacity`` and the call is rejected
+  with probability ``min(0.9, n/capacity - 1)`` (``ProviderError("… overloaded (HTTP
+  429)")``, retryable, after the base latency) — so throughput peaks at the capacity;
 - otherwise it answers from the request:
 
   * ``is``/``not``: a boolean ``condition`` prop (top level, else inside ``data``)
@@ -52,7 +57,8 @@ class SimProvider:
     """Simulated AI services with fixed latencies and seeded fault injection."""
 
     def __init__(self, seed: int = 0, *, latency_ms: Mapping[str, float] | None = None,
-                 fail_rate: float = 0.0, timeout_rate: float = 0.0) -> None:
+                 fail_rate: float = 0.0, timeout_rate: float = 0.0,
+                 capacity: Mapping[str, float] | None = None) -> None:
         self.seed = seed
         self.latency_ms: dict[str, float] = dict(DEFAULT_LATENCY_MS)
         if latency_ms:
@@ -61,6 +67,10 @@ class SimProvider:
         self.timeout_rate = timeout_rate
         self.memory: list[Any] = []
         self._rng = random.Random(f"sim:{seed}")
+        #: Calls each service handles at once at full speed (absent: unlimited).
+        self.capacity: dict[str, float] = {k: float(v) for k, v in (capacity or {}).items()}
+        self.inflight: dict[str, int] = {}
+        self._cap_rng = random.Random(f"capacity:{seed}")
 
     def latency(self, service: str) -> float:
         """The simulated latency of ``service`` in ms."""
@@ -72,9 +82,27 @@ class SimProvider:
             r = self._rng.random()
             hang = r < self.timeout_rate
             fail = not hang and r < self.timeout_rate + self.fail_rate
+        cap = self.capacity.get(service)
+        if cap:
+            n = self.inflight.get(service, 0) + 1
+            self.inflight[service] = n
+            try:
+                return await self._call(service, request, context, fail, hang, n / cap)
+            finally:
+                self.inflight[service] -= 1
+        return await self._call(service, request, context, fail, hang, 0.0)
+
+    async def _call(self, service: str, request: dict[str, Any], context: CallContext,
+                    fail: bool, hang: bool, load: float) -> Any:
         if hang:
             await asyncio.get_running_loop().create_future()  # never resolves
         lat = self.latency(service)
+        if load > 1 and self._cap_rng.random() < min(0.9, load - 1):
+            if lat > 0:
+                await asyncio.sleep(lat / 1000)
+            raise ProviderError(f"simulated {service} overloaded (HTTP 429)")
+        if load > 1:
+            lat *= load
         if lat > 0:
             await asyncio.sleep(lat / 1000)
         if fail:
