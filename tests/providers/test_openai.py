@@ -95,10 +95,12 @@ def test_parallel_calls_share_one_pool(server: FakeServer) -> None:
 
 def test_sequential_calls_reuse_the_connection(server: FakeServer) -> None:
     server.script = lambda req: "x"
-    r = run_cx('think { prompt: "a" }; think { prompt: "b" }; infer { prompt: "c" };',
-               provider(server))
+    p = provider(server)
+    r = run_cx('think { prompt: "a" }; think { prompt: "b" }; infer { prompt: "c" };', p)
     assert r.code == 0 and len(server.requests) == 3
     assert server.connections == 1
+    client = p._client
+    assert client is not None and client.is_closed  # the pool closes with the loop
 
 
 # ------------------------------------------------------------------ is / not / learn / await
