@@ -57,7 +57,7 @@ def components(edges: dict[int, list[int]], count: int) -> list[list[int]]:
                     comp.append(w)
                     if w == v:
                         break
-                if len(comp) > 1 or v in edges.get(v, []):
+                if len(comp) > 1 or v in succ:
                     out.append(sorted(comp))
     return out
 
@@ -67,7 +67,7 @@ def run(comp: Compilation) -> None:
     info = comp.info
     handlers: list[HandlerInfo] = info.handlers
     pos = {id(h.node): i for i, h in enumerate(handlers)}
-    edges: dict[int, list[int]] = {}
+    targets: dict[int, dict[int, None]] = {}  # insertion-ordered sets
     via: dict[tuple[int, int], Branch] = {}
     for call in info.call_list:
         if not isinstance(call.owner, n.OnHandler) or id(call.owner) not in pos:
@@ -76,9 +76,9 @@ def run(comp: Compilation) -> None:
         for b in call.branches:
             for h in info.subscribers(b.event):
                 dst = pos[id(h.node)]
-                if dst not in edges.setdefault(src, []):
-                    edges[src].append(dst)
+                targets.setdefault(src, {})[dst] = None
                 via.setdefault((src, dst), b)
+    edges = {src: list(dsts) for src, dsts in targets.items()}
     for scc in components(edges, len(handlers)):
         members = set(scc)
         first = min((via[(s, d)] for s in scc for d in edges.get(s, []) if d in members),

@@ -87,7 +87,9 @@ class Events:
                     self.diags.append(warning(
                         "CX405", f"`{b.event}` has {len(subs)} handlers, so `{b.key}` "
                         "becomes an array", b.span, label="several subscribers",
-                        labels=tuple(Label(h.node.event.span, "subscribes here") for h in subs),
+                        labels=tuple(Label(h.node.event.span, "subscribes here")
+                                     for h in subs[:3]),
+                        notes=(f"and {len(subs) - 3} more subscribers",) if len(subs) > 3 else (),
                         help="the value is the array of their results in subscription order;"
                              " keep one handler if you want a single value"))
             for it in call.items:
@@ -99,9 +101,14 @@ class Events:
                         help=self.no_subscriber_help(it.event)))
             for key, value in call.request:
                 self.shadowed(key, value)
-        triggered = {id(h) for e in info.emitted for h in info.subscribers(e)}
+        emitted = info.emitted
         for h in info.handlers:
-            if h.external or runtime_emits(h.parts) or id(h) in triggered:
+            if h.external or runtime_emits(h.parts):
+                continue
+            if "any" not in h.parts:
+                if h.event in emitted:
+                    continue
+            elif any(matches(h.parts, e) for e in emitted):
                 continue
             self.diags.append(warning(
                 "CX404", f"handler for `{h.event}` is never triggered", h.node.event.span,
