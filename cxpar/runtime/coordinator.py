@@ -390,9 +390,10 @@ async def run_service(rt: Runtime, name: str, span: int, request: dict[str, Any]
     if name == "await":
         await_ms = _await_duration(rt, request, span)
     depth = DEPTH.get()
-    ctx = contextvars.copy_context()
-    ctx.run(DEPTH.set, depth + 1)
-    join.ctx = ctx
+    if branches:  # the branches' context (depth + 1); a call without branches needs none
+        ctx = contextvars.copy_context()
+        ctx.run(DEPTH.set, depth + 1)
+        join.ctx = ctx
     # step 2: fan-out — provider first, then branches in key order (rule 11)
     join.t0 = loop.time()
     join.prov_task = loop.create_task(_provider(join, request, span, caller, await_ms))

@@ -7,7 +7,7 @@ import os
 import random
 import sys
 import traceback
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -213,15 +213,17 @@ class Runtime:
                     self.report(t.exception())  # type: ignore[arg-type]
 
     # ------------------------------------------------------------ services
-    async def service(self, name: str, span: int, request: Any,
-                      branches: Sequence[tuple[str, str, Mapping[str, Any] | None]] = (),
-                      items: Sequence[tuple[str, Mapping[str, Any] | None]] = (), *,
-                      timeout: Any = None, retries: Any = None, priority: Any = None,
-                      concurrency: Any = None, caller: Instance | None = None) -> dict[str, Any]:
-        """A service call (SPEC §4.4); see docs/runtime.md."""
-        return await run_service(self, name, span, request, branches, items, timeout=timeout,
-                                 retries=retries, priority=priority, concurrency=concurrency,
-                                 caller=caller)
+    def service(self, name: str, span: int, request: Any,
+                branches: Sequence[tuple[str, str, Mapping[str, Any] | None]] = (),
+                items: Sequence[tuple[str, Mapping[str, Any] | None]] = (), *,
+                timeout: Any = None, retries: Any = None, priority: Any = None,
+                concurrency: Any = None,
+                caller: Instance | None = None) -> Coroutine[Any, Any, dict[str, Any]]:
+        """A service call (SPEC §4.4); see docs/runtime.md. Awaitable: returns the
+        ``run_service`` coroutine itself (no wrapper coroutine frame per call)."""
+        return run_service(self, name, span, request, branches, items, timeout=timeout,
+                           retries=retries, priority=priority, concurrency=concurrency,
+                           caller=caller)
 
     # ------------------------------------------------------------ entities
     def _chain(self, name: str, span: int) -> list[ClassDef]:
