@@ -10,6 +10,7 @@ import click
 
 from cxpar.commands.batch import batch_options, check_batch, critical_services, run_batch_cli
 from cxpar.commands.common import print_diagnostics
+from cxpar.commands.resilience import build_resilience, resilience_options
 from cxpar.driver import UsageError, front_end
 
 
@@ -41,10 +42,12 @@ from cxpar.driver import UsageError, front_end
 @click.option("--trace", type=click.Path(dir_okay=False), default=None,
               help="Write Chrome/Perfetto trace events to this file.")
 @batch_options
+@resilience_options
 def run(file: str, clock: str, seed: int, provider: str | None, base_url: str | None,
         model: str | None, latency: str | None, fail_rate: float,
         timeout_rate: float, max_concurrency: int | None, timeout_ms: float, backend: str,
-        stats: bool, trace: str | None, **batch: Any) -> None:
+        stats: bool, trace: str | None, breaker: str | None, limits: str | None,
+        adaptive: bool | None, capacity: str | None, **batch: Any) -> None:
     """Compile FILE and run it; exit 0, 1 (diagnostics), 3 (runtime errors) or 130."""
     from cxpar.runtime.standalone import parse_latency
 
@@ -61,6 +64,7 @@ def run(file: str, clock: str, seed: int, provider: str | None, base_url: str | 
     prov, extra_services = prepare_run(
         path, {"name": provider, "base_url": base_url, "model": model}, clock=clock,
         seed=seed, latency=lat, fail_rate=fail_rate, timeout_rate=timeout_rate)
+    resilience = build_resilience(path, prov, breaker, limits, adaptive, capacity)
     fe = front_end(path, file, extra_services=extra_services)
     if fe.diagnostics:
         print_diagnostics(fe, "text")
@@ -84,11 +88,12 @@ def run(file: str, clock: str, seed: int, provider: str | None, base_url: str | 
     if batch["input_path"] is not None:
         code = run_batch_cli(program, compiled, batch, timeout_ms=timeout_ms, critical=critical,
                              clock=clock, seed=seed, provider=prov,
-                             max_concurrency=max_concurrency, stats=stats, trace=trace)
+                             max_concurrency=max_concurrency, stats=stats, trace=trace,
+                             resilience=resilience)
         sys.exit(code)
     code = run_factory(program, compiled.spans, compiled.sources, clock=clock,
                        seed=seed, latency=lat, fail_rate=fail_rate, timeout_rate=timeout_rate,
                        max_concurrency=max_concurrency, timeout_ms=timeout_ms, stats=stats,
                        trace=trace, provider=prov, dashboard=batch["dashboard"],
-                       critical=critical)
+                       critical=critical, resilience=resilience)
     sys.exit(code)

@@ -10,6 +10,7 @@ from typing import IO, Any
 from .clock import DEFAULT_GUARD_S, new_loop
 from .errors import SpanLike, render_error
 from .providers.base import Provider
+from .resilience import Resilience
 from .scheduler import Runtime
 from .tracing import Recorder
 
@@ -24,12 +25,13 @@ def run_program(main: Callable[[Runtime], Awaitable[Any]], *,
                 stdout: IO[str] | None = None, stderr: IO[str] | None = None,
                 guard_s: float = DEFAULT_GUARD_S, breaker_threshold: int = 5,
                 setup: Callable[[Runtime], None] | None = None, dashboard: bool = False,
-                critical: Sequence[str] = ()) -> int:
+                critical: Sequence[str] = (), resilience: Resilience | None = None) -> int:
     """Run ``await main(rt)`` as the top level on a fresh loop; 0 ok, 3 errors/timeout, 130 ^C.
 
     ``setup(rt)`` (optional) runs before the loop starts, e.g. to register classes.
     ``dashboard`` shows a live view on ``stderr`` (``critical``: the services on the
-    static critical path).
+    static critical path). ``resilience``: breaker/limit settings (default: breakers as
+    ``breaker_threshold`` says, no adaptive limit).
     """
     out = stdout if stdout is not None else sys.stdout
     err = stderr if stderr is not None else sys.stderr
@@ -37,7 +39,8 @@ def run_program(main: Callable[[Runtime], Awaitable[Any]], *,
         else None
     rt = Runtime(spans=spans, sources=sources, provider=provider, seed=seed,
                  max_concurrency=max_concurrency, stdout=out, stderr=err,
-                 breaker_threshold=breaker_threshold, recorder=recorder)
+                 breaker_threshold=breaker_threshold, recorder=recorder,
+                 resilience=resilience)
     live = None
     if dashboard:
         from .dashboard import Monitor, console_writer

@@ -32,6 +32,7 @@ from .coordinator import DEPTH
 from .errors import NO_SPAN_ID, CxRuntimeError, SpanLike, lookup_span, render_error
 from .limits import CircuitBreaker, Limiter
 from .providers.base import Provider
+from .resilience import Resilience
 from .scheduler import Runtime
 from .tracing import Recorder
 from .values import fmt_num, to_json
@@ -50,10 +51,13 @@ class Shared:
 
     def __init__(self, provider: Provider, *, max_concurrency: int | None = None,
                  breaker_threshold: int = 5, breaker_cooldown_ms: float = 10_000,
-                 recorder: Recorder | None = None) -> None:
+                 recorder: Recorder | None = None, resilience: Resilience | None = None,
+                 ) -> None:
         self.provider = provider
+        self.resilience = resilience
         self.limiter = Limiter(max_concurrency) if max_concurrency else None
-        self.breakers: dict[str, CircuitBreaker] = {}
+        self.breakers: dict[str, CircuitBreaker] = \
+            resilience.breakers if resilience is not None else {}
         self.breaker_threshold = breaker_threshold
         self.breaker_cooldown_ms = breaker_cooldown_ms
         self.recorder = recorder
@@ -70,6 +74,7 @@ class StreamRuntime(Runtime):
                          stdout=stdout, stderr=stderr,
                          breaker_threshold=shared.breaker_threshold,
                          breaker_cooldown_ms=shared.breaker_cooldown_ms,
+                         resilience=shared.resilience,
                          recorder=rec.tagged(index + 2, f"record {index}")
                          if rec is not None and rec.keep_spans else rec)
         self.limiter = shared.limiter
@@ -498,7 +503,7 @@ def run_batch(factory: Callable[[Any], Any], spans: Sequence[SpanLike],
               trace: str | None = None, stdout: IO[str] | None = None,
               stderr: IO[str] | None = None, guard_s: float = DEFAULT_GUARD_S,
               breaker_threshold: int = 5, critical: Sequence[str] = (),
-              dashboard: bool = False) -> int:
+              dashboard: bool = False, resilience: Resilience | None = None) -> int:
     """Run ``factory`` once per record of ``opts.input``; 0 all ok, 3 any error, 130 ^C."""
     from .providers.sim import SimProvider
 
@@ -509,7 +514,8 @@ def run_batch(factory: Callable[[Any], Any], spans: Sequence[SpanLike],
     recorder = Recorder(keep_spans=trace is not None) if (stats or trace or dashboard) \
         else None
     shared = Shared(provider, max_concurrency=max_concurrency,
-                    breaker_threshold=breaker_threshold, recorder=recorder)
+                    breaker_threshold=breaker_threshold, recorder=recorder,
+                    resilience=resilience)
     total = count_records(opts.input)
     done: set[int] = set()
     prior_failed = 0
