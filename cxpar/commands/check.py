@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -22,7 +23,7 @@ def check(paths: tuple[str, ...], syntax_only: bool, fmt: str, provider: str | N
     """Check CX files (or directories of *.cx files) without running them."""
     files = collect_paths(list(paths))
     extra: dict[str, str] = {}
-    if not syntax_only:
+    if not syntax_only and _may_have_plugins(files[0][0] if files else None, provider):
         from cxpar.plugins import prepare_check
 
         extra = prepare_check(files[0][0] if files else None, provider)
@@ -37,3 +38,17 @@ def check(paths: tuple[str, ...], syntax_only: bool, fmt: str, provider: str | N
     if fmt == "text" or errors or warnings:
         click.echo(summary(len(files), errors, warnings), err=True)
     sys.exit(1 if errors else 0)
+
+
+def _may_have_plugins(path: Path | None, provider: str | None) -> bool:
+    """Whether plug-in services could exist; keeps a plain `cxpar check` start-up small."""
+    import os
+
+    from cxpar.config import find_config
+
+    if provider or os.environ.get("CXPAR_PROVIDER") or find_config(path) is not None:
+        return True
+    from importlib.metadata import entry_points
+
+    return bool(entry_points(group="cxpar.services")) or bool(
+        entry_points(group="cxpar.providers"))
