@@ -16,7 +16,8 @@ SERVICE_STEMS: dict[str, str] = {
 }
 
 #: Props that configure a service call and are never sent to the provider.
-RESERVED_PROPS: tuple[str, ...] = ("handlers", "timeout", "retries", "priority", "concurrency")
+RESERVED_PROPS: tuple[str, ...] = ("handlers", "timeout", "retries", "priority", "concurrency",
+                                   "fallback")
 
 #: Payload keys that a request prop or branch key may not use (SPEC §10 rule 7).
 RESERVED_PAYLOAD_KEYS: tuple[str, ...] = ("result", "_errors", "_parallel")

@@ -133,6 +133,8 @@ class AnalysedCall:
     branches: list[Branch] = field(default_factory=list)
     #: ``handlers`` items in order (empty when ``handlers`` is not an array literal).
     items: list[Item] = field(default_factory=list)
+    #: ``fallback: a.b``: the event whose handler supplies the fallback value.
+    fallback_event: str | None = None
     #: The handler or realize containing the call (None at top level).
     owner: OnHandler | Realize | None = None
     #: The "service" is a builtin function used like one (``print "hi";``, a warning):

@@ -466,7 +466,7 @@ class Resolver:
                 self.handler_items(v)
             elif isinstance(v, n.EventPayload):
                 self.expr(v.payload)
-            elif p.key.name not in lang.RESERVED_PROPS and \
+            elif (p.key.name not in lang.RESERVED_PROPS or p.key.name == "fallback") and \
                     (ch := self.is_event_chain(v)) is not None:
                 self.mark_event(v, ".".join(ch[1]))
             else:

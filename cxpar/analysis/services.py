@@ -136,6 +136,14 @@ class Services:
 
     def reserved(self, ac: AnalysedCall, key: str, v: n.Expr) -> None:
         kind = literal_kind(v)
+        if key == "fallback":  # any value, or an event whose handler returns one
+            if isinstance(v, n.EventPayload):
+                self.wrong_type(key, v, "a value or an event name (without a payload): "
+                                        "`fallback: \"n/a\"` or `fallback: cache.lookup`")
+            elif (ref := self.info.ref(v)) is not None and ref.kind is NameKind.EVENT:
+                ac.fallback_event = ref.name
+                self.info.emitted.add(ref.name)
+            return
         if key == "handlers":
             if not isinstance(v, n.Array):
                 if kind is not None or (ref := self.info.ref(v)) is not None \

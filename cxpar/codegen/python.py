@@ -595,6 +595,10 @@ class PyGen:
         for key in ("timeout", "retries", "priority", "concurrency"):
             if key in call.reserved:
                 kw[key] = self.expr(call.reserved[key])
+        if call.fallback_event is not None:
+            kw["fallback_event"] = self.const(call.fallback_event)
+        elif "fallback" in call.reserved:
+            kw["fallback"] = self.expr(call.reserved["fallback"])
         if self.fn.in_entity:
             kw["caller"] = self.name(SELF)
         args: list[py.expr] = [self.const(call.service), span, request]

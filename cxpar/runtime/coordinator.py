@@ -31,6 +31,9 @@ DEPTH: contextvars.ContextVar[int] = contextvars.ContextVar("cx_depth", default=
 
 _IDLE, _RUNNING, _SETTLED = 0, 1, 2
 
+#: ``fallback`` absent (``null`` is a valid fallback value).
+_NO_FALLBACK: Any = object()
+
 
 def _label(fn: Any) -> str:
     return str(getattr(fn, "__cx_name__", None) or getattr(fn, "__qualname__", "handler"))
@@ -364,7 +367,8 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
 async def run_service(rt: Runtime, name: str, span: int, request: dict[str, Any],
                       branches: Any = (), items: Any = (), *, timeout: Any = None,
                       retries: Any = None, priority: Any = None, concurrency: Any = None,
-                      caller: Instance | None = None) -> dict[str, Any]:
+                      caller: Instance | None = None, fallback: Any = _NO_FALLBACK,
+                      fallback_event: str | None = None) -> dict[str, Any]:
     """Run one service call, steps 1–6 of SPEC §4.4; returns the result payload."""
     loop = rt.loop
     stem = rt.stem(name)
@@ -441,10 +445,17 @@ async def run_service(rt: Runtime, name: str, span: int, request: dict[str, Any]
         raise
     t_join = loop.time()
     payload = _assemble(join, request, t_join)
+    degraded_result = False
+    if (fallback is not _NO_FALLBACK or fallback_event is not None) and "_errors" in payload:
+        degraded_result = await _degrade(join, request, payload, fallback, fallback_event)
     # step 4: handlers items (is/not gate them on the decision, rule 21)
     deliver = True
     if name == "is" or name == "not":
-        if join.prov_err is not None:
+        if degraded_result:  # the fallback stands in for the decision
+            decision = truthy(payload["result"])
+            payload["result"] = decision
+            deliver = decision if name == "is" else not decision
+        elif join.prov_err is not None:
             deliver = False
         else:
             decision = join.prov_value if type(join.prov_value) is bool \
@@ -463,6 +474,72 @@ async def run_service(rt: Runtime, name: str, span: int, request: dict[str, Any]
         rec.call(name, join.t0, t_join, payload["_parallel"]["critical_ms"] / 1000,
                  _busy_s(join))
     return payload
+
+
+async def _degrade(join: _Join, request: dict[str, Any], payload: dict[str, Any], fallback: Any,
+                   fallback_event: str | None) -> bool:
+    """Graceful degradation (reserved prop ``fallback``): each failed key (``result``
+    included) gets the fallback value — for a key with several subscribers, in its failed
+    slots — and ``_errors[key].degraded = true``. ``fallback_event``: the value is what
+    the event's subscribers return (one → its value, several → an array), each called
+    with the request plus ``{key, error}`` under the call's ``timeout``; a key whose
+    fallback handler fails (reported) or has no subscriber stays as it was. Returns
+    whether ``result`` was degraded."""
+    rt = join.rt
+    errors: dict[str, Any] = payload["_errors"]
+    values: dict[str, Any] = {}
+    index = {k: i for i, k in enumerate(join.keys)}
+    if fallback_event is None:
+        values = {key: fallback for key in errors}
+    else:
+        subs = rt.bus.subscribers(fallback_event)
+        if not subs:
+            return False
+        loop = join.loop
+        runs: list[tuple[str, list[asyncio.Task[Any]]]] = []
+        for key, err in errors.items():
+            ev = dict(request) if key == "result" else dict(join.bases[index[key]])
+            ev["key"] = key
+            ev["error"] = dict(err)
+            runs.append((key, [loop.create_task(fn(rt, inst, dict(ev)), context=join.ctx)
+                               for fn, inst in subs]))
+        tasks = [t for _, ts in runs for t in ts]
+        try:
+            _, late = await asyncio.wait(tasks, timeout=join.timeout_s)
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            raise
+        for t in late:
+            t.cancel()
+        for key, ts in runs:
+            results: list[Any] = []
+            ok = True
+            for t in ts:
+                if t in late or t.cancelled():
+                    ok = False
+                    continue
+                exc = t.exception()
+                if exc is not None:
+                    rt.report(exc)
+                    ok = False
+                    continue
+                results.append(t.result())
+            if ok:
+                values[key] = results[0] if len(results) == 1 else results
+    for key, value in values.items():
+        ki = -1 if key == "result" else index[key]
+        first, end = join.key_invs[ki] if ki >= 0 else (0, 0)
+        if end - first <= 1:
+            payload[key] = value
+        else:  # several subscribers: fill the failed slots only
+            slots = list(payload[key])
+            for i in range(first, end):
+                if join.invs[i].err is not None:
+                    slots[i - first] = value
+            payload[key] = slots
+        errors[key] = {**errors[key], "degraded": True}
+    return "result" in values
 
 
 def _busy_s(join: _Join) -> float:

@@ -217,13 +217,15 @@ class Runtime:
                 branches: Sequence[tuple[str, str, Mapping[str, Any] | None]] = (),
                 items: Sequence[tuple[str, Mapping[str, Any] | None]] = (), *,
                 timeout: Any = None, retries: Any = None, priority: Any = None,
-                concurrency: Any = None,
-                caller: Instance | None = None) -> Coroutine[Any, Any, dict[str, Any]]:
+                concurrency: Any = None, caller: Instance | None = None,
+                **degrade: Any) -> Coroutine[Any, Any, dict[str, Any]]:
         """A service call (SPEC §4.4); see docs/runtime.md. Awaitable: returns the
-        ``run_service`` coroutine itself (no wrapper coroutine frame per call)."""
+        ``run_service`` coroutine itself (no wrapper coroutine frame per call).
+        ``degrade``: ``fallback=value`` or ``fallback_event="a.b"`` (the reserved prop
+        ``fallback``; absent = no fallback)."""
         return run_service(self, name, span, request, branches, items, timeout=timeout,
                            retries=retries, priority=priority, concurrency=concurrency,
-                           caller=caller)
+                           caller=caller, **degrade)
 
     # ------------------------------------------------------------ entities
     def _chain(self, name: str, span: int) -> list[ClassDef]:
