@@ -159,7 +159,7 @@ class CircuitBreaker:
             return 0
         if self.state == OPEN:
             assert self.opened_at is not None
-            if now - self.opened_at < self.cooldown_s:
+            if now - self.opened_at < self.cooldown_s - 1e-9:  # 1 ns: float noise
                 return None
             self.state = HALF_OPEN
             self.epoch += 1
