@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from .breaker import BreakerConfig
 from .clock import DEFAULT_GUARD_S, new_loop
 from .coordinator import DEPTH
 from .errors import NO_SPAN_ID, CxRuntimeError, SpanLike, lookup_span, render_error
@@ -54,10 +55,14 @@ class Shared:
                  recorder: Recorder | None = None, resilience: Resilience | None = None,
                  ) -> None:
         self.provider = provider
+        if resilience is None:  # one set of breakers/adaptive limits/budgets for all streams
+            resilience = Resilience(BreakerConfig(
+                enabled=breaker_threshold > 0, threshold=max(0, breaker_threshold),
+                cooldown_ms=breaker_cooldown_ms))
         self.resilience = resilience
-        self.limiter = Limiter(max_concurrency) if max_concurrency else None
-        self.breakers: dict[str, CircuitBreaker] = \
-            resilience.breakers if resilience is not None else {}
+        self.limiter = Limiter(max_concurrency, resilience.limits_config.aging_ms / 1000) \
+            if max_concurrency else None
+        self.breakers: dict[str, CircuitBreaker] = resilience.breakers
         self.breaker_threshold = breaker_threshold
         self.breaker_cooldown_ms = breaker_cooldown_ms
         self.recorder = recorder
@@ -541,6 +546,7 @@ def run_batch(factory: Callable[[Any], Any], spans: Sequence[SpanLike],
         from .dashboard import Monitor
 
         mon = Monitor(recorder, limiter=shared.limiter, breakers=shared.breakers,
+                      adaptive=shared.resilience.limiters,
                       critical=critical, batch=counts)
         opts.monitor = mon
         live = mon.live(console)
