@@ -44,11 +44,14 @@ class Monitor:
     """Live counters of one run (or one batch of streams) and their rich view."""
 
     def __init__(self, recorder: Any, *, limiter: Any = None,
-                 breakers: dict[str, Any] | None = None, critical: Sequence[str] = (),
+                 breakers: dict[str, Any] | None = None,
+                 adaptive: dict[str, Any] | None = None, critical: Sequence[str] = (),
                  batch: Any = None, runtimes: Sequence[Any] = ()) -> None:
         self.recorder = recorder
         self.limiter = limiter
         self.breakers = breakers if breakers is not None else {}
+        #: Adaptive concurrency limiters by endpoint/service (created on first use).
+        self.adaptive = adaptive if adaptive is not None else {}
         self.critical = list(critical)
         self.batch = batch
         self.runtimes: list[Any] = list(runtimes)
@@ -114,6 +117,8 @@ class Monitor:
             "services": services,
             "breakers": {k: b.state for k, b in list(self.breakers.items())},
             "limit": limit,
+            "adaptive": {k: {"limit": a.limit, "active": a.active, "queued": a.queued}
+                         for k, a in list(self.adaptive.items())},
             "critical": crit,
             "streams": None,
         }
@@ -148,6 +153,9 @@ class Monitor:
             kind = "adaptive limit" if lim["adaptive"] else "limit"
             head.append(f"\n{kind}  {lim['active']}/{lim['limit']} running, "
                         f"{lim['queued']} queued")
+        for key, a in s["adaptive"].items():
+            head.append(f"\nadaptive limit {key}  {a['active']}/{a['limit']} running, "
+                        f"{a['queued']} queued")
         table = Table(box=None, pad_edge=False, show_edge=False)
         for col in ("service", "calls", "failed", "calls/s", "p95 ms", "breaker"):
             table.add_column(col, justify="left" if col in ("service", "breaker") else "right")

@@ -41,18 +41,23 @@ def test_monitor_view_fields() -> None:
         breakers["think"].failure(1.0)
     counts = Progress(total=100, skipped=10)
     counts.done, counts.failed, counts.active = 30, 2, 12
+    adaptive = {"think": Limiter(3)}
+    adaptive["think"].active = 2
     mon = Monitor(rec, limiter=lim, breakers=breakers, critical=["think", "infer"],
+                  adaptive=adaptive,
                   batch=counts, runtimes=[FakeRt(3, 10, 1), FakeRt(2, 5, 0)])
     snap = mon.snapshot()
     assert snap["handlers"] == {"active": 5, "completed": 15 + 40, "failed": 1 + 1}
     assert snap["streams"] == {"in_flight": 12, "done": 30, "failed": 2, "total": 90}
     assert snap["breakers"] == {"think": "open", "infer": "closed"}
+    assert snap["adaptive"] == {"think": {"limit": 3, "active": 2, "queued": 0}}
     think = next(s for s in snap["services"] if s["name"] == "think")
     assert think["calls"] == 40 and think["failures"] == 3
     assert round(think["p95_ms"]) == 837
     text = render(mon)
     for needle in ("cxpar dashboard", "handlers  active 5  completed 55  failed 2",
                    "streams   in flight 12  done 30/90  failed 2", "limit  8/8 running",
+                   "adaptive limit think  2/3 running, 0 queued",
                    "service", "calls/s", "p95 ms", "breaker", "think", "open", "infer",
                    "closed", "critical path  think (837 ms) → infer (300 ms)"):
         assert needle in text, f"{needle!r} not in:\n{text}"
