@@ -45,7 +45,8 @@ def run_program(main: Callable[[Runtime], Awaitable[Any]], *,
     if dashboard:
         from .dashboard import Monitor, console_writer
 
-        mon = Monitor(recorder, limiter=rt.limiter, breakers=rt._breakers, critical=critical,
+        mon = Monitor(recorder, limiter=rt.limiter, breakers=rt._breakers,
+                      adaptive=rt.resilience.limiters, critical=critical,
                       runtimes=[rt])
         live = mon.live(console_writer(err))
         rt.stderr = live  # type: ignore[assignment]  # reports go above the live view
