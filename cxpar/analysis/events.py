@@ -26,7 +26,11 @@ if TYPE_CHECKING:
     from cxpar.analysis.pipeline import Compilation
 
 #: Events the runtime emits by itself (rule 3; circuit breaker transitions, §6.2).
-RUNTIME_EVENTS = ("system.start",)
+#: Events the runtime emits: `system.start` always, `input.record` in batch runs
+#: (`cxpar run --input`).
+RUNTIME_EVENTS = ("system.start", "input.record")
+#: Events the runtime consumes itself: `output.record` lines of batch runs.
+RUNTIME_CONSUMED = ("output.record",)
 RUNTIME_PREFIXES = ("system.circuit.",)
 
 
@@ -63,7 +67,7 @@ class Events:
         info.emitted.update(RUNTIME_EVENTS)
         unheard: dict[str, list[n.Emit]] = {}
         for e in emits:
-            if not info.subscribers(e.event.dotted):
+            if not info.subscribers(e.event.dotted) and e.event.dotted not in RUNTIME_CONSUMED:
                 unheard.setdefault(e.event.dotted, []).append(e)
         for name, where in unheard.items():
             more = len(where) - 1
