@@ -85,7 +85,9 @@ def compile_cx(text: str, name: str = "bench.cx") -> Any:
     errors = [d for d in fe.diagnostics if d.is_error]
     if errors or fe.compilation is None:
         raise RuntimeError(f"benchmark program does not compile: {errors}")
-    return compile_program(fe.compilation)
+    compiled = compile_program(fe.compilation)
+    compiled.compilation = fe.compilation  # for the llvm backend's ``prepare``
+    return compiled
 
 
 def run_cx(compiled: Any, body: Callable[[Any], Any], *, clock: str = "real",

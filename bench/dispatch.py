@@ -5,7 +5,9 @@ subscribes. Measured from the emit of ``bench.burst`` to quiescence (every tick 
 finished), so it includes the CX loop, the emits (one task per subscriber, payload
 copy) and running the handlers. Baseline: hand-written asyncio creating N tasks of a
 trivial coroutine and waiting for them, on the same loop (uvloop, real clock).
-The llvm backend row is skipped while ``--backend llvm`` is not available.
+``dispatch.llvm``: the same program with ``--backend llvm``'s JIT'd router
+(``cxpar.codegen.llvm.backend.prepare`` / ``with_router``), vs the python backend
+measured in its own child right before; skipped when the backend is unavailable.
 """
 
 from __future__ import annotations
@@ -37,18 +39,23 @@ async def _plain(event: dict[str, Any]) -> Any:
     return event["i"]
 
 
-def measure(n: int, reps: int) -> dict[str, list[float]]:
-    """(child) emits/s per repetition for the python backend and hand-written asyncio."""
+def measure(n: int, reps: int, backend: str = "python") -> dict[str, list[float]]:
+    """(child) emits/s per repetition for the backend and hand-written asyncio."""
     compiled = compile_cx(CX_PROGRAM)
+    if backend == "llvm":
+        from cxpar.codegen.llvm import backend as llvm_backend
+
+        compiled.program = llvm_backend.with_router(
+            compiled.program, llvm_backend.prepare(compiled.compilation))
 
     async def body(rt: Any) -> dict[str, list[float]]:
         loop = asyncio.get_running_loop()
-        out: dict[str, list[float]] = {"python": [], "asyncio": []}
+        out: dict[str, list[float]] = {"cx": [], "asyncio": []}
         for r in range(reps + 1):
-            for kind in ("python", "asyncio") if r % 2 else ("asyncio", "python"):
+            for kind in ("cx", "asyncio") if r % 2 else ("asyncio", "cx"):
                 gc.collect()
                 t0 = time.perf_counter()
-                if kind == "python":
+                if kind == "cx":
                     rt.emit("bench.burst", {"n": float(n)})
                     await rt.quiesce()
                 else:
@@ -62,18 +69,31 @@ def measure(n: int, reps: int) -> dict[str, list[float]]:
     return run_cx(compiled, body, clock="real")
 
 
-def llvm_available() -> bool:
-    return importlib.util.find_spec("cxpar.codegen.llvm") is not None
+def llvm_available() -> str | None:
+    """None when the llvm backend can JIT here, else why not."""
+    if importlib.util.find_spec("cxpar.codegen.llvm") is None:
+        return "no llvm backend in this build"
+    try:
+        from cxpar.codegen.llvm import backend as llvm_backend
+        llvm_backend.prepare(compile_cx(CX_PROGRAM).compilation)
+    except Exception as exc:  # noqa: BLE001 - BackendUnavailable or anything else
+        return f"llvm backend unavailable: {exc}"
+    return None
 
 
 def run(mode: str) -> list[Row]:
     n = {"tiny": 1000, "quick": 50_000, "full": 200_000}[mode]
     reps = {"tiny": 1, "quick": 3, "full": 5}[mode]
     res = child("dispatch", "measure", n=n, reps=reps)
-    rows = [compare("dispatch.python", {"emits": n}, res["python"], res["asyncio"],
+    rows = [compare("dispatch.python", {"emits": n}, res["cx"], res["asyncio"],
                     "emits/s", baseline_name="asyncio create_task loop")]
-    if not llvm_available():
-        rows.append(skipped("dispatch.llvm", {"emits": n},
-                            "`--backend llvm` not available in this build",
-                            target="≥ 2× python"))
+    why = llvm_available()
+    if why is not None:
+        rows.append(skipped("dispatch.llvm", {"emits": n}, why, target="≥ 2× python"))
+        return rows
+    py = child("dispatch", "measure", n=n, reps=reps)["cx"]
+    ll = child("dispatch", "measure", n=n, reps=reps, backend="llvm")["cx"]
+    rows.append(compare("dispatch.llvm", {"emits": n}, ll, py, "emits/s",
+                        baseline_name="python backend", target="ratio ≥ 2",
+                        check=lambda x: x >= 2.0))
     return rows
