@@ -393,6 +393,8 @@ async def run_service(rt: Runtime, name: str, span: int, request: dict[str, Any]
     await_ms: float | None = None
     if name == "await":
         await_ms = _await_duration(rt, request, span)
+        if not branches and not items and fallback is _NO_FALLBACK and fallback_event is None:
+            return await _await_only(rt, stem, request, await_ms)
     depth = DEPTH.get()
     if branches:  # the branches' context (depth + 1); a call without branches needs none
         ctx = contextvars.copy_context()
@@ -566,6 +568,28 @@ def _await_duration(rt: Runtime, request: dict[str, Any], span: int) -> float:
     if b < a:
         return lo_v
     return float(rt._await_rng.randint(a, b))
+
+
+async def _await_only(rt: Runtime, stem: str, request: dict[str, Any],
+                      await_ms: float) -> dict[str, Any]:
+    """``await { durationMs }`` with no branches or items: the same payload and events as
+    the general path, without a join or a timer task (the hot path of paced handlers)."""
+    loop = rt.loop
+    t0 = loop.time()
+    if await_ms > 0:
+        await asyncio.sleep(await_ms / 1000)
+    t1 = loop.time()
+    rec = rt.recorder
+    if rec is not None:
+        rec.span("await", "service", "await", t0, t1, None)
+        rec.call("await", t0, t1, t1 - t0, t1 - t0)
+    payload = dict(request)
+    payload["result"] = float(await_ms)
+    ms = _ms(t1 - t0)
+    payload["_parallel"] = {"branches": 0, "succeeded": 0, "failed": 0, "wall_ms": ms,
+                            "critical_ms": ms}
+    rt.emit(stem + ".complete", payload)
+    return payload
 
 
 def _ms(s: float) -> float:
