@@ -68,6 +68,10 @@ class PyGen:
         self.used_names: set[str] = set()
         #: REPL mode: globals live in a namespace that persists between entries.
         self.repl = repl
+        #: Module-level constants (``_k0 = {...}``): literal requests shared by every call.
+        self.constants: list[py.stmt] = []
+        #: Handlers that never write to or pass on their event (``__cx_pure_event__``).
+        self.read_only_handlers: list[str] = []
 
     # ------------------------------------------------------------------ helpers
 
@@ -142,8 +146,8 @@ class PyGen:
                 py.Tuple(elts=[self.const(x) for x in sp], ctx=py.Load()) for sp in self.spans
             ], ctx=py.Load())),
         ]
-        top = self.at(self.source_span(), py.Module(body=header + tables + [program_fn],
-                                                    type_ignores=[]))
+        top = self.at(self.source_span(), py.Module(
+            body=header + tables + self.constants + [program_fn], type_ignores=[]))
         return top
 
     def source_span(self) -> Span:
@@ -190,6 +194,10 @@ class PyGen:
                 registrations.append(self.at(stmt.span, py.Expr(value=self.call(
                     self.attr(RT, "on"), self.const(stmt.event.dotted),
                     self.name(self.handler_names[id(stmt)])))))
+        for fname in self.read_only_handlers:
+            body.append(self.at(prog.span, py.Assign(
+                targets=[py.Attribute(value=self.name(fname), attr="__cx_pure_event__",
+                                      ctx=py.Store())], value=self.const(True))))
         body.extend(registrations)
         body.append(self.top_level(prog))
         body.append(self.at(prog.span, py.Return(value=self.name("__cx_main__"))))
@@ -234,12 +242,38 @@ class PyGen:
         name = self.fresh(base)
         self.handler_names[id(h)] = name
         event_param = "_event"
-        if h.param is not None:
-            binding = self.info.binding_of(h.param)
-            if binding is not None:
-                event_param = self.var_name(binding.kind, binding.unique, binding.name)
+        # `on a.b { ... }` binds `event` implicitly; its declaration is the handler itself.
+        binding = self.info.binding_of(h.param if h.param is not None else h)
+        if binding is not None:
+            event_param = self.var_name(binding.kind, binding.unique, binding.name)
+        if binding is None or self.event_read_only(h, binding):
+            self.read_only_handlers.append(name)
         return self.function(name, [RT, SELF, event_param], h.body.body, h.span, "handler",
                              entity is not None)
+
+    def event_read_only(self, h: n.OnHandler, binding: Any) -> bool:
+        """Whether the handler only reads properties of its event (never writes or passes
+        the object on), so the runtime may hand every subscriber the same shallow copy."""
+        from cxpar.ast.visit import walk
+
+        safe: set[int] = set()
+        targets: set[int] = set()
+        for node in walk(h.body):
+            if isinstance(node, (n.Member, n.Index)) and isinstance(node.obj, n.Name):
+                safe.add(id(node.obj))
+            elif isinstance(node, n.Assign):
+                targets.add(id(node.target))
+        for node in walk(h.body):
+            if isinstance(node, (n.Member, n.Index)) and id(node) in targets \
+                    and isinstance(node.obj, n.Name):
+                ref = self.info.ref(node.obj)
+                if ref is not None and ref.binding is binding:
+                    return False
+            if isinstance(node, n.Name) and id(node) not in safe:
+                ref = self.info.ref(node)
+                if ref is not None and ref.binding is binding:
+                    return False
+        return True
 
     def realize(self, r: n.Realize, name: str) -> py.AsyncFunctionDef:
         params = [RT, SELF]
@@ -577,6 +611,22 @@ class PyGen:
         if call.function_call:
             # `print "x";` -- a builtin function written like a service (warning CX311).
             return self.builtin(call.service, [self.expr(e.arg)], span)
+        if (call.service == "await" and call.is_literal and not call.branches
+                and not call.items and "fallback" not in call.reserved
+                and all(isinstance(v, (n.Number, n.String, n.Bool, n.Null, n.Array))
+                        for v in call.reserved.values())):
+            # No branches: literal `timeout`, `retries`, `priority`, `concurrency` (checked
+            # by analysis) change nothing, so this is a plain timer.
+            req: py.expr = py.Dict(keys=[self.const(k) for k, _ in call.request],
+                                   values=[self.expr(v) for _, v in call.request])
+            if all(isinstance(v, (n.Number, n.String, n.Bool, n.Null)) for _, v in call.request):
+                # A constant request is built once per program (the runtime never mutates
+                # a request), which keeps paced handlers small in memory.
+                name = f"_k{len(self.constants)}"
+                self.constants.append(self.at(e.span, py.Assign(
+                    targets=[self.name(name, True)], value=req)))
+                req = self.name(name)
+            return py.Await(value=self.call(self.attr(RT, "await_"), span, req))
         if call.is_literal:
             request: py.expr = py.Dict(
                 keys=[self.const(k) for k, _ in call.request],

@@ -73,7 +73,11 @@ class _Inv:
         if self.t_start < 0:
             self.t_start = now
         base = join.bases[self.ki]
-        ev = dict(base) if type(base) is dict else base
+        # Rule 14: each subscriber gets its own shallow copy -- unless the compiled
+        # handler provably never writes to or passes on its event (__cx_pure_event__):
+        # then sharing the call's (never mutated) request is indistinguishable.
+        ev = dict(base) if type(base) is dict and not getattr(
+            self.fn, "__cx_pure_event__", False) else base
         task = loop.create_task(self.fn(join.rt, self.inst, ev), context=join.ctx)
         self.task = task
         task.add_done_callback(self.on_done)
@@ -392,9 +396,9 @@ async def run_service(rt: Runtime, name: str, span: int, request: dict[str, Any]
         join.concurrency = int(_number(concurrency, "concurrency", span, minimum=1))
     await_ms: float | None = None
     if name == "await":
-        await_ms = _await_duration(rt, request, span)
         if not branches and not items and fallback is _NO_FALLBACK and fallback_event is None:
-            return await _await_only(rt, stem, request, await_ms)
+            return await run_await(rt, span, request)
+        await_ms = _await_duration(rt, request, span)
     depth = DEPTH.get()
     if branches:  # the branches' context (depth + 1); a call without branches needs none
         ctx = contextvars.copy_context()
@@ -570,14 +574,28 @@ def _await_duration(rt: Runtime, request: dict[str, Any], span: int) -> float:
     return float(rt._await_rng.randint(a, b))
 
 
-async def _await_only(rt: Runtime, stem: str, request: dict[str, Any],
-                      await_ms: float) -> dict[str, Any]:
-    """``await { durationMs }`` with no branches or items: the same payload and events as
-    the general path, without a join or a timer task (the hot path of paced handlers)."""
+def _wake(fut: asyncio.Future[Any]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+async def run_await(rt: Runtime, span: int, request: dict[str, Any]) -> dict[str, Any]:
+    """``await { durationMs }`` with no branches or items (SPEC §4.5, rule 20, 34).
+
+    The same payload and ``awaiting.complete`` event as the general path, without a
+    join, a timer task or a sleep coroutine: one future and one timer per call, since
+    paced handlers are the hot path of large fan-outs.
+    """
+    await_ms = _await_duration(rt, request, span)
     loop = rt.loop
     t0 = loop.time()
     if await_ms > 0:
-        await asyncio.sleep(await_ms / 1000)
+        fut = loop.create_future()
+        timer = loop.call_at(t0 + await_ms / 1000, _wake, fut)
+        try:
+            await fut
+        finally:
+            timer.cancel()
     t1 = loop.time()
     rec = rt.recorder
     if rec is not None:
@@ -588,7 +606,7 @@ async def _await_only(rt: Runtime, stem: str, request: dict[str, Any],
     ms = _ms(t1 - t0)
     payload["_parallel"] = {"branches": 0, "succeeded": 0, "failed": 0, "wall_ms": ms,
                             "critical_ms": ms}
-    rt.emit(stem + ".complete", payload)
+    rt.emit("awaiting.complete", payload)
     return payload
 
 

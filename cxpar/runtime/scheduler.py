@@ -15,7 +15,7 @@ from cxpar.lang import SERVICE_STEMS
 
 from .breaker import BreakerConfig, CircuitBreaker
 from .bus import Bus, Handler, Router
-from .coordinator import DEPTH, run_service
+from .coordinator import DEPTH, run_await, run_service
 from .errors import NO_SPAN_ID, CxRuntimeError, SpanLike, lookup_span, render_error
 from .limits import Limiter
 from .providers.base import Provider
@@ -171,8 +171,17 @@ class Runtime:
         tasks = self._tasks
         done = self._task_done
         obj = type(payload) is dict
+        shared: Any = None  # one copy for every handler that only reads its event
         for fn, inst in subs:
-            t: asyncio.Task[Any] = create(fn(self, inst, dict(payload) if obj else payload))
+            if not obj:
+                ev = payload
+            elif getattr(fn, "__cx_pure_event__", False):
+                if shared is None:
+                    shared = dict(payload)
+                ev = shared
+            else:
+                ev = dict(payload)
+            t: asyncio.Task[Any] = create(fn(self, inst, ev))
             tasks.add(t)
             t.add_done_callback(done)
         self._inflight += len(subs)
@@ -197,10 +206,16 @@ class Runtime:
             if not subs:
                 continue
             tasks: list[asyncio.Task[Any]] = []
+            shared: dict[str, Any] | None = None
             for fn, inst in subs:
-                ev = dict(payload)
-                if extra:
-                    ev.update(extra)
+                if shared is not None and getattr(fn, "__cx_pure_event__", False):
+                    ev = shared
+                else:
+                    ev = dict(payload)
+                    if extra:
+                        ev.update(extra)
+                    if getattr(fn, "__cx_pure_event__", False):
+                        shared = ev
                 tasks.append(create(fn(self, inst, ev)))
             try:
                 await asyncio.wait(tasks)
@@ -213,6 +228,10 @@ class Runtime:
                     self.report(t.exception())  # type: ignore[arg-type]
 
     # ------------------------------------------------------------ services
+    def await_(self, span: int, request: dict[str, Any]) -> Coroutine[Any, Any, dict[str, Any]]:
+        """``await { ... }`` with no branches or ``handlers`` items: a plain timer."""
+        return run_await(self, span, request)
+
     def service(self, name: str, span: int, request: Any,
                 branches: Sequence[tuple[str, str, Mapping[str, Any] | None]] = (),
                 items: Sequence[tuple[str, Mapping[str, Any] | None]] = (), *,
