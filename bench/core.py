@@ -59,7 +59,7 @@ def compare(name: str, params: dict[str, Any], values: Sequence[float],
     """
     v = med(values)
     b = med(base) if base else None
-    ratio = (v / b) if (b not in (None, 0.0)) else None
+    ratio = (v / b) if (b is not None and b > 0) else None
     met = None
     if check is not None:
         x = ratio if on == "ratio" else v

@@ -98,10 +98,15 @@ def run(mode: str) -> list[Row]:
                 m = child("memory", "measure", impl=impl, n=n)
                 per[impl].append((m["after"] - zero[impl][r]) * 1024 / n)
                 inflight[impl].append((m["after"] - m["before"]) * 1024 / n)
+        # Peak RSS grows in pages and allocator arenas: below ~1 MB in total the
+        # difference from the N=0 process is noise, so no target is checked there.
+        resolvable = med(per["asyncio"]) * n >= 1_000_000
         for impl in ("cx", "machinery"):
             rows.append(compare(f"memory.{impl}", {"N": n}, per[impl], per["asyncio"],
                                 "B/handler", baseline_name="asyncio.gather (same loop)",
-                                target="ratio ≤ 1.5", check=lambda x: x <= 1.5,
+                                target="ratio ≤ 1.5" if resolvable else "",
+                                check=(lambda x: x <= 1.5) if resolvable else None,
+                                note="" if resolvable else "below RSS resolution",
                                 in_flight_only=round(med(inflight[impl])),
                                 baseline_in_flight_only=round(med(inflight["asyncio"]))))
     return rows
