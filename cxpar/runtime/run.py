@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
+import os
 import sys
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import IO, Any
 
 from .clock import DEFAULT_GUARD_S, new_loop
@@ -15,6 +18,31 @@ from .scheduler import Runtime
 from .tracing import Recorder
 
 __all__ = ["run_program"]
+
+
+@contextlib.contextmanager
+def gc_tuned() -> Iterator[None]:
+    """Cheaper garbage collection while a program runs.
+
+    A large fan-out allocates tens of thousands of tasks, frames and dicts at once, and
+    CPython's default generation-0 threshold (700) then runs collections that scan the
+    whole heap again and again: about half the time of a 20 000-branch fan-out here.
+    We move everything that exists before the run (modules, compiled code) out of the
+    collector's view (``gc.freeze``) and collect young objects every 50 000 allocations.
+    ``CXPAR_GC=default`` keeps CPython's settings.
+    """
+    if os.environ.get("CXPAR_GC") == "default":
+        yield
+        return
+    saved = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*saved)
+        gc.unfreeze()
 
 
 def run_program(main: Callable[[Runtime], Awaitable[Any]], *,
@@ -52,7 +80,7 @@ def run_program(main: Callable[[Runtime], Awaitable[Any]], *,
         rt.stderr = live  # type: ignore[assignment]  # reports go above the live view
     loop = new_loop(clock, guard_s=guard_s)
     code = 0
-    with asyncio.Runner(loop_factory=lambda: loop) as runner:
+    with gc_tuned(), asyncio.Runner(loop_factory=lambda: loop) as runner:
         rt.attach(loop)
         if setup is not None:
             setup(rt)

@@ -34,6 +34,7 @@ from .errors import NO_SPAN_ID, CxRuntimeError, SpanLike, lookup_span, render_er
 from .limits import CircuitBreaker, Limiter
 from .providers.base import Provider
 from .resilience import Resilience
+from .run import gc_tuned
 from .scheduler import Runtime
 from .tracing import Recorder
 from .values import fmt_num, to_json
@@ -568,7 +569,7 @@ def run_batch(factory: Callable[[Any], Any], spans: Sequence[SpanLike],
                    update=update)
     code = 0
     try:
-        with asyncio.Runner(loop_factory=lambda: loop) as runner:
+        with gc_tuned(), asyncio.Runner(loop_factory=lambda: loop) as runner:
             try:
                 if live is not None:
                     live.start()
