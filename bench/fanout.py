@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import operator
 import time
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
 from .core import Row, child, compare, compile_cx, run_cx, skipped
 
@@ -101,20 +102,21 @@ def measure(n: int, reps: int, kinds: list[str]) -> dict[str, list[float]]:
     return run_cx(compiled, body, clock="real")
 
 
+class State(TypedDict):
+    """LangGraph's state for the fan-out (module level: LangGraph resolves the
+    annotations with ``get_type_hints``, which needs ``Annotated`` in module globals)."""
+
+    n: int
+    results: Annotated[list, operator.add]
+
+
 def measure_langgraph(n: int, reps: int) -> list[float]:
     """(child) LangGraph: a node that ``Send``s to N branch nodes that sleep 50 ms."""
-    import operator
-    from typing import Annotated, TypedDict
-
     from langgraph.graph import END, START, StateGraph
     try:
         from langgraph.types import Send
     except ImportError:  # older langgraph
         from langgraph.constants import Send  # type: ignore[no-redef]
-
-    class State(TypedDict):
-        n: int
-        results: Annotated[list, operator.add]
 
     async def fan(state: State) -> dict:
         return {}
