@@ -40,3 +40,27 @@ DEFAULT_LATENCY_MS: dict[str, float] = {
 
 DEFAULT_TIMEOUT_MS = 30_000
 MAX_DEPTH = 64
+
+
+def parse_latency(text: str | None) -> dict[str, float]:
+    """``think=800,infer=300`` → ``{"think": 800.0, "infer": 300.0}``; ValueError if bad."""
+    out: dict[str, float] = {}
+    if not text:
+        return out
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ValueError(f"expected `service=ms`, got `{part}`")
+        try:
+            ms = float(value)
+        except ValueError:
+            raise ValueError(f"latency of `{name}` must be a number of ms, got `{value}`") \
+                from None
+        if ms < 0 or ms != ms or ms == float("inf"):
+            raise ValueError(f"latency of `{name}` must be a non-negative number of ms")
+        out[name] = ms
+    return out

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from cxpar import lang
 from cxpar.analysis.model import AnalysedCall, HandlerInfo, ProgramInfo
 from cxpar.ast import nodes as n
+from cxpar.lang import parse_latency  # noqa: F401 - re-exported for commands
 from cxpar.span import Span
 
 if TYPE_CHECKING:
@@ -303,30 +304,6 @@ class Builder:
             if x.kind in ("call", "handler"):
                 levels.setdefault(x.batch, []).append(x.id)
         g.batches = [levels[k] for k in sorted(levels)]
-
-
-def parse_latency(text: str | None) -> dict[str, float]:
-    """``think=800,infer=300`` → ``{"think": 800.0, "infer": 300.0}``; ValueError if bad."""
-    out: dict[str, float] = {}
-    if not text:
-        return out
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        name, sep, value = part.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise ValueError(f"expected `service=ms`, got `{part}`")
-        try:
-            ms = float(value)
-        except ValueError:
-            raise ValueError(f"latency of `{name}` must be a number of ms, got `{value}`") \
-                from None
-        if ms < 0 or ms != ms or ms == float("inf"):
-            raise ValueError(f"latency of `{name}` must be a non-negative number of ms")
-        out[name] = ms
-    return out
 
 
 def build_graph(info: ProgramInfo, program: n.Program,

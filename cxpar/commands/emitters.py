@@ -14,6 +14,8 @@ def emit(kind: str, fe: FrontEnd, fmt: str) -> str:
     if kind == "python":
         from cxpar.codegen.module import python_source
 
+        if fe.compilation is None:
+            raise UsageError("nothing to compile: the program did not pass analysis")
         return python_source(fe.compilation)
     if kind == "llvm-ir":
         from cxpar.codegen.llvm.backend import emit_ir

@@ -6,29 +6,10 @@ import argparse
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from cxpar.lang import parse_latency  # noqa: F401 - shared with `cxpar graph`
+
 from .providers.sim import SimProvider
 from .run import run_program
-
-
-def parse_latency(text: str | None) -> dict[str, float]:
-    """``think=800,infer=300`` → ``{"think": 800.0, "infer": 300.0}``."""
-    out: dict[str, float] = {}
-    if not text:
-        return out
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        name, sep, value = part.partition("=")
-        if not sep:
-            raise ValueError(f"expected SERVICE=MS in --latency, got `{part}`")
-        try:
-            out[name.strip()] = float(value)
-        except ValueError:
-            raise ValueError(f"not a number of milliseconds in --latency: `{value}`") from None
-        if out[name.strip()] < 0:
-            raise ValueError(f"negative latency in --latency: `{part}`")
-    return out
 
 
 def run_factory(factory: Callable[[Any], Any], spans: Sequence[Any],

@@ -257,7 +257,7 @@ class Parser:
         self.builder.file = source.name
         self.builder.docs = st.docs
         self.builder.problems = []
-        program: Program | None = None
+        program: Any = None
         try:
             try:
                 program = self.lark.parse(source.text, on_error=self._on_error)

@@ -103,7 +103,8 @@ class ToAst:
             end_line, end_col, end = last.end_line, last.end_column, last.end_pos
         else:
             end_line, end_col, end = last.end_line, last.end_col, last.end
-        return Span(self.file, line, col, end_line, end_col, start, end)
+        return Span(self.file, line or 1, col or 1, end_line or 1, end_col or 1, start or 0,
+                    end or 0)
 
     def primary(self, meta: Span, value: n.Expr) -> n.Expr:
         """``( value )``: the parentheses only group."""
