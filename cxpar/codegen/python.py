@@ -72,6 +72,8 @@ class PyGen:
         self.constants: list[py.stmt] = []
         #: Handlers that never write to or pass on their event (``__cx_pure_event__``).
         self.read_only_handlers: list[str] = []
+        #: ``(function, label)``: the name stats, traces and reports use (``__cx_name__``).
+        self.labels: list[tuple[str, str]] = []
 
     # ------------------------------------------------------------------ helpers
 
@@ -180,6 +182,7 @@ class PyGen:
             if decl.realize is not None:
                 realize_name = self.fresh(f"realize_{decl.name.name}")
                 body.append(self.realize(decl.realize, realize_name))
+                self.labels.append((realize_name, f"{decl.name.name}: realize"))
             handlers = py.List(elts=[
                 py.Tuple(elts=[self.const(h.event.dotted), self.name(self.handler_names[id(h)])],
                          ctx=py.Load()) for h in decl.handlers], ctx=py.Load())
@@ -198,6 +201,13 @@ class PyGen:
             body.append(self.at(prog.span, py.Assign(
                 targets=[py.Attribute(value=self.name(fname), attr="__cx_pure_event__",
                                       ctx=py.Store())], value=self.const(True))))
+        for fname, label in self.labels:
+            # Also the __qualname__, which coroutine objects (and so "still running: ..."
+            # reports) take their name from.
+            body.append(self.at(prog.span, py.Assign(
+                targets=[py.Attribute(value=self.name(fname), attr=attr, ctx=py.Store())
+                         for attr in ("__cx_name__", "__qualname__")],
+                value=self.const(label))))
         body.extend(registrations)
         body.append(self.top_level(prog))
         body.append(self.at(prog.span, py.Return(value=self.name("__cx_main__"))))
@@ -248,6 +258,8 @@ class PyGen:
             event_param = self.var_name(binding.kind, binding.unique, binding.name)
         if binding is None or self.event_read_only(h, binding):
             self.read_only_handlers.append(name)
+        label = f"{entity}: on {h.event.dotted}" if entity else f"on {h.event.dotted}"
+        self.labels.append((name, label))
         return self.function(name, [RT, SELF, event_param], h.body.body, h.span, "handler",
                              entity is not None)
 
