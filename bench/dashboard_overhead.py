@@ -1,6 +1,6 @@
 """Dashboard overhead (docs/performance.md, "Dashboard overhead"); not a test.
 
-    .venv/bin/python tests/streams/dashboard_overhead.py [REPS]
+    .venv/bin/python bench/dashboard_overhead.py [REPS]
 
 Runs a 10 000-subscriber fan-out (3 rounds, 30 000 branches) and a batch of 5 000
 records × 10-branch fan-outs (200 streams) on the virtual clock, each without and with
