@@ -51,6 +51,13 @@ def parse_settings(text: str | None, what: str) -> dict[str, Any]:
 class Resilience:
     """Breakers, adaptive limiters and retry budgets, created on first use."""
 
+    @classmethod
+    def with_threshold(cls, breaker_threshold: int, breaker_cooldown_ms: float) -> Resilience:
+        """Defaults plus the legacy knobs: N failures in a row open a breaker (0: off)."""
+        return cls(BreakerConfig(enabled=breaker_threshold > 0,
+                                 threshold=max(0, breaker_threshold),
+                                 cooldown_ms=breaker_cooldown_ms))
+
     def __init__(self, breaker: BreakerConfig | None = None,
                  limits: LimitsConfig | None = None) -> None:
         self.breaker_config = breaker or BreakerConfig()

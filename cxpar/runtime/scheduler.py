@@ -13,7 +13,7 @@ from typing import IO, Any
 
 from cxpar.lang import SERVICE_STEMS
 
-from .breaker import BreakerConfig, CircuitBreaker
+from .breaker import CircuitBreaker
 from .bus import Bus, Handler, Router
 from .coordinator import DEPTH, run_await, run_service
 from .errors import NO_SPAN_ID, CxRuntimeError, SpanLike, lookup_span, render_error
@@ -70,9 +70,7 @@ class Runtime:
         self.classes: dict[str, ClassDef] = {}
         self.services: dict[str, str] = dict(SERVICE_STEMS)
         if resilience is None:  # legacy knobs: threshold 0 turns breakers off
-            resilience = Resilience(BreakerConfig(
-                enabled=breaker_threshold > 0, threshold=max(0, breaker_threshold),
-                cooldown_ms=breaker_cooldown_ms))
+            resilience = Resilience.with_threshold(breaker_threshold, breaker_cooldown_ms)
         #: Breakers, adaptive limits, retry budgets (issue 9; docs/runtime.md "Resilience").
         self.resilience = resilience
         self.limiter = Limiter(max_concurrency, resilience.limits_config.aging_ms / 1000) \

@@ -27,7 +27,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from .breaker import BreakerConfig
 from .clock import DEFAULT_GUARD_S, new_loop
 from .coordinator import DEPTH
 from .errors import NO_SPAN_ID, CxRuntimeError, SpanLike, lookup_span, render_error
@@ -57,9 +56,7 @@ class Shared:
                  ) -> None:
         self.provider = provider
         if resilience is None:  # one set of breakers/adaptive limits/budgets for all streams
-            resilience = Resilience(BreakerConfig(
-                enabled=breaker_threshold > 0, threshold=max(0, breaker_threshold),
-                cooldown_ms=breaker_cooldown_ms))
+            resilience = Resilience.with_threshold(breaker_threshold, breaker_cooldown_ms)
         self.resilience = resilience
         self.limiter = Limiter(max_concurrency, resilience.limits_config.aging_ms / 1000) \
             if max_concurrency else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -57,3 +58,15 @@ class Provider(Protocol):
 
     async def call(self, service: str, request: dict[str, Any], context: CallContext) -> Any:
         ...
+
+
+def condition_of(request: Mapping[str, Any]) -> bool | None:
+    """A boolean ``condition`` prop (top level or in ``data``) that decides an ``is``/``not``
+    call outright (rule 21); None when there is none."""
+    cond = request.get("condition")
+    if type(cond) is bool:
+        return cond
+    data = request.get("data")
+    if type(data) is dict and type(data.get("condition")) is bool:
+        return bool(data["condition"])
+    return None

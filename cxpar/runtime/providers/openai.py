@@ -42,7 +42,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from ..values import to_json
-from .base import CallContext, ProviderError
+from .base import CallContext, ProviderError, condition_of
 
 __all__ = ["OpenAIProvider", "parse_yes_no", "parse_retry_after", "MEMORY_ITEMS"]
 
@@ -103,16 +103,6 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if math.isnan(secs) or math.isinf(secs):
         return None
     return max(0.0, secs)
-
-
-def _condition(request: Mapping[str, Any]) -> bool | None:
-    cond = request.get("condition")
-    if type(cond) is bool:
-        return cond
-    data = request.get("data")
-    if type(data) is dict and type(data.get("condition")) is bool:
-        return bool(data["condition"])
-    return None
 
 
 def _strip_userinfo(url: str) -> str:
@@ -215,7 +205,7 @@ class OpenAIProvider:
             return float(len(mem))
         yes_no = service in ("is", "not")
         if yes_no:
-            decided = _condition(request)
+            decided = condition_of(request)
             if decided is not None:
                 return decided
         messages = self.messages(service, request, context)

@@ -33,7 +33,7 @@ from typing import Any
 from cxpar.lang import DEFAULT_LATENCY_MS
 
 from ..values import to_json
-from .base import CallContext, ProviderError
+from .base import CallContext, ProviderError, condition_of
 
 __all__ = ["SimProvider", "decide"]
 
@@ -43,12 +43,9 @@ PLUGIN_LATENCY_MS = 100.0
 
 def decide(request: Mapping[str, Any]) -> bool:
     """The sim's yes/no answer for ``request`` (rule 21)."""
-    cond = request.get("condition")
-    if type(cond) is bool:
+    cond = condition_of(request)
+    if cond is not None:
         return cond
-    data = request.get("data")
-    if type(data) is dict and type(data.get("condition")) is bool:
-        return bool(data["condition"])
     digest = hashlib.sha256(to_json(dict(request)).encode()).digest()
     return bool(digest[0] & 1)
 
