@@ -74,6 +74,8 @@ class PyGen:
         self.read_only_handlers: list[str] = []
         #: ``(function, label)``: the name stats, traces and reports use (``__cx_name__``).
         self.labels: list[tuple[str, str]] = []
+        #: ``(async handler, plain function)`` for handlers that never suspend.
+        self.sync_handlers: list[tuple[str, str]] = []
 
     # ------------------------------------------------------------------ helpers
 
@@ -177,7 +179,7 @@ class PyGen:
         for ent in info.entities.values():
             decl = ent.decl
             for h in decl.handlers:
-                body.append(self.handler(h, entity=decl.name.name))
+                body.extend(self.handler(h, entity=decl.name.name))
             realize_name = "None"
             if decl.realize is not None:
                 realize_name = self.fresh(f"realize_{decl.name.name}")
@@ -193,7 +195,7 @@ class PyGen:
                 handlers))))
         for stmt in prog.body:
             if isinstance(stmt, n.OnHandler):
-                body.append(self.handler(stmt, entity=None))
+                body.extend(self.handler(stmt, entity=None))
                 registrations.append(self.at(stmt.span, py.Expr(value=self.call(
                     self.attr(RT, "on"), self.const(stmt.event.dotted),
                     self.name(self.handler_names[id(stmt)])))))
@@ -201,6 +203,10 @@ class PyGen:
             body.append(self.at(prog.span, py.Assign(
                 targets=[py.Attribute(value=self.name(fname), attr="__cx_pure_event__",
                                       ctx=py.Store())], value=self.const(True))))
+        for fname, sync in self.sync_handlers:
+            body.append(self.at(prog.span, py.Assign(
+                targets=[py.Attribute(value=self.name(fname), attr="__cx_sync__",
+                                      ctx=py.Store())], value=self.name(sync))))
         for fname, label in self.labels:
             # Also the __qualname__, which coroutine objects (and so "still running: ..."
             # reports) take their name from.
@@ -229,7 +235,7 @@ class PyGen:
 
     def function(self, name: str, params: list[str], body_stmts: list[n.Stmt], span: Span,
                  kind: str, in_entity: bool, prologue: list[py.stmt] | None = None,
-                 defaults: int = 0) -> py.AsyncFunctionDef:
+                 defaults: int = 0, is_async: bool = True) -> Any:
         saved = self.fn
         self.fn = _Function(kind)
         self.fn.in_entity = in_entity
@@ -242,12 +248,13 @@ class PyGen:
         if not body:
             body.append(self.at(span, py.Pass()))
         self.fn = saved
-        fn = py.AsyncFunctionDef(name=name, args=self.arguments(params, defaults), body=body,
-                                 decorator_list=[], returns=None)
-        fn.type_params = []  # type: ignore[attr-defined]  # required from Python 3.12
+        cls = py.AsyncFunctionDef if is_async else py.FunctionDef
+        fn = cls(name=name, args=self.arguments(params, defaults), body=body,
+                 decorator_list=[], returns=None)
+        fn.type_params = []  # type: ignore[union-attr]  # required from Python 3.12
         return self.at(span, fn)
 
-    def handler(self, h: n.OnHandler, entity: str | None) -> py.AsyncFunctionDef:
+    def handler(self, h: n.OnHandler, entity: str | None) -> list[py.stmt]:
         base = ("on_" + (entity + "_" if entity else "") + "_".join(h.event.parts))
         name = self.fresh(base)
         self.handler_names[id(h)] = name
@@ -260,8 +267,30 @@ class PyGen:
             self.read_only_handlers.append(name)
         label = f"{entity}: on {h.event.dotted}" if entity else f"on {h.event.dotted}"
         self.labels.append((name, label))
-        return self.function(name, [RT, SELF, event_param], h.body.body, h.span, "handler",
-                             entity is not None)
+        params = [RT, SELF, event_param]
+        if not self.suspends(h.body):
+            # No service call and no `new`: the body never suspends, so it is also compiled
+            # as a plain function that `emit` runs as a callback instead of a task (same
+            # FIFO ready queue, rule 33). Branches still await the `async def`.
+            sync = self.fresh(name + "_sync")
+            self.labels.append((sync, label))
+            self.sync_handlers.append((name, sync))
+            plain = self.function(sync, params, h.body.body, h.span, "handler",
+                                  entity is not None, is_async=False)
+            call = self.call(self.name(sync), *[self.name(x) for x in params])
+            wrapper = py.AsyncFunctionDef(name=name, args=self.arguments(params),
+                                          body=[py.Return(value=call)], decorator_list=[],
+                                          returns=None)
+            wrapper.type_params = []  # type: ignore[attr-defined]  # required from Python 3.12
+            return [plain, self.at(h.span, wrapper)]
+        return [self.function(name, params, h.body.body, h.span, "handler", entity is not None)]
+
+    @staticmethod
+    def suspends(body: n.Block) -> bool:
+        """Whether running ``body`` can suspend (a service call or a ``new``)."""
+        from cxpar.ast.visit import walk
+
+        return any(isinstance(x, (n.ServiceCall, n.New)) for x in walk(body))
 
     def event_read_only(self, h: n.OnHandler, binding: Any) -> bool:
         """Whether the handler only reads properties of its event (never writes or passes

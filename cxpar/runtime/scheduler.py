@@ -85,6 +85,8 @@ class Runtime:
         self._breakers: dict[str, CircuitBreaker] = resilience.breakers
         self._tasks: set[asyncio.Task[Any]] = set()
         self._inflight = 0
+        #: Bumped by :meth:`cancel_all`; queued plain-callback handlers check it.
+        self._epoch = 0
         self._top_done = False
         self._quiet: asyncio.Future[None] | None = None
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
@@ -165,7 +167,8 @@ class Runtime:
             return
         if payload is None:
             payload = {}
-        create = self.loop.create_task
+        loop = self.loop
+        create = loop.create_task
         tasks = self._tasks
         done = self._task_done
         obj = type(payload) is dict
@@ -179,10 +182,29 @@ class Runtime:
                 ev = shared
             else:
                 ev = dict(payload)
+            sync = getattr(fn, "__cx_sync__", None)
+            if sync is not None:
+                # A handler that never suspends runs as a plain callback on the same FIFO
+                # ready queue a task's first step would use (rule 33): no task needed.
+                loop.call_soon(self._run_sync, sync, inst, ev, self._epoch)
+                continue
             t: asyncio.Task[Any] = create(fn(self, inst, ev))
             tasks.add(t)
             t.add_done_callback(done)
         self._inflight += len(subs)
+
+    def _run_sync(self, fn: Any, inst: Any, ev: Any, epoch: int) -> None:
+        """Run one emitted handler that cannot suspend (see :meth:`emit`)."""
+        try:
+            if epoch == self._epoch:  # not cancelled by `cancel_all` since it was queued
+                fn(self, inst, ev)
+        except Exception as exc:  # noqa: BLE001 - aborts this handler only (rule 6)
+            self.report(exc)
+        finally:
+            self._inflight -= 1
+            self.handled += 1
+            if self._inflight == 0 and self._quiet is not None and not self._quiet.done():
+                self._quiet.set_result(None)
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
@@ -366,5 +388,6 @@ class Runtime:
 
     def cancel_all(self) -> None:
         """Cancel every running emitted handler (and, through them, what they await)."""
+        self._epoch += 1  # queued handlers that cannot suspend will not run
         for t in list(self._tasks):
             t.cancel()

@@ -129,3 +129,43 @@ def test_standalone_module_runs_with_only_the_runtime(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "sum 3\n"
+
+
+def test_handlers_that_never_suspend_run_as_callbacks_in_fifo_order() -> None:
+    comp = analysed("""
+        on a.b (e) { print("first", e.n); }
+        on a.b (e) { print("second", e.n); await { durationMs: 10 }; print("second done"); }
+        on a.b (e) { print("third", e.n); var o = null; print(o.x); }
+        on a.b (e) { print("fourth", e.n); }
+        emit a.b { n: 1 };
+        emit a.b { n: 2 };
+        print("top level done");
+        """)
+    source = python_source(comp)
+    assert source.count("__cx_sync__ =") == 3  # not the handler that awaits
+    c = compile_program(comp)
+    out, err = io.StringIO(), io.StringIO()
+    code = run_factory(c.program, c.spans, c.sources, clock="virtual", stdout=out, stderr=err)
+    assert code == 3  # the null read in the third handler, twice
+    assert err.getvalue().count("cannot read property `x` of null") == 2
+    assert out.getvalue().splitlines() == [
+        "top level done",
+        "first 1", "second 1", "third 1", "fourth 1",
+        "first 2", "second 2", "third 2", "fourth 2",
+        "second done", "second done",
+    ]
+
+
+def test_timeout_cancels_queued_callbacks_too() -> None:
+    comp = analysed("""
+        on tick.x (e) { emit tick.x { n: e.n + 1 }; }
+        emit tick.x { n: 0 };
+        """)
+    c = compile_program(comp)
+    err = io.StringIO()
+    # An endless chain of instant handlers never lets virtual time advance: the stall
+    # guard (or --timeout) stops it and the program ends with exit 3, not a hang.
+    code = run_factory(c.program, c.spans, c.sources, clock="virtual", stdout=io.StringIO(),
+                       stderr=err, guard_s=1.0)
+    assert code == 3
+    assert "stalled" in err.getvalue() or "timed out" in err.getvalue()
