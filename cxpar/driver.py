@@ -49,6 +49,33 @@ def collect_paths(paths: list[str]) -> list[tuple[Path, str]]:
     return out
 
 
+#: Deepest AST allowed (expression chains such as `1 + 1 + ... + 1` nest one level per
+#: operator); deeper programs get CX108 instead of exhausting the analysis' recursion.
+MAX_AST_DEPTH = 2000
+
+
+def check_depth(program: Program) -> Diagnostic | None:
+    """CX108 at the first node deeper than :data:`MAX_AST_DEPTH`, else None (iterative)."""
+    from cxpar.ast.nodes import Node, child_fields
+    from cxpar.diagnostics.model import error
+
+    stack: list[tuple[Node, int]] = [(program, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_AST_DEPTH:
+            return error("CX108", f"expression or statement nested too deeply (more than "
+                         f"{MAX_AST_DEPTH} levels)", node.span,
+                         label="the limit is reached here",
+                         help="split long operator chains into several `var`s")
+        for name in child_fields(type(node)):
+            value = getattr(node, name)
+            if isinstance(value, Node):
+                stack.append((value, depth + 1))
+            elif isinstance(value, list):
+                stack.extend((v, depth + 1) for v in value if isinstance(v, Node))
+    return None
+
+
 def front_end_source(source: SourceFile, *, syntax_only: bool = False,
                      extra_services: dict[str, str] | None = None) -> FrontEnd:
     """Parse and (unless ``syntax_only``) analyse an in-memory source."""
@@ -60,6 +87,11 @@ def front_end_source(source: SourceFile, *, syntax_only: bool = False,
                                       label="nothing to check"))
     fe.diagnostics.extend(result.diagnostics)
     fe.program = result.program
+    if result.program is not None and result.ok:
+        too_deep = check_depth(result.program)
+        if too_deep is not None:
+            fe.diagnostics.append(too_deep)
+            return fe
     if result.program is None or not result.ok or syntax_only:
         return fe
     comp = Compilation(source, result.program, extra_services=dict(extra_services or {}))

@@ -167,6 +167,22 @@ def test_ten_thousand_deep_nesting(tmp_path: Path, kind: str) -> None:
     assert max(len(line) for line in r.err.splitlines()) < 200
 
 
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_very_long_operator_chain(tmp_path: Path, command: str) -> None:
+    # No brackets at all, but 50 000 operators nest the syntax tree 50 000 levels deep.
+    p = write(tmp_path, "chain.cx", "var x = " + " + ".join(["1"] * 50_000) + ";\nprint(x);\n")
+    r = cxpar(command, p)
+    assert r.code == 1
+    assert "error[CX108]" in r.err and "nested too deeply" in r.err
+    assert "internal error" not in r.err and "Traceback" not in r.err
+
+
+def test_long_but_reasonable_chain_runs(tmp_path: Path) -> None:
+    p = write(tmp_path, "chain.cx", "var x = " + " + ".join(["1"] * 1_500) + ";\nprint(x);\n")
+    r = cxpar("run", "--clock", "virtual", p)
+    assert r.code == 0 and r.out == "1500\n"
+
+
 def test_unterminated_string_at_eof(tmp_path: Path) -> None:
     [d] = cxpar("check", "--format", "json",
                 write(tmp_path, "s.cx", 'print("abc')).json_lines()
