@@ -544,7 +544,7 @@ class PyGen:
             return args[i] if i < len(args) else self.const(None)
 
         if name == "print":
-            return self.call(self.attr(RT, "print"), *args)
+            return self.call(self.attr(RT, "print"), *args, span=span)
         if name == "len":
             return self.helper(V, "len_", arg(0), span)
         if name == "str":

@@ -134,14 +134,20 @@ class Runtime:
                                        self._breakers)
 
     # ------------------------------------------------------------ builtins
-    def print(self, *args: Any) -> None:
+    def print(self, *args: Any, span: int = NO_SPAN_ID) -> None:
         """``print(a, b)``: printed forms joined by one space, then a newline.
 
         If the reader of stdout goes away (``cxpar run f.cx | head``), later output is
         dropped quietly instead of failing every handler that prints.
         """
         try:
-            self.stdout.write(" ".join([to_str(a) for a in args]) + "\n")
+            text = " ".join([to_str(a) for a in args]) + "\n"
+        except CxRuntimeError as exc:
+            if exc.span_id == NO_SPAN_ID:
+                raise CxRuntimeError(exc.message, span) from None
+            raise
+        try:
+            self.stdout.write(text)
         except BrokenPipeError:
             import os as _os
 

@@ -139,7 +139,11 @@ def _json_into(v: Any, out: list[str]) -> None:
 def to_json(v: Any) -> str:
     """One-line JSON (``", "`` and ``": "``), JS number format, NaN/Infinity as null."""
     out: list[str] = []
-    _json_into(v, out)
+    try:
+        _json_into(v, out)
+    except RecursionError:
+        raise CxRuntimeError("cannot print a value nested this deeply (or one that "
+                             "contains itself)") from None
     return "".join(out)
 
 
@@ -264,6 +268,14 @@ def ge(a: Any, b: Any, span: int = NO_SPAN_ID) -> bool:
 
 def eq(a: Any, b: Any) -> bool:
     """``==``: no coercion; arrays/objects structural (key order ignored); instances by identity."""
+    try:
+        return _eq(a, b)
+    except RecursionError:
+        raise CxRuntimeError("cannot compare values nested this deeply (or ones that "
+                             "contain themselves)") from None
+
+
+def _eq(a: Any, b: Any) -> bool:
     if a is b:
         return not (type(a) is float and a != a)
     ta, tb = type(a), type(b)
@@ -274,12 +286,12 @@ def eq(a: Any, b: Any) -> bool:
     if ta is str:
         return bool(a == b)
     if ta is list:
-        return len(a) == len(b) and all(eq(x, y) for x, y in zip(a, b, strict=True))
+        return len(a) == len(b) and all(_eq(x, y) for x, y in zip(a, b, strict=True))
     if ta is dict:
         if len(a) != len(b):
             return False
         for k, v in a.items():
-            if k not in b or not eq(v, b[k]):
+            if k not in b or not _eq(v, b[k]):
                 return False
         return True
     return False  # bool mismatches handled by `is`; instances by identity

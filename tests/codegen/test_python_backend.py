@@ -169,3 +169,15 @@ def test_timeout_cancels_queued_callbacks_too() -> None:
                        stderr=err, guard_s=1.0)
     assert code == 3
     assert "stalled" in err.getvalue() or "timed out" in err.getvalue()
+
+
+def test_printing_a_cyclic_or_very_deep_value_is_a_cx_error() -> None:
+    code, out, err = run("""
+        var o = { a: 1 };
+        o.me = o;
+        print("before");
+        print(o);
+        """)
+    assert code == 3 and out == "before\n"
+    assert "contains itself" in err and "t.cx:5:1" in err
+    assert "internal error" not in err
