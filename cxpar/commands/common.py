@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import TextIO
 
 from cxpar.diagnostics.model import Diagnostic
@@ -45,3 +46,24 @@ def count(diags: list[Diagnostic]) -> tuple[int, int]:
     """``(errors, warnings)``."""
     errors = sum(1 for d in diags if d.is_error)
     return errors, sum(1 for d in diags if d.severity.value == "warning")
+
+
+def plugin_services(path: Path | None, provider: str | None = None) -> dict[str, str]:
+    """Plug-in service names (``name → stem``) the checker should know for ``path``.
+
+    The plug-in machinery is imported only when plug-ins can exist (an explicit or
+    environment provider, a ``cxpar.toml``, or a ``cxpar.*`` entry point), which keeps
+    a plain `cxpar check` start-up small.
+    """
+    import os
+
+    from cxpar.config import find_config
+
+    if not (provider or os.environ.get("CXPAR_PROVIDER") or find_config(path) is not None):
+        from importlib.metadata import entry_points
+
+        if not (entry_points(group="cxpar.services") or entry_points(group="cxpar.providers")):
+            return {}
+    from cxpar.plugins import prepare_check
+
+    return prepare_check(path, provider)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from cxpar.commands.common import print_diagnostics
+from cxpar.commands.common import plugin_services, print_diagnostics
 from cxpar.driver import UsageError, front_end
 
 EMITTERS = ("ast", "graph", "python", "llvm-ir")
@@ -26,7 +26,8 @@ def compile_cmd(file: str, emit: str, fmt: str, output: str | None) -> None:
     path = Path(file)
     if not path.exists():
         raise UsageError(f"no such file: `{file}`")
-    fe = front_end(path, file, syntax_only=(emit == "ast"))
+    extra = plugin_services(path) if emit != "ast" else {}
+    fe = front_end(path, file, syntax_only=(emit == "ast"), extra_services=extra)
     print_diagnostics(fe, "text")
     if fe.has_errors or fe.program is None:
         sys.exit(1)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from cxpar.commands.common import print_diagnostics, use_colour
+from cxpar.commands.common import plugin_services, print_diagnostics, use_colour
 from cxpar.driver import FrontEnd, UsageError, front_end
 
 
@@ -49,7 +49,7 @@ def graph(file: str, fmt: str, latency: str | None, output: str | None) -> None:
             parse_latency(latency)
         except ValueError as exc:
             raise UsageError(f"--latency: {exc}") from None
-    fe = front_end(path, file)
+    fe = front_end(path, file, extra_services=plugin_services(path))
     print_diagnostics(fe, "text")
     if fe.has_errors or fe.compilation is None:
         sys.exit(1)
