@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -48,11 +49,33 @@ def main(factory: Callable[[Any], Any], spans: Sequence[Any], sources: Mapping[s
     ap.add_argument("--timeout", type=float, default=600_000, help="ms")
     ap.add_argument("--stats", action="store_true")
     ap.add_argument("--trace", default=None)
+    ap.add_argument("--provider", choices=["sim", "openai"],
+                    default=os.environ.get("CXPAR_PROVIDER", "sim"),
+                    help="sim (default) or any OpenAI-compatible endpoint [CXPAR_PROVIDER]")
+    ap.add_argument("--base-url", default=os.environ.get("CXPAR_BASE_URL"),
+                    help="openai: the endpoint, e.g. http://localhost:11434/v1 "
+                         "[CXPAR_BASE_URL]")
+    ap.add_argument("--model", default=os.environ.get("CXPAR_MODEL"),
+                    help="openai: the model name [CXPAR_MODEL]; the key is read only from "
+                         "CXPAR_API_KEY")
     ns = ap.parse_args(argv)
     try:
         latency = parse_latency(ns.latency)
     except ValueError as exc:
         ap.error(str(exc))
+    provider = None
+    if ns.provider == "openai":
+        if not ns.base_url or not ns.base_url.startswith(("http://", "https://")):
+            ap.error("--provider openai needs --base-url http(s)://... (or CXPAR_BASE_URL)")
+        if not ns.model:
+            ap.error("--provider openai needs --model (or CXPAR_MODEL)")
+        if ns.clock == "virtual":
+            ap.error("a real model needs the real clock (drop --clock virtual)")
+        from .providers.openai import OpenAIProvider
+
+        provider = OpenAIProvider(ns.base_url, ns.model,
+                                  api_key=os.environ.get("CXPAR_API_KEY") or None)
     return run_factory(factory, spans, sources, clock=ns.clock, seed=ns.seed, latency=latency,
                        fail_rate=ns.fail_rate, max_concurrency=ns.max_concurrency,
-                       timeout_ms=ns.timeout, stats=ns.stats, trace=ns.trace)
+                       timeout_ms=ns.timeout, stats=ns.stats, trace=ns.trace,
+                       provider=provider)

@@ -193,3 +193,32 @@ def test_local_llm_example_against_a_local_server(server: FakeServer) -> None:
     ]
     assert len(server.requests) == 4
     assert KEY not in proc.stdout + proc.stderr
+
+
+def test_compiled_module_runs_against_the_server(tmp_path: Path, server: FakeServer) -> None:
+    import os
+    import subprocess
+    import sys
+
+    def script(req: dict) -> Act | str:
+        if "yes or no" in req["messages"][0]["content"]:
+            return "no"
+        return "Compiled hello"
+    server.script = script
+    prog = write(tmp_path)
+    out_py = tmp_path / "out.py"
+    made = cli("compile", str(prog), "-o", str(out_py), cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CXPAR_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["CXPAR_API_KEY"] = KEY
+    proc = subprocess.run([sys.executable, str(out_py), "--provider", "openai", "--base-url",
+                           server.base_url, "--model", "m1"], capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "Compiled hello 6\nfalse\n"
+    assert [r["json"]["model"] for r in server.requests] == ["m1", "m1"]
+    assert KEY not in proc.stdout + proc.stderr
+    bad = subprocess.run([sys.executable, str(out_py), "--provider", "openai"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert bad.returncode == 2 and "--base-url" in bad.stderr
