@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from cxpar.analysis.model import AnalysedCall, NameKind, ProgramInfo
 from cxpar.analysis.pipeline import Compilation
 from cxpar.ast import nodes as n
+from cxpar.ast.visit import walk
 from cxpar.span import SourceFile, Span
 
 T = TypeVar("T", bound=py.AST)
@@ -60,6 +61,7 @@ class PyGen:
             raise CodegenError("program was not analysed", comp.program.span)
         self.info: ProgramInfo = info
         self.source: SourceFile = comp.source
+        self.program_node: n.Program = comp.program
         self.lines = comp.source.text.split("\n")
         self.spans: list[tuple[str, int, int, int, int]] = []
         self.span_ids: dict[tuple[str, int, int, int, int], int] = {}
@@ -138,11 +140,10 @@ class PyGen:
         """The whole module: imports, tables and ``__cx_program__``."""
         program_fn = self.program()
         header: list[py.stmt] = [
-            py.Import(names=[py.alias(name="cxpar.runtime.values", asname=None)]),
             py.ImportFrom(module="cxpar.runtime", names=[
                 py.alias(name="values", asname=V), py.alias(name="support", asname=S)], level=0),
         ]
-        header = header[1:]
+        # `program()` ran first, so the span table is complete here.
         tables = [
             py.Assign(targets=[self.name("__cx_file__", True)],
                       value=self.const(self.source.name)),
@@ -159,7 +160,7 @@ class PyGen:
 
     def program(self) -> py.FunctionDef:
         info = self.info
-        prog = self.info_program()
+        prog = self.program_node
         body: list[py.stmt] = []
         # Globals: closure variables of __cx_program__, null until their `var` runs.
         gnames = [f"g_{name}" for name in info.globals]
@@ -222,12 +223,6 @@ class PyGen:
         fn.type_params = []  # type: ignore[attr-defined]  # required from Python 3.12
         return self.at(prog.span, fn)
 
-    def info_program(self) -> n.Program:
-        prog = getattr(self, "_program", None)
-        if prog is None:
-            raise CodegenError("no program", self.source_span())
-        return prog
-
     def arguments(self, names: list[str], defaults: int = 0) -> py.arguments:
         return py.arguments(posonlyargs=[], args=[py.arg(arg=a) for a in names],
                             kwonlyargs=[], kw_defaults=[],
@@ -288,15 +283,11 @@ class PyGen:
     @staticmethod
     def suspends(body: n.Block) -> bool:
         """Whether running ``body`` can suspend (a service call or a ``new``)."""
-        from cxpar.ast.visit import walk
-
         return any(isinstance(x, (n.ServiceCall, n.New)) for x in walk(body))
 
     def event_read_only(self, h: n.OnHandler, binding: Any) -> bool:
         """Whether the handler only reads properties of its event (never writes or passes
         the object on), so the runtime may hand every subscriber the same shallow copy."""
-        from cxpar.ast.visit import walk
-
         safe: set[int] = set()
         targets: set[int] = set()
         for node in walk(h.body):
@@ -703,14 +694,6 @@ def generate(comp: Compilation, *, repl: bool = False,
     """The Python module for ``comp`` and its span table (``repl``: globals persist on
     ``rt`` between entries, see :func:`cxpar.runtime.support.repl_globals`)."""
     gen = PyGen(comp, repl=repl)
-    gen._program = comp.program  # type: ignore[attr-defined]
     module = gen.module()
-    # The span table is filled while compiling the body: rebuild the assignment.
-    for stmt in module.body:
-        if isinstance(stmt, py.Assign) and isinstance(stmt.targets[0], py.Name) \
-                and stmt.targets[0].id == "__cx_spans__":
-            stmt.value = gen.at(gen.source_span(), py.List(elts=[
-                py.Tuple(elts=[py.Constant(value=x) for x in sp], ctx=py.Load())
-                for sp in gen.spans], ctx=py.Load()))
     py.fix_missing_locations(module)
     return module, gen.spans

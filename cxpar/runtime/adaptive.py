@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from typing import Any
 
 from .limits import Limiter
+from .settings import non_negative, switch, updated
 
 __all__ = ["AdaptiveLimiter", "LimitsConfig", "ALGORITHMS"]
 
@@ -56,15 +57,7 @@ class LimitsConfig:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], base: LimitsConfig | None = None,
                      ) -> LimitsConfig:
-        cfg = base or cls()
-        known = {f.name for f in fields(cls)}
-        changes: dict[str, Any] = {}
-        for key, value in data.items():
-            if key not in known:
-                raise ValueError(f"unknown limits setting `{key}` "
-                                 f"(known: {', '.join(sorted(known))})")
-            changes[key] = _coerce(key, value)
-        out = replace(cfg, **changes)
+        out = updated(base or cls(), data, "limits", _coerce)
         if out.min > out.max:
             raise ValueError(f"limits `min` ({out.min}) is larger than `max` ({out.max})")
         return out
@@ -72,27 +65,18 @@ class LimitsConfig:
 
 def _coerce(key: str, value: Any) -> Any:
     if key == "adaptive":
-        if isinstance(value, bool):
-            return value
-        low = str(value).lower()
-        if low in ("true", "on", "yes", "1"):
-            return True
-        if low in ("false", "off", "no", "0"):
-            return False
-        if low == "auto":
+        if str(value).lower() == "auto":
             return None
-        raise ValueError(f"limits `adaptive` must be true, false or auto, got {value!r}")
+        flag = switch(value)
+        if flag is None:
+            raise ValueError(f"limits `adaptive` must be true, false or auto, got {value!r}")
+        return flag
     if key == "algorithm":
         if value not in ALGORITHMS:
             raise ValueError(f"limits `algorithm` must be one of {', '.join(ALGORITHMS)}, "
                              f"got {value!r}")
         return value
-    try:
-        num = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"limits `{key}` must be a number, got {value!r}") from None
-    if isinstance(value, bool) or num != num or num < 0:
-        raise ValueError(f"limits `{key}` must be a number >= 0, got {value!r}")
+    num = non_negative("limits", key, value)
     if key in ("initial", "min", "max"):
         if num != int(num) or num < 1:
             raise ValueError(f"limits `{key}` must be a whole number >= 1, got {value!r}")

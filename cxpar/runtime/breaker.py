@@ -19,8 +19,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from typing import Any
+
+from .settings import non_negative, switch, updated
 
 __all__ = ["BreakerConfig", "CircuitBreaker", "CLOSED", "OPEN", "HALF_OPEN"]
 
@@ -49,15 +51,7 @@ class BreakerConfig:
     def from_mapping(cls, data: Mapping[str, Any], base: BreakerConfig | None = None,
                      ) -> BreakerConfig:
         """Validated settings from a table (unknown keys and bad values → ValueError)."""
-        cfg = base or cls()
-        known = {f.name for f in fields(cls)}
-        changes: dict[str, Any] = {}
-        for key, value in data.items():
-            if key not in known:
-                raise ValueError(f"unknown breaker setting `{key}` "
-                                 f"(known: {', '.join(sorted(known))})")
-            changes[key] = _coerce(key, value)
-        return replace(cfg, **changes)
+        return updated(base or cls(), data, "breaker", _coerce)
 
     def make(self) -> CircuitBreaker:
         return CircuitBreaker(self.threshold, self.cooldown_ms / 1000,
@@ -68,21 +62,11 @@ class BreakerConfig:
 
 def _coerce(key: str, value: Any) -> Any:
     if key == "enabled":
-        if isinstance(value, str):
-            low = value.lower()
-            if low in ("true", "on", "yes", "1"):
-                return True
-            if low in ("false", "off", "no", "0"):
-                return False
-        if isinstance(value, bool):
-            return value
-        raise ValueError(f"breaker `enabled` must be true or false, got {value!r}")
-    try:
-        num = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"breaker `{key}` must be a number, got {value!r}") from None
-    if isinstance(value, bool) or num != num or num < 0:
-        raise ValueError(f"breaker `{key}` must be a number >= 0, got {value!r}")
+        flag = switch(value) if isinstance(value, (bool, str)) else None
+        if flag is None:
+            raise ValueError(f"breaker `enabled` must be true or false, got {value!r}")
+        return flag
+    num = non_negative("breaker", key, value)
     if key == "failure_rate":
         if num > 1:
             raise ValueError(f"breaker `failure_rate` must be in [0, 1], got {value!r}")

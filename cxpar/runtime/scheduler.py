@@ -48,6 +48,18 @@ class ClassDef:
     handlers: list[tuple[str, Handler]]
 
 
+def task_names(tasks: Iterable[asyncio.Task[Any]]) -> list[str]:
+    """Sorted names of the unfinished ``tasks`` (their coroutines' qualified names)."""
+    out = []
+    for t in tasks:
+        if t.done():
+            continue
+        coro = t.get_coro()
+        name = getattr(coro, "__qualname__", None) or repr(coro)
+        out.append(name.replace("<locals>.", ""))
+    return sorted(out)
+
+
 class Runtime:
     """State of one running CX program. Generated code receives it as ``rt``."""
 
@@ -334,16 +346,9 @@ class Runtime:
             cur = asyncio.current_task(self.loop)
         except RuntimeError:
             cur = None
-        out = []
-        for t in asyncio.all_tasks(self.loop):
-            if t is cur or t.done():
-                continue
-            coro = t.get_coro()
-            name = getattr(coro, "__qualname__", None) or repr(coro)
-            if name.endswith("run_main"):
-                continue
-            out.append(name.replace("<locals>.", ""))
-        return sorted(out)
+        return [name for name in task_names(t for t in asyncio.all_tasks(self.loop)
+                                            if t is not cur)
+                if not name.endswith("run_main")]
 
     # ------------------------------------------------------------ program run
     async def run_main(self, main: Callable[[Runtime], Awaitable[Any]], *,

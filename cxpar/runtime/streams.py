@@ -34,7 +34,7 @@ from .limits import CircuitBreaker, Limiter
 from .providers.base import Provider
 from .resilience import Resilience
 from .run import gc_tuned
-from .scheduler import Runtime
+from .scheduler import Runtime, task_names
 from .tracing import Recorder
 from .values import fmt_num, to_json
 
@@ -107,14 +107,7 @@ class StreamRuntime(Runtime):
 
     def pending_own(self) -> list[str]:
         """Names of this stream's emitted handlers still running."""
-        out = []
-        for t in self._tasks:
-            if t.done():
-                continue
-            coro = t.get_coro()
-            name = getattr(coro, "__qualname__", None) or repr(coro)
-            out.append(name.replace("<locals>.", ""))
-        return sorted(out)
+        return task_names(self._tasks)
 
 
 def stream_seed(seed: int, index: int) -> int:

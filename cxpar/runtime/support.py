@@ -14,27 +14,9 @@ def fail(message: str, span: int) -> NoReturn:
     raise CxRuntimeError(message, span)
 
 
-class EntityRef:
-    """An entity name used as a value: prints as its name, equal only to itself."""
-
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return f"<entity {self.name}>"
-
-
-_ENTITIES: dict[str, EntityRef] = {}
-
-
 def entity_value(name: str) -> Any:
-    """The value of an entity name in expression position (rarely useful; never fails)."""
-    ref = _ENTITIES.get(name)
-    if ref is None:
-        ref = _ENTITIES[name] = EntityRef(name)
-    return ref.name
+    """The value of an entity name in expression position: its name (never fails)."""
+    return name
 
 
 def builtin_value(name: str) -> Any:

@@ -61,7 +61,7 @@ class _Callbacks:
         self._builder = builder
 
     def __getattr__(self, name: str) -> Any:
-        cb = self._builder.callbacks()(name)
+        cb = self._builder.callback_for(name)
         if cb is None:
             raise AttributeError(name)
         return cb

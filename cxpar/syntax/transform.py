@@ -15,7 +15,7 @@ from lark import Token
 from cxpar.ast import nodes as n
 from cxpar.span import Span
 
-_NOT_RULES = frozenset({"span", "tspan", "ident", "doc_before", "callbacks"})
+_NOT_RULES = frozenset({"span", "tspan", "ident", "doc_before", "callback_for"})
 
 
 def decode_string(raw: str) -> str:
@@ -54,11 +54,8 @@ class ToAst:
     def span(self, meta: Span) -> Span:
         return meta
 
-    def callbacks(self) -> Callable[[str], Callable[[list[Any]], Any] | None]:
-        """A lookup ``rule name -> callback(children)`` for Lark's tree builder."""
-        return self._wrapped
-
-    def _wrapped(self, name: str) -> Callable[[list[Any]], Any] | None:
+    def callback_for(self, name: str) -> Callable[[list[Any]], Any] | None:
+        """Lark's callback ``callback(children)`` for rule ``name`` (None: not a rule)."""
         method = getattr(self, name, None)
         if method is None or name.startswith("_") or name in _NOT_RULES:
             return None
