@@ -39,7 +39,8 @@ SCHEMA: dict[str, set[str] | None] = {
                  "temperature", "max_tokens", "headers"},
     "breaker": {"enabled", "failure_rate", "window", "min_requests", "cooldown_ms",
                 "half_open_probes", "threshold"},
-    "limits": {"adaptive", "algorithm", "initial", "min", "max", "aging_ms", "retry_budget"},
+    "limits": {"adaptive", "algorithm", "initial", "min", "max", "aging_ms", "retry_budget",
+               "schedule"},
     "services": None,
 }
 

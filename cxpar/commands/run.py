@@ -33,7 +33,7 @@ from cxpar.driver import UsageError, front_end
 @click.option("--timeout-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Sim provider: probability that a call never answers.")
 @click.option("--max-concurrency", type=click.IntRange(1), default=None,
-              help="Global limit on concurrently running service calls and handlers.")
+              help="Global limit on provider calls in flight (handlers never count).")
 @click.option("--timeout", "timeout_ms", type=click.FloatRange(0), default=600_000,
               show_default=True, help="Stop the program after this many ms (exit 3).")
 @click.option("--backend", type=click.Choice(["python", "llvm"]), default="python",

@@ -16,8 +16,8 @@ Both: a window with errors the endpoint signals as overload (timeouts, 429, 5xx,
 connection errors — the retryable failures) multiplies the limit by the smallest of
 ``BACKOFF`` (0.9), the success fraction and (gradient) ``g`` — never below 0.5 — and
 ends slow start. The limit only grows when the window actually used at least half
-of it (an idle limit says nothing about capacity). Waiting calls start by priority with
-aging, as under the global limit.
+of it (an idle limit says nothing about capacity). Waiting calls start in the same
+order as under the global limit (``schedule``, priority, aging).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .limits import Limiter
+from .limits import POLICIES, Limiter
 from .settings import non_negative, switch, updated
 
 __all__ = ["AdaptiveLimiter", "LimitsConfig", "ALGORITHMS"]
@@ -49,7 +49,10 @@ class LimitsConfig:
     initial: int = 10
     min: int = 1
     max: int = 1000
-    #: Waiting time (ms) that raises a queued call's priority by one level (0 = no aging).
+    #: Order of provider calls waiting for a slot: ``program`` or ``fifo`` (rule 19).
+    schedule: str = "program"
+    #: Aging window (ms): a call waiting since an earlier window ranks one priority level
+    #: higher, so no wait is unbounded (0 = no aging). See docs/runtime.md, "Scheduling".
     aging_ms: float = 10_000
     #: Provider retries allowed per first attempt over the last 10 s (plus a reserve of 10).
     retry_budget: float = 0.2
@@ -71,6 +74,11 @@ def _coerce(key: str, value: Any) -> Any:
         if flag is None:
             raise ValueError(f"limits `adaptive` must be true, false or auto, got {value!r}")
         return flag
+    if key == "schedule":
+        if value not in POLICIES:
+            raise ValueError(f"limits `schedule` must be one of {', '.join(POLICIES)}, "
+                             f"got {value!r}")
+        return value
     if key == "algorithm":
         if value not in ALGORITHMS:
             raise ValueError(f"limits `algorithm` must be one of {', '.join(ALGORITHMS)}, "
@@ -97,9 +105,10 @@ class AdaptiveLimiter(Limiter):
                  "history")
 
     def __init__(self, initial: int = 10, *, min_limit: int = 1, max_limit: int = 1000,
-                 algorithm: str = "gradient", aging_s: float = 0.0) -> None:
+                 algorithm: str = "gradient", aging_s: float = 0.0,
+                 policy: str = "fifo") -> None:
         initial = max(min_limit, min(max_limit, initial))
-        super().__init__(initial, aging_s)
+        super().__init__(initial, aging_s, policy)
         self.algorithm = algorithm
         self.min_limit = min_limit
         self.max_limit = max_limit
@@ -117,12 +126,15 @@ class AdaptiveLimiter(Limiter):
     @classmethod
     def from_config(cls, cfg: LimitsConfig) -> AdaptiveLimiter:
         return cls(cfg.initial, min_limit=cfg.min, max_limit=cfg.max,
-                   algorithm=cfg.algorithm, aging_s=cfg.aging_ms / 1000)
+                   algorithm=cfg.algorithm, aging_s=cfg.aging_ms / 1000,
+                   policy=cfg.schedule)
 
-    def request(self, priority: float, start: Any) -> None:
-        super().request(priority, start)
+    async def acquire(self, priority: float = 0.0, flow: Any = None, crit: float = 0.0,
+                      ) -> bool:
+        queued = await super().acquire(priority, flow, crit)
         if self.active > self._peak:
             self._peak = self.active
+        return queued
 
     def _drain(self) -> None:
         super()._drain()

@@ -154,6 +154,12 @@ class CircuitBreaker:
             return self.epoch
         return None
 
+    def blocked(self, now: float) -> bool:
+        """Whether :meth:`admit` would refuse for the cool-down (a peek: changes nothing).
+        Calls check it before they queue for a slot, then ``admit`` once they have one."""
+        return self.state == OPEN and self.opened_at is not None and \
+            now - self.opened_at < self.cooldown_s - 1e-9
+
     def record(self, ticket: int, ok: bool, now: float) -> str | None:
         """The outcome of an admitted attempt; returns ``"open"``/``"closed"`` on a change."""
         self._last = max(self._last, now)

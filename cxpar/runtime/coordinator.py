@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from cxpar.lang import DEFAULT_TIMEOUT_MS, MAX_DEPTH
 
 from .errors import CxRuntimeError
+from .flows import FLOW, Flow
 from .limits import backoff_s, priority_value
 from .providers.base import CallContext
 from .values import Instance, to_request, truthy, type_name
@@ -194,23 +195,16 @@ class _Join:
         self.prov_task: asyncio.Task[None] | None = None
         self.t0 = 0.0
 
-    # -- slots (per-call concurrency, then the global limit)
+    # -- per-call concurrency (branches never hold a global slot: rule 45)
     def request_start(self, inv: _Inv) -> None:
         if self.concurrency:
             if self.running >= self.concurrency:
                 self.queue.append(inv)
                 return
             self.running += 1
-        lim = self.rt.limiter
-        if lim is None:
-            inv.start()
-        else:
-            lim.request(self.priority, inv.start)
+        inv.start()
 
     def release_slot(self) -> None:
-        lim = self.rt.limiter
-        if lim is not None:
-            lim.release()
         if self.concurrency:
             self.running -= 1
             if self.queue and not self.closed:
@@ -234,14 +228,11 @@ class _Join:
         self.closed = True
         if self.deadline is not None:
             self.deadline.cancel()
-        lim = self.rt.limiter
         for inv in self.invs:
             if inv.timer is not None:
                 inv.timer.cancel()
             if inv.task is not None:
                 inv.task.cancel()
-            if inv.state == _RUNNING and lim is not None:
-                lim.release()
             inv.state = _SETTLED
         self.queue.clear()
         if self.prov_task is not None:
@@ -257,11 +248,20 @@ def _number(v: Any, what: str, span: int, *, minimum: float = 0) -> float:
 
 async def _provider(join: _Join, request: dict[str, Any], span: int,
                     caller: Any, await_ms: float | None) -> None:
-    """The provider call (or the ``await`` timer) with timeout, retries and breaker."""
+    """The provider call (or the ``await`` timer) with limits, timeout, retries, breaker.
+
+    Each attempt waits for its slots (the endpoint's adaptive limit, then the global
+    ``--max-concurrency``) before anything else; its timeout starts when it has them
+    (rule 45). Time spent waiting is the call's ``queued`` time: reported to the stats
+    recorder, never part of ``critical_ms`` or the payload.
+    """
     rt = join.rt
     loop = join.loop
     service = join.service
     t_start = loop.time()
+    t_first = -1.0  # when the first attempt got its slots
+    queued = 0.0
+    flow = FLOW.get()
     lim = rt.limiter
     try:
         if await_ms is not None:  # `await`: a runtime timer, never cut short (rule 34)
@@ -276,32 +276,46 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
         alim = res.adaptive_for(rt.provider, service) if impl is None else None
         budget = res.budget(service)
         attempts = join.retries + 1
+        crit = 0.0
         for attempt in range(1, attempts + 1):
             now = loop.time()
-            ticket = 0
-            if breaker is not None:
-                t = breaker.admit(now)
-                if t is None:
-                    join.prov_err = ("circuit_open", f"circuit open for `{service}`")
-                    break
-                ticket = t
+            if breaker is not None and breaker.blocked(now):  # fail fast, do not queue
+                join.prov_err = ("circuit_open", f"circuit open for `{service}`")
+                break
             if attempt == 1:
                 budget.on_call(now)
             join.prov_attempts = attempt
-            deadline = (join.t0 if attempt == 1 else now) + join.timeout_s
-            ctx = CallContext(service, rt.stem(service) or service, caller, attempt, rt,
-                              deadline)
             retryable: bool = True
             retry_after: Any = None
             outcome: bool | None = None  # True ok, False a failure the endpoint owns
+            ticket: int | None = None
+            held_a = held_g = False
             t_call = -1.0
             try:
+                waited = False
+                if alim is not None:
+                    waited = await alim.acquire(join.priority, flow, crit)
+                    held_a = True
                 if lim is not None:
-                    await lim.acquire(join.priority)
+                    waited = await lim.acquire(join.priority, flow, crit) or waited
+                    held_g = True
+                t_call = loop.time()
+                if t_first < 0:
+                    t_first = t_call
+                if waited:
+                    queued += t_call - now
+                    _record_wait(rt, flow, service, now, t_call)
+                if breaker is not None:
+                    ticket = breaker.admit(t_call)
+                    if ticket is None:
+                        join.prov_err = ("circuit_open", f"circuit open for `{service}`")
+                        break
+                # rule 12: fan-out + timeout; rule 45: from the slot if the call queued
+                base = join.t0 if attempt == 1 and not waited else t_call
+                deadline = base + join.timeout_s
+                ctx = CallContext(service, rt.stem(service) or service, caller, attempt, rt,
+                                  deadline)
                 try:
-                    if alim is not None:
-                        await alim.acquire(join.priority)
-                    t_call = loop.time()
                     async with asyncio.timeout_at(deadline) as cm:
                         if impl is not None:
                             value = await impl(dict(request), ctx)
@@ -326,20 +340,22 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
                     outcome = True
                     join.prov_err = None
                     join.prov_value = value
-                finally:
-                    if lim is not None:
-                        lim.release()
             finally:
-                if alim is not None and t_call >= 0:
+                t_done = loop.time()
+                if held_g and lim is not None:
+                    lim.release()
+                if held_a and alim is not None:
                     if outcome is None:
                         alim.release()
                     else:
-                        alim.sample(t_call, loop.time(), not outcome)
-                if breaker is not None:
+                        alim.sample(t_call, t_done, not outcome)
+                if t_call >= 0 and flow is not None:
+                    flow.attained += t_done - t_call
+                if ticket is not None and breaker is not None:
                     if outcome is None:
                         breaker.release(ticket)
                     else:
-                        change = breaker.record(ticket, outcome, loop.time())
+                        change = breaker.record(ticket, outcome, t_done)
                         if change is not None:
                             rt.emit(f"system.circuit.{change}",
                                     breaker.event_payload(service, change))
@@ -358,14 +374,26 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
                 await asyncio.sleep(delay)
     finally:
         t_end = loop.time()
-        join.prov_t = t_end - t_start
+        # rule 45: time spent queued is never part of the call's own time
+        join.prov_t = t_end - t_start - queued
         rec = rt.recorder
         if rec is not None:
-            rec.span(service, "service", service, t_start, t_end,
-                     join.prov_err[0] if join.prov_err else None)
+            rec.span(service, "service", service, t_first if t_first >= 0 else t_end,
+                     t_end, join.prov_err[0] if join.prov_err else None)
         join.prov_done = True
         if join.pending == 0:
             join.finish()
+
+
+def _record_wait(rt: Runtime, flow: Flow | None, service: str, t0: float,
+                 t1: float) -> None:
+    """One call waited from ``t0`` to ``t1`` (loop seconds) for a slot."""
+    if flow is not None:
+        flow.queued += t1 - t0
+        flow.waits += 1
+    rec = rt.recorder
+    if rec is not None:
+        rec.queued(service, t0, t1)
 
 
 async def run_service(rt: Runtime, name: str, span: int, request: dict[str, Any],

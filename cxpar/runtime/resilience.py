@@ -17,7 +17,7 @@ from typing import Any
 
 from .adaptive import AdaptiveLimiter, LimitsConfig
 from .breaker import BreakerConfig, CircuitBreaker
-from .limits import RetryBudget
+from .limits import Limiter, RetryBudget
 
 __all__ = ["Resilience", "BreakerConfig", "LimitsConfig", "endpoint_of", "parse_settings"]
 
@@ -88,7 +88,15 @@ class Resilience:
             b = d[key] = self.breaker_config.make()
         return b
 
-    # ------------------------------------------------------------ adaptive limits
+    # ------------------------------------------------------------ limits
+    def global_limiter(self, max_concurrency: int | None) -> Limiter | None:
+        """The ``--max-concurrency`` limit on provider calls (None: no limit), ordered by
+        ``[limits] schedule`` with ``aging_ms``."""
+        if not max_concurrency:
+            return None
+        cfg = self.limits_config
+        return Limiter(max_concurrency, cfg.aging_ms / 1000, cfg.schedule)
+
     def adaptive_for(self, provider: Any, service: str) -> AdaptiveLimiter | None:
         cfg = self.limits_config
         on = cfg.adaptive

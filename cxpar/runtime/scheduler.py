@@ -17,7 +17,6 @@ from .breaker import CircuitBreaker
 from .bus import Bus, Handler, Router
 from .coordinator import DEPTH, run_await, run_service
 from .errors import NO_SPAN_ID, CxRuntimeError, SpanLike, lookup_span, render_error
-from .limits import Limiter
 from .providers.base import Provider
 from .resilience import Resilience
 from .values import Instance, to_str, type_name
@@ -85,8 +84,7 @@ class Runtime:
             resilience = Resilience.with_threshold(breaker_threshold, breaker_cooldown_ms)
         #: Breakers, adaptive limits, retry budgets (issue 9; docs/runtime.md "Resilience").
         self.resilience = resilience
-        self.limiter = Limiter(max_concurrency, resilience.limits_config.aging_ms / 1000) \
-            if max_concurrency else None
+        self.limiter = resilience.global_limiter(max_concurrency)
         self.recorder = recorder
         self.error_count = 0
         #: Emitted handlers finished so far (for the live dashboard).

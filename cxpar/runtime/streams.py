@@ -30,7 +30,7 @@ from typing import IO, Any
 from .clock import DEFAULT_GUARD_S, new_loop
 from .coordinator import DEPTH
 from .errors import NO_SPAN_ID, CxRuntimeError, SpanLike, lookup_span, render_error
-from .limits import CircuitBreaker, Limiter
+from .limits import CircuitBreaker
 from .providers.base import Provider
 from .resilience import Resilience
 from .run import gc_tuned
@@ -58,8 +58,7 @@ class Shared:
         if resilience is None:  # one set of breakers/adaptive limits/budgets for all streams
             resilience = Resilience.with_threshold(breaker_threshold, breaker_cooldown_ms)
         self.resilience = resilience
-        self.limiter = Limiter(max_concurrency, resilience.limits_config.aging_ms / 1000) \
-            if max_concurrency else None
+        self.limiter = resilience.global_limiter(max_concurrency)
         self.breakers: dict[str, CircuitBreaker] = resilience.breakers
         self.breaker_threshold = breaker_threshold
         self.breaker_cooldown_ms = breaker_cooldown_ms

@@ -35,6 +35,9 @@ class Recorder:
         self.processes: dict[int, str] = {}
         self.calls: dict[str, list[float]] = {}  # service → [n, wall, busy]
         self._crit: dict[str, float] = {}
+        #: Seconds provider calls waited for a slot (rule 45): per service, per trace pid.
+        self.waits: dict[str, list[float]] = {}
+        self.pid_waits: dict[int, float] = {}
 
     def span(self, name: str, cat: str, event: str, t0: float, t1: float,
              err: str | None, pid: int = 1) -> None:
@@ -49,6 +52,13 @@ class Recorder:
         a.durations.append(t1 - t0)
         if self.keep_spans:
             self.spans.append((name, cat, event, t0, t1, err, pid))
+
+    def queued(self, service: str, t0: float, t1: float, pid: int = 1) -> None:
+        """A provider call of ``service`` waited for a slot from ``t0`` to ``t1``."""
+        self.waits.setdefault(service, []).append(t1 - t0)
+        self.pid_waits[pid] = self.pid_waits.get(pid, 0.0) + (t1 - t0)
+        if self.keep_spans:
+            self.spans.append((service, "queue", service, t0, t1, None, pid))
 
     def call(self, service: str, t0: float, t1: float, critical_s: float,
              busy_s: float) -> None:
@@ -123,7 +133,8 @@ class Recorder:
             events.append({"name": name if cat == "service" else event, "cat": cat,
                            "ph": "X", "pid": pid, "tid": tid, "ts": round(t0 * 1e6, 3),
                            "dur": round((t1 - t0) * 1e6, 3),
-                           "args": {"error": err} if err else {}})
+                           "args": {"error": err} if err else
+                           {"queued_ms": round((t1 - t0) * 1000, 3)} if cat == "queue" else {}})
         return events
 
     def write_trace(self, path: str) -> None:
@@ -143,6 +154,9 @@ class _Tagged:
     def span(self, name: str, cat: str, event: str, t0: float, t1: float,
              err: str | None) -> None:
         self.rec.span(name, cat, event, t0, t1, err, self.pid)
+
+    def queued(self, service: str, t0: float, t1: float) -> None:
+        self.rec.queued(service, t0, t1, self.pid)
 
     def call(self, service: str, t0: float, t1: float, critical_s: float,
              busy_s: float) -> None:

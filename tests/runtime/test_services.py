@@ -354,24 +354,34 @@ def test_learn_self_request_and_plugin_services() -> None:
         "sum:t 250", "done sum:t", "[classify] c", "unknown service `nope` 9"]
 
 
-def test_priority_orders_queued_work_under_global_limit() -> None:
-    async def work(rt: Any, self: Any, ev: Any) -> Any:
-        rt.print("run", ev["name"], rt.now())
-        await asyncio.sleep(0.1)
-        return None
-
+def test_priority_orders_queued_provider_calls_under_global_limit() -> None:
     async def caller(rt: Any, self: Any, ev: Any) -> None:
-        await rt.service("iam", 0, {"name": ev["name"]}, [("k", "w", None)],
-                         priority=ev["prio"])
+        await rt.service("iam", 0, {"name": ev["name"]}, priority=ev["prio"])
+        rt.print("done", ev["name"], rt.now())
 
     async def main(rt: Any) -> None:
-        rt.on("w", work)
         rt.on("c", caller)
         rt.emit("c", {"name": "low", "prio": "low"})
         rt.emit("c", {"name": "n1", "prio": "normal"})
         rt.emit("c", {"name": "high", "prio": "high"})
         rt.emit("c", {"name": "n2", "prio": 0.0})
 
-    r = run(main, max_concurrency=1, provider=SimProvider(latency_ms={"iam": 0}))
+    r = run(main, max_concurrency=1, provider=SimProvider(latency_ms={"iam": 100}))
     # `low` asks first and gets the only slot; the rest wait: priority, then FIFO
-    assert r.lines == ["run low 0", "run high 100", "run n1 200", "run n2 300"]
+    assert r.lines == ["done low 100", "done high 200", "done n1 300", "done n2 400"]
+
+
+def test_branches_never_hold_a_global_slot() -> None:
+    async def work(rt: Any, self: Any, ev: Any) -> Any:
+        rt.print("branch", ev["name"], rt.now())
+        await asyncio.sleep(0.1)
+        return None
+
+    async def main(rt: Any) -> None:
+        rt.on("w", work)
+        await asyncio.gather(*(rt.service("await", 0, {"name": n}, [("k", "w", None)])
+                               for n in "abc"))
+
+    r = run(main, max_concurrency=1)
+    # rule 45: the limit counts provider calls only; handlers all start at once
+    assert r.lines == ["branch a 0", "branch b 0", "branch c 0"]
