@@ -27,6 +27,8 @@ COMMANDS = {
     "run": "cxpar.commands.run:run",
     "graph": "cxpar.commands.graph:graph",
     "repl": "cxpar.commands.repl:repl",
+    "journal": "cxpar.commands.journal:journal",
+    "test": "cxpar.commands.test:test",
 }
 
 

@@ -330,7 +330,9 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
                         join.prov_err = ("provider", f"`{service}` failed: timeout error")
                 except Exception as exc:  # noqa: BLE001 - every provider failure is data
                     msg = str(exc) or type(exc).__name__
-                    join.prov_err = ("provider", f"`{service}` failed: {msg}")
+                    kind = getattr(exc, "kind", "provider")
+                    join.prov_err = ("provider", f"`{service}` failed: {msg}") \
+                        if kind == "provider" or type(kind) is not str else (kind, msg)
                     # ProviderError: retryable=False stops retries (and is the request's
                     # fault, not the endpoint's); retry_after (s) = Retry-After
                     retryable = getattr(exc, "retryable", True) is not False

@@ -393,6 +393,9 @@ class _Batch:
 
     def finish(self, index: int, text: str, failed: bool) -> None:
         self.writer.put(index, text)
+        done = getattr(self.shared.provider, "stream_done", None)
+        if done is not None:  # e.g. a journal: the stream's calls are settled
+            done(index, failed)
         self.counts.done += 1
         if failed:
             self.counts.failed += 1

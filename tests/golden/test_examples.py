@@ -1,7 +1,10 @@
-"""Golden tests: every ``examples/*.cx`` through the real CLI (stdout and exit code).
+"""Golden tests: every ``examples/*.cx`` against its golden ``examples/NAME.out``.
 
-``pytest tests/golden --update-snapshots`` rewrites ``expected/<name>.out`` / ``.code``;
-review every changed file against SPEC before committing it.
+The goldens are the ones ``cxpar test examples/`` uses (``NAME.out``, ``NAME.code``,
+``NAME.jsonl`` …, see :mod:`cxpar.golden`), run through the same machinery: a fresh
+``cxpar run --clock virtual`` per example. ``pytest tests/golden --update-snapshots``
+(or ``cxpar test --update examples/``) rewrites them; review every changed file against
+SPEC before committing it.
 """
 
 from __future__ import annotations
@@ -12,50 +15,53 @@ from pathlib import Path
 
 import pytest
 
+from cxpar import golden
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.cx"))
-EXPECTED = Path(__file__).parent / "expected"
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "cxpar", *args], cwd=ROOT,
-                          capture_output=True, text=True, encoding="utf-8", timeout=60)
+                          capture_output=True, text=True, encoding="utf-8", timeout=120)
 
 
-def check_snapshot(request: pytest.FixtureRequest, name: str, stdout: str, code: int) -> None:
-    out_file, code_file = EXPECTED / f"{name}.out", EXPECTED / f"{name}.code"
-    if request.config.getoption("--update-snapshots"):
-        EXPECTED.mkdir(exist_ok=True)
-        out_file.write_text(stdout, encoding="utf-8")
-        code_file.write_text(f"{code}\n", encoding="utf-8")
-        return
-    assert out_file.exists(), f"no snapshot for {name}; run with --update-snapshots"
-    assert stdout == out_file.read_text(encoding="utf-8")
-    assert code == int(code_file.read_text(encoding="utf-8"))
+def case_of(path: Path) -> golden.Case:
+    return golden.Case(path, path.relative_to(ROOT).as_posix())
 
 
 def test_there_are_examples() -> None:
     assert len(EXAMPLES) >= 11
 
 
-def test_every_snapshot_has_an_example() -> None:
-    names = {p.stem for p in EXAMPLES}
-    stale = sorted({p.stem for p in EXPECTED.glob("*.out")} - names)
-    assert not stale, f"snapshots without an example: {stale}"
+def test_every_example_has_a_golden() -> None:
+    missing = [p.name for p in EXAMPLES if not p.with_suffix(".out").exists()]
+    assert not missing, f"examples without a golden NAME.out: {missing}"
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_example(path: Path, request: pytest.FixtureRequest) -> None:
-    rel = path.relative_to(ROOT).as_posix()
-    proc = run_cli("run", "--clock", "virtual", rel)
-    assert "Traceback" not in proc.stderr
-    assert "internal error" not in proc.stderr
+    out = golden.run_case(case_of(path))
+    assert out.problem is None, out.problem
+    assert "Traceback" not in out.stderr
+    assert "internal error" not in out.stderr
     # exit 3 must come with a report on stderr; exit 0 with no runtime error report
-    if proc.returncode == 3:
-        assert "error" in proc.stderr
+    if out.code == 3:
+        assert "error" in out.stderr
     else:
-        assert "\nerror" not in "\n" + proc.stderr
-    check_snapshot(request, path.stem, proc.stdout, proc.returncode)
+        assert "\nerror" not in "\n" + out.stderr
+    if request.config.getoption("--update-snapshots"):
+        golden.update(out)
+        return
+    problems = golden.compare(out)
+    assert not problems, "\n".join(problems)
+
+
+def test_cxpar_test_examples_passes() -> None:
+    """What CI promises: ``cxpar test examples/`` passes, one line per example."""
+    proc = run_cli("test", "examples/")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines()[-1] == f"{len(EXAMPLES)} passed, 0 failed"
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
@@ -82,19 +88,21 @@ def test_cli_compile_writes_the_same_module(tmp_path: Path) -> None:
     assert out_py.read_text(encoding="utf-8") == compiled_source(path)
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+SINGLE_RUNS = [p for p in EXAMPLES
+               if not any(p.with_suffix(ext).exists() for ext in (".jsonl", ".args", ".journal"))]
+
+
+@pytest.mark.parametrize("path", SINGLE_RUNS, ids=[p.stem for p in SINGLE_RUNS])
 def test_compiled_module_prints_the_same(path: Path, tmp_path: Path) -> None:
     """``python out.py --clock virtual`` prints what ``cxpar run --clock virtual`` does."""
-    expected_out = EXPECTED / f"{path.stem}.out"
-    if not expected_out.exists():
-        pytest.skip("no snapshot yet")
+    case = case_of(path)
     out_py = tmp_path / "out.py"
     out_py.write_text(compiled_source(path), encoding="utf-8")
     proc = subprocess.run([sys.executable, str(out_py), "--clock", "virtual"], cwd=tmp_path,
                           capture_output=True, text=True, encoding="utf-8", timeout=60)
     assert "Traceback" not in proc.stderr
-    assert proc.stdout == expected_out.read_text(encoding="utf-8")
-    assert proc.returncode == int((EXPECTED / f"{path.stem}.code").read_text(encoding="utf-8"))
+    assert proc.stdout == case.golden.read_text(encoding="utf-8")
+    assert proc.returncode == case.expected_code()
 
 
 def test_retries_example_under_cli_fault_injection() -> None:

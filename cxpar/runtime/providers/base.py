@@ -17,13 +17,17 @@ class ProviderError(Exception):
     answer). ``retry_after`` (seconds, optional): the server's ``Retry-After``; the
     coordinator waits at least this long before the next attempt (rule 17's backoff is
     the minimum). Any other exception a provider raises counts as retryable.
+    ``kind``: the ``_errors`` type (SPEC rule 10), ``provider`` unless the failure is one
+    of the runtime's own (e.g. ``not_recorded`` from a strict journal replay); a failure
+    of another kind is reported with its message as is.
     """
 
     def __init__(self, message: str, *, retryable: bool = True,
-                 retry_after: float | None = None) -> None:
+                 retry_after: float | None = None, kind: str = "provider") -> None:
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+        self.kind = kind
 
 
 @dataclass(slots=True)
