@@ -25,7 +25,21 @@ from cxpar.span import SourceFile
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.cx"))
-GOLDEN = ROOT / "tests" / "golden" / "expected"
+#: The examples' goldens (``cxpar test examples/``): NAME.out, NAME.code (absent: 0).
+GOLDEN = ROOT / "examples"
+
+
+def single_run_golden(path: Path) -> tuple[str, int] | None:
+    """``(stdout, exit code)`` of a plain single run of example ``path``; None when its
+    golden is for something else (a batch over NAME.jsonl, a replay, extra options)."""
+    if any(path.with_suffix(ext).exists() for ext in (".jsonl", ".journal", ".args")):
+        return None
+    out = path.with_suffix(".out")
+    if not out.exists():
+        return None
+    code = path.with_suffix(".code")
+    return (out.read_text(encoding="utf-8"),
+            int(code.read_text(encoding="utf-8")) if code.exists() else 0)
 
 
 @dataclass

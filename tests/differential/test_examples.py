@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import EXAMPLES, GOLDEN, analyse_file, assert_same, run_traced
+from .harness import EXAMPLES, analyse_file, assert_same, run_traced, single_run_golden
 
 
 def test_there_are_examples() -> None:
@@ -20,10 +20,9 @@ def test_example_same_under_both_backends(path: Path) -> None:
     py = run_traced(fe, "python")
     native = run_traced(fe, "llvm")
     assert_same(py, native)
-    out, code = GOLDEN / f"{path.stem}.out", GOLDEN / f"{path.stem}.code"
-    if out.exists():
-        assert native.out == out.read_text(encoding="utf-8")
-        assert native.code == int(code.read_text(encoding="utf-8"))
+    want = single_run_golden(path)
+    if want is not None:
+        assert (native.out, native.code) == want
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
