@@ -90,8 +90,7 @@ def compile_cx(text: str, name: str = "bench.cx") -> Any:
     return compiled
 
 
-def run_cx(compiled: Any, body: Callable[[Any], Any], *, clock: str = "real",
-           **kw: Any) -> Any:
+def run_cx(compiled: Any, body: Callable[[Any], Any], *, clock: str = "real") -> Any:
     """Run a compiled program whose top level registers handlers, then ``await body(rt)``.
 
     ``body`` is what a CX caller does (one ``rt.service`` call, exactly the call the
@@ -101,6 +100,7 @@ def run_cx(compiled: Any, body: Callable[[Any], Any], *, clock: str = "real",
     import io
 
     from cxpar.runtime import run_program
+    from cxpar.runtime.settings import RunSettings
 
     holder: list[Any] = []
     result: list[Any] = []
@@ -114,8 +114,8 @@ def run_cx(compiled: Any, body: Callable[[Any], Any], *, clock: str = "real",
 
     err = io.StringIO()
     out = io.StringIO()
-    code = run_program(main, spans=compiled.spans, sources=compiled.sources, clock=clock,
-                       stdout=out, stderr=err, timeout_ms=None, setup=setup, **kw)
+    code = run_program(main, RunSettings(clock=clock, timeout_ms=None), spans=compiled.spans,
+                       sources=compiled.sources, stdout=out, stderr=err, setup=setup)
     if code != 0:
         raise RuntimeError(f"benchmark program failed (exit {code}): {err.getvalue()[:2000]}")
     return result[0] if result else None

@@ -27,7 +27,8 @@ import cxpar.runtime.dashboard as dashboard
 from cxpar.codegen.module import compile_program
 from cxpar.driver import front_end_source
 from cxpar.runtime.standalone import run_factory
-from cxpar.runtime.streams import BatchOptions, run_batch
+from cxpar.runtime.settings import RunSettings
+from cxpar.runtime.streams import run_batch
 from cxpar.span import SourceFile
 
 FAN = """
@@ -77,16 +78,15 @@ def main(reps: int) -> None:
     recs.write_text("".join(json.dumps({"n": n}) + "\n" for n in range(5000)))
 
     def run_fan(dash: bool) -> None:
-        run_factory(fan.program, fan.spans, fan.sources, clock="virtual",
-                    stdout=io.StringIO(), stderr=io.StringIO(), dashboard=dash,
-                    critical=["infer"])
+        run_factory(fan.program, fan.spans, fan.sources,
+                    RunSettings(clock="virtual", dashboard=dash),
+                    stdout=io.StringIO(), stderr=io.StringIO(), critical=["infer"])
 
     def run_b(dash: bool) -> None:
         run_batch(batch.program, batch.spans, batch.sources,
-                  BatchOptions(input=str(recs), output=os.devnull, streams=200,
-                               progress=False),
-                  clock="virtual", stdout=io.StringIO(), stderr=io.StringIO(),
-                  dashboard=dash)
+                  RunSettings(clock="virtual", input=str(recs), output=os.devnull,
+                              streams=200, progress=False, dashboard=dash),
+                  stdout=io.StringIO(), stderr=io.StringIO())
 
     for name, fn in (("fan-out 10 000 × 3", run_fan), ("batch 5 000 × 10", run_b)):
         res: dict[bool, list[tuple[float, float]]] = {False: [], True: []}

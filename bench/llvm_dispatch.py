@@ -255,6 +255,7 @@ def _run_program(comp: Any, backend: str) -> tuple[float, str]:
     import io
 
     from cxpar.codegen.module import compile_program
+    from cxpar.runtime.settings import RunSettings
     from cxpar.runtime.standalone import run_factory
 
     compiled = compile_program(comp)
@@ -266,7 +267,7 @@ def _run_program(comp: Any, backend: str) -> tuple[float, str]:
     out = io.StringIO()
     gc.collect()
     t = time.perf_counter()
-    code = run_factory(program, compiled.spans, compiled.sources, clock="virtual",
+    code = run_factory(program, compiled.spans, compiled.sources, RunSettings(clock="virtual"),
                        stdout=out, stderr=sys.stderr)
     dt = time.perf_counter() - t
     assert code == 0

@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cxpar.runtime import run_program  # noqa: E402
+from cxpar.runtime.settings import RunSettings  # noqa: E402
 from cxpar.runtime.adaptive import LimitsConfig  # noqa: E402
 from cxpar.runtime.breaker import BreakerConfig  # noqa: E402
 from cxpar.runtime.providers.base import ProviderError  # noqa: E402
@@ -61,8 +62,8 @@ def load(*, calls: int, fixed: int | None = None, initial: int = 10) -> dict[str
         rt._breakers = res.breakers
 
     t = time.perf_counter()
-    run_program(main, provider=provider, clock="virtual", max_concurrency=fixed,
-                stdout=io.StringIO(), stderr=io.StringIO(), setup=setup, timeout_ms=None)
+    run_program(main, RunSettings(clock="virtual", max_concurrency=fixed, timeout_ms=None),
+                provider=provider, stdout=io.StringIO(), stderr=io.StringIO(), setup=setup)
     wall = time.perf_counter() - t
     end = max(t for t, _, _ in done)
     t0, t1 = 10.0, end * 0.9
@@ -106,7 +107,7 @@ def recovery(cooldown_ms: float = 2000) -> float:
         rt.resilience = res
         rt._breakers = res.breakers
 
-    run_program(main, provider=Outage(start, end), clock="virtual", setup=setup,
+    run_program(main, RunSettings(clock="virtual"), provider=Outage(start, end), setup=setup,
                 stdout=io.StringIO(), stderr=io.StringIO())
 
     def rate(t0: float, t1: float) -> float:

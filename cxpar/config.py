@@ -1,18 +1,24 @@
 """Project configuration: ``cxpar.toml``.
 
-cxpar looks for ``cxpar.toml`` in the directory of the program being run (or the
-current directory for commands without a file) and then in each parent directory; the
-first one found is used. ``--config PATH`` names one explicitly, and
-``CXPAR_CONFIG=PATH`` does the same from the environment. Precedence, highest first:
-command-line options, environment variables (``CXPAR_*``), the config file, defaults.
+**Which file.** ``--config PATH`` (on ``run``, ``repl``, ``check``, ``graph``,
+``compile``) or ``CXPAR_CONFIG=PATH`` names one explicitly. Otherwise cxpar looks for
+``cxpar.toml`` in the directory of the program (the current directory for ``repl``)
+and then upwards, stopping at the first directory that holds ``.git`` (the project
+root) or is the home directory; when neither is above the program, only the program's
+own directory is searched. So a file planted in a shared parent such as ``/tmp`` is
+never picked up. The first file found is used.
 
-Sections (each owned by the part of cxpar that reads it; unknown keys are an error so
-typos do not pass silently):
+**Precedence**, highest first: command-line options, environment variables
+(``CXPAR_*``), the config file, defaults (:mod:`cxpar.settings`).
+
+Sections (unknown sections and keys are an error, so typos do not pass silently). The
+keys of ``[run]``, ``[sim]``, ``[provider]``, ``[breaker]`` and ``[limits]`` are derived
+from :class:`cxpar.runtime.settings.RunSettings`, so every accepted key takes effect:
 
 ```toml
-[run]         # clock, seed, timeout, max_concurrency
+[run]         # clock, seed, timeout, max_concurrency, backend, streams, strict
 [sim]         # latency = { think = 800 }, fail_rate, timeout_rate, capacity = { think = 50 }
-[provider]    # name = "sim" | "openai" | "module:attr", base_url, model, ...
+[provider]    # name = "sim" | "openai" | "module:attr", base_url, model, timeout, ...
 [breaker]     # circuit breaker settings
 [limits]      # adaptive concurrency settings
 [services]    # plug-in service names: summarize = "summarizing"
@@ -25,24 +31,37 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 FILE_NAME = "cxpar.toml"
 
-#: Known sections and their known keys; ``None`` means any key is allowed.
-SCHEMA: dict[str, set[str] | None] = {
-    "run": {"clock", "seed", "timeout", "max_concurrency", "backend", "streams"},
-    "sim": {"latency", "fail_rate", "timeout_rate", "capacity"},
-    "provider": {"name", "base_url", "model", "timeout", "max_connections", "http2",
-                 "temperature", "max_tokens", "headers"},
-    "breaker": {"enabled", "failure_rate", "window", "min_requests", "cooldown_ms",
-                "half_open_probes", "threshold"},
-    "limits": {"adaptive", "algorithm", "initial", "min", "max", "aging_ms", "retry_budget",
-               "schedule"},
-    "services": None,
-}
+#: Sections whose keys are free-form (``None``); the others come from RunSettings.
+FREE_SECTIONS: dict[str, set[str] | None] = {"services": None}
+
+
+def schema() -> dict[str, set[str] | None]:
+    """Known sections and their keys (``None``: any key), derived from RunSettings."""
+    from dataclasses import fields
+
+    from cxpar.runtime.settings import RunSettings, setting_fields
+
+    out: dict[str, set[str] | None] = {}
+    for _name, f in setting_fields(RunSettings):
+        toml = f.metadata.get("toml")
+        if not toml:
+            continue
+        section, _, key = toml.partition(".")
+        keys = out.setdefault(section, set())
+        assert keys is not None
+        if key:
+            keys.add(key)
+        else:  # a whole table: the keys of its dataclass
+            keys.update(sub.name for sub in fields(f.default_factory()))
+    out.update(FREE_SECTIONS)
+    return out
 
 
 class ConfigError(Exception):
@@ -65,19 +84,35 @@ class Config:
         return self.section(section).get(key, default)
 
 
-def find_config(start: Path | None = None) -> Path | None:
-    """The nearest ``cxpar.toml`` at or above ``start`` (default: the current directory)."""
-    env = os.environ.get("CXPAR_CONFIG")
-    if env:
-        return Path(env)
-    here = (start or Path.cwd()).resolve()
-    if here.is_file():
-        here = here.parent
-    for d in (here, *here.parents):
+def find_config(start: Path | None = None, env: Mapping[str, str] | None = None,
+                ) -> Path | None:
+    """The ``cxpar.toml`` for a program at (or in) ``start`` (default: the current
+    directory): ``CXPAR_CONFIG``, else the nearest one up to the project root (a
+    directory with ``.git``) or the home directory, else only ``start``'s own directory."""
+    env = os.environ if env is None else env
+    if env.get("CXPAR_CONFIG"):
+        return Path(env["CXPAR_CONFIG"])
+    for d in search_dirs(start):
         candidate = d / FILE_NAME
         if candidate.is_file():
             return candidate
     return None
+
+
+def search_dirs(start: Path | None = None) -> list[Path]:
+    """The directories searched for ``cxpar.toml``, nearest first (see the docstring)."""
+    here = (start or Path.cwd()).resolve()
+    if not here.is_dir():
+        here = here.parent
+    try:
+        home: Path | None = Path.home().resolve()
+    except (RuntimeError, KeyError):
+        home = None
+    chain = [here, *here.parents]
+    for i, d in enumerate(chain):
+        if d == home or (d / ".git").exists():
+            return chain[:i + 1]
+    return [here]
 
 
 def load_config(path: Path | None = None, *, start: Path | None = None) -> Config:
@@ -93,13 +128,14 @@ def load_config(path: Path | None = None, *, start: Path | None = None) -> Confi
         raise ConfigError(f"cannot read config file `{target}`: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"invalid TOML in `{target}`: {exc}") from None
+    known = schema()
     for section, value in data.items():
-        if section not in SCHEMA:
+        if section not in known:
             raise ConfigError(f"unknown section `[{section}]` in `{target}` "
-                              f"(known: {', '.join(sorted(SCHEMA))})")
+                              f"(known: {', '.join(sorted(known))})")
         if not isinstance(value, dict):
             raise ConfigError(f"`{section}` in `{target}` must be a table")
-        allowed = SCHEMA[section]
+        allowed = known[section]
         if allowed is not None:
             for key in value:
                 if key not in allowed:

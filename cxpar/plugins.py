@@ -35,7 +35,12 @@ provider answers, so ``cxpar check`` knows them too.
 
 Provider settings come from the command line, then the environment (``CXPAR_PROVIDER``,
 ``CXPAR_BASE_URL``, ``CXPAR_MODEL``), then ``[provider]`` in ``cxpar.toml``, then
-defaults. The API key is read only from ``CXPAR_API_KEY``.
+defaults (:func:`cxpar.settings.resolve`). The API key is read only from ``CXPAR_API_KEY``.
+
+Provider code is imported only to run a program (``cxpar run``, ``repl``): ``check``,
+``graph`` and ``compile`` never import a provider named by ``cxpar.toml`` or the
+environment; ``cxpar check --provider MODULE:ATTR`` (typed by the user) is the one way to
+let the checker learn the services a plug-in provider declares.
 """
 
 from __future__ import annotations
@@ -46,14 +51,14 @@ import inspect
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cxpar.driver import UsageError
+from cxpar.runtime.providers import BUILTIN_PROVIDERS, build_provider
 from cxpar.runtime.providers.base import CallContext, Provider, ProviderError
 from cxpar.runtime.scheduler import PLUGIN_SERVICES, service
+from cxpar.runtime.settings import ProviderSettings, RunSettings
 
 if TYPE_CHECKING:
     from cxpar.config import Config
@@ -62,100 +67,15 @@ __all__ = [
     "CallContext", "PROVIDER_GROUP", "PluginError", "Provider", "ProviderError",
     "ProviderSettings", "SERVICE_GROUP", "import_object", "known_services",
     "load_provider_object", "load_service_plugins", "make_provider", "plugin_services",
-    "prepare_check", "prepare_run", "register_services", "resolve_settings", "service",
+    "prepare_check", "prepare_run", "register_services", "service",
 ]
 
 PROVIDER_GROUP = "cxpar.providers"
 SERVICE_GROUP = "cxpar.services"
-BUILTIN_PROVIDERS = ("sim", "openai")
-API_KEY_ENV = "CXPAR_API_KEY"
-ENV = {"name": "CXPAR_PROVIDER", "base_url": "CXPAR_BASE_URL", "model": "CXPAR_MODEL"}
 
 
 class PluginError(UsageError):
     """A provider or plug-in that cannot be set up (a usage error, exit 2)."""
-
-
-@dataclass
-class ProviderSettings:
-    """Where to send service calls. ``origin`` says where each value came from."""
-
-    name: str = "sim"
-    base_url: str | None = None
-    model: str | None = None
-    timeout_ms: float | None = None
-    max_connections: int = 100
-    http2: bool | None = None
-    temperature: float | None = None
-    max_tokens: int | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    origin: dict[str, str] = field(default_factory=dict)
-
-    def __repr__(self) -> str:  # headers may carry tokens: never shown
-        return (f"ProviderSettings(name={self.name!r}, base_url={self.base_url!r}, "
-                f"model={self.model!r})")
-
-
-def _typed(value: Any, kind: type | tuple[type, ...], key: str, where: str) -> Any:
-    if isinstance(value, bool) and kind is not bool:
-        raise PluginError(f"`{key}` in {where} must be {_kind_name(kind)}, got a boolean")
-    if not isinstance(value, kind):
-        raise PluginError(f"`{key}` in {where} must be {_kind_name(kind)}, "
-                          f"got {type(value).__name__}")
-    return value
-
-
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    names = {str: "a string", bool: "a boolean", int: "an integer", float: "a number",
-             dict: "a table"}
-    if isinstance(kind, tuple):
-        return "a number" if float in kind else " or ".join(names.get(k, k.__name__)
-                                                             for k in kind)
-    return names.get(kind, kind.__name__)
-
-
-def resolve_settings(cli: Mapping[str, Any] | None = None, config: Config | None = None,
-                     env: Mapping[str, str] | None = None) -> ProviderSettings:
-    """Provider settings with precedence CLI > environment > ``[provider]`` > default.
-
-    ``cli`` holds ``name``, ``base_url``, ``model`` (None = not given).
-    """
-    cli = cli or {}
-    env = os.environ if env is None else env
-    file = config.section("provider") if config is not None else {}
-    where = f"[provider] of `{config.path}`" if config is not None and config.path \
-        else "[provider]"
-    s = ProviderSettings()
-    for key in ("name", "base_url", "model"):
-        if cli.get(key):
-            setattr(s, key, str(cli[key]))
-            s.origin[key] = "command line"
-        elif env.get(ENV[key]):
-            setattr(s, key, env[ENV[key]])
-            s.origin[key] = ENV[key]
-        elif file.get(key) is not None:
-            setattr(s, key, _typed(file[key], str, key, where))
-            s.origin[key] = where
-    if "timeout" in file:
-        t = float(_typed(file["timeout"], (int, float), "timeout", where))
-        if t <= 0:
-            raise PluginError(f"`timeout` in {where} must be > 0 (ms)")
-        s.timeout_ms = t
-    if "max_connections" in file:
-        s.max_connections = _typed(file["max_connections"], int, "max_connections", where)
-        if s.max_connections < 1:
-            raise PluginError(f"`max_connections` in {where} must be >= 1")
-    if "http2" in file:
-        s.http2 = _typed(file["http2"], bool, "http2", where)
-    if "temperature" in file:
-        s.temperature = float(_typed(file["temperature"], (int, float), "temperature", where))
-    if "max_tokens" in file:
-        s.max_tokens = _typed(file["max_tokens"], int, "max_tokens", where)
-    if "headers" in file:
-        headers = _typed(file["headers"], dict, "headers", where)
-        s.headers = {str(k): str(_typed(v, str, f"headers.{k}", where))
-                     for k, v in headers.items()}
-    return s
 
 
 # ---------------------------------------------------------------------------- services
@@ -179,7 +99,10 @@ def plugin_services(config: Config | None) -> dict[str, str]:
             raise PluginError(f"`{name}` in [services] is not a valid service name")
         if stem is True:
             stem = name
-        out[str(name)] = str(_typed(stem, str, str(name), "[services]"))
+        if not isinstance(stem, str):
+            raise PluginError(f"`{name}` in [services] must be a string (the event stem), "
+                              f"got {type(stem).__name__}")
+        out[str(name)] = stem
     return out
 
 
@@ -273,84 +196,41 @@ def provider_services(obj: Any) -> dict[str, str]:
     return {}
 
 
-def make_provider(settings: ProviderSettings, *, seed: int = 0,
-                  latency: Mapping[str, float] | None = None, fail_rate: float = 0.0,
-                  timeout_rate: float = 0.0,
-                  env: Mapping[str, str] | None = None) -> Any:
-    """Build the provider ``settings`` names (sim options apply to ``sim`` only)."""
-    env = os.environ if env is None else env
-    name = settings.name
-    if name == "sim":
-        from cxpar.runtime.providers.sim import SimProvider
-        return SimProvider(seed, latency_ms=latency, fail_rate=fail_rate,
-                           timeout_rate=timeout_rate)
-    if name == "openai":
-        if not settings.base_url:
-            raise PluginError("the openai provider needs an endpoint: pass `--base-url "
-                              "http://localhost:11434/v1` (or set CXPAR_BASE_URL, or "
-                              "`base_url` under [provider] in cxpar.toml)")
-        if not settings.base_url.startswith(("http://", "https://")):
-            raise PluginError(f"--base-url must start with http:// or https://, got "
-                              f"`{settings.base_url}`")
-        if not settings.model:
-            raise PluginError("the openai provider needs a model: pass `--model llama3.2` "
-                              "(or set CXPAR_MODEL, or `model` under [provider] in "
-                              "cxpar.toml)")
-        if settings.http2 and importlib.util.find_spec("h2") is None:
+def make_provider(settings: RunSettings, *, env: Mapping[str, str] | None = None) -> Any:
+    """The provider ``settings.provider`` names: built-in (sim options apply to ``sim``
+    only) or a plug-in, which receives ``settings.provider`` as ``settings=``."""
+    name = settings.provider.name
+    if name in BUILTIN_PROVIDERS:
+        if name == "openai" and settings.provider.http2 and importlib.util.find_spec("h2") is None:
             raise PluginError("http2 = true needs the `h2` package (pip install h2)")
-        from cxpar.runtime.providers.openai import OpenAIProvider
-        return OpenAIProvider(settings.base_url, settings.model,
-                              api_key=env.get(API_KEY_ENV) or None,
-                              timeout_s=settings.timeout_ms / 1000 if settings.timeout_ms
-                              else None,
-                              max_connections=settings.max_connections,
-                              http2=settings.http2, temperature=settings.temperature,
-                              max_tokens=settings.max_tokens, headers=settings.headers)
-    provider = _instantiate(load_provider_object(name), settings, name)
+        return build_provider(settings, env)
+    provider = _instantiate(load_provider_object(name), settings.provider, name)
     register_services(provider_services(provider))
     return provider
 
 
 # ---------------------------------------------------------------------------- commands
-def _config(start: Path | None) -> Config:
-    from cxpar.config import ConfigError, load_config
-    try:
-        return load_config(start=start)
-    except ConfigError as exc:
-        raise PluginError(str(exc)) from None
-
-
-def prepare_run(path: Path, cli: Mapping[str, Any], *, clock: str, seed: int,
-                latency: Mapping[str, float] | None = None, fail_rate: float = 0.0,
-                timeout_rate: float = 0.0) -> tuple[Any, dict[str, str]]:
+def prepare_run(settings: RunSettings, config: Config | None = None,
+                ) -> tuple[Any, dict[str, str]]:
     """For ``cxpar run``: ``(provider, extra service names for the checker)``.
 
-    Reads ``cxpar.toml`` (found from ``path``), loads ``cxpar.services`` entry points
-    and the provider plug-in. Raises :class:`PluginError` (exit 2) on any problem.
+    Registers ``[services]`` of ``config``, loads ``cxpar.services`` entry points and
+    makes the provider (importing a plug-in). Raises :class:`PluginError` (exit 2).
     """
-    config = _config(path)
-    settings = resolve_settings(cli, config)
     register_services(plugin_services(config))
     load_service_plugins()
-    if settings.name == "openai" and clock == "virtual":
-        raise PluginError("the openai provider needs `--clock real`: on the virtual clock "
-                          "every timeout would expire at once while waiting for the network")
-    provider = make_provider(settings, seed=seed, latency=latency, fail_rate=fail_rate,
-                             timeout_rate=timeout_rate)
-    return provider, known_services()
+    return make_provider(settings), known_services()
 
 
-def prepare_check(path: Path | None, provider: str | None = None) -> dict[str, str]:
-    """For ``cxpar check``: the plug-in service names (``name → stem``) it should know.
+def prepare_check(config: Config | None, provider: str | None = None) -> dict[str, str]:
+    """For ``check``, ``graph``, ``compile``: the plug-in service names (``name → stem``).
 
-    ``[services]`` of ``cxpar.toml``, ``cxpar.services`` entry points, and the services a
-    plug-in provider (``--provider``/``CXPAR_PROVIDER``/``[provider] name``) registers or
-    declares. The provider is imported, never instantiated.
+    ``[services]`` of ``config``, ``cxpar.services`` entry points, and — only when the
+    user names one on the command line (``provider``) — the services a plug-in provider
+    declares. A provider named by ``cxpar.toml`` or the environment is never imported.
     """
-    config = _config(path)
-    settings = resolve_settings({"name": provider}, config)
     register_services(plugin_services(config))
     load_service_plugins()
-    if settings.name not in BUILTIN_PROVIDERS:
-        register_services(provider_services(load_provider_object(settings.name)))
+    if provider and provider not in BUILTIN_PROVIDERS:
+        register_services(provider_services(load_provider_object(provider)))
     return known_services()

@@ -48,22 +48,30 @@ def count(diags: list[Diagnostic]) -> tuple[int, int]:
     return errors, sum(1 for d in diags if d.severity.value == "warning")
 
 
-def plugin_services(path: Path | None, provider: str | None = None) -> dict[str, str]:
+def plugin_services(path: Path | None, provider: str | None = None,
+                    config_path: str | None = None) -> dict[str, str]:
     """Plug-in service names (``name → stem``) the checker should know for ``path``.
 
-    The plug-in machinery is imported only when plug-ins can exist (an explicit or
-    environment provider, a ``cxpar.toml``, or a ``cxpar.*`` entry point), which keeps
-    a plain `cxpar check` start-up small.
+    ``[services]`` of the ``cxpar.toml`` found for ``path`` (or ``--config``), the
+    ``cxpar.services`` entry points and, only when ``provider`` is given on the command
+    line, the services that plug-in provider declares; provider code named by the
+    config file or the environment is never imported here. The plug-in machinery is
+    imported only when plug-ins can exist, which keeps `cxpar check` start-up small.
     """
-    import os
+    from cxpar.config import ConfigError, find_config, load_config
 
-    from cxpar.config import find_config
-
-    if not (provider or os.environ.get("CXPAR_PROVIDER") or find_config(path) is not None):
+    target = Path(config_path) if config_path else find_config(path)
+    if not provider and target is None:
         from importlib.metadata import entry_points
 
-        if not (entry_points(group="cxpar.services") or entry_points(group="cxpar.providers")):
+        if not entry_points(group="cxpar.services"):
             return {}
+    try:
+        config = load_config(target) if target is not None else None
+    except ConfigError as exc:
+        from cxpar.driver import UsageError
+
+        raise UsageError(str(exc)) from None
     from cxpar.plugins import prepare_check
 
-    return prepare_check(path, provider)
+    return prepare_check(config, provider)

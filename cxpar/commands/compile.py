@@ -9,6 +9,7 @@ import click
 
 from cxpar.commands.common import plugin_services, print_diagnostics
 from cxpar.driver import UsageError, front_end
+from cxpar.settings import config_option
 
 EMITTERS = ("ast", "graph", "python", "llvm-ir")
 
@@ -21,12 +22,14 @@ EMITTERS = ("ast", "graph", "python", "llvm-ir")
               show_default=True, help="For --emit ast/graph: readable text or JSON.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write to this file instead of stdout.")
-def compile_cmd(file: str, emit: str, fmt: str, output: str | None) -> None:
+@config_option
+def compile_cmd(file: str, emit: str, fmt: str, output: str | None,
+                config_path: str | None) -> None:
     """Compile FILE and print (or write with -o) the chosen representation."""
     path = Path(file)
     if not path.exists():
         raise UsageError(f"no such file: `{file}`")
-    extra = plugin_services(path) if emit != "ast" else {}
+    extra = plugin_services(path, config_path=config_path) if emit != "ast" else {}
     fe = front_end(path, file, syntax_only=(emit == "ast"), extra_services=extra)
     print_diagnostics(fe, "text")
     if fe.has_errors or fe.program is None:

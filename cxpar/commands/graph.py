@@ -9,6 +9,7 @@ import click
 
 from cxpar.commands.common import plugin_services, print_diagnostics, use_colour
 from cxpar.driver import FrontEnd, UsageError, front_end
+from cxpar.settings import config_option
 
 
 def render_graph(fe: FrontEnd, fmt: str, latency: str | None = None, *,
@@ -37,7 +38,9 @@ def render_graph(fe: FrontEnd, fmt: str, latency: str | None = None, *,
               help="Per-service latency estimates in ms, e.g. think=800,infer=300.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write to this file instead of stdout.")
-def graph(file: str, fmt: str, latency: str | None, output: str | None) -> None:
+@config_option
+def graph(file: str, fmt: str, latency: str | None, output: str | None,
+          config_path: str | None) -> None:
     """Show the stream execution graph of FILE: parallel batches and the critical path."""
     path = Path(file)
     if not path.exists():
@@ -49,7 +52,7 @@ def graph(file: str, fmt: str, latency: str | None, output: str | None) -> None:
             parse_latency(latency)
         except ValueError as exc:
             raise UsageError(f"--latency: {exc}") from None
-    fe = front_end(path, file, extra_services=plugin_services(path))
+    fe = front_end(path, file, extra_services=plugin_services(path, config_path=config_path))
     print_diagnostics(fe, "text")
     if fe.has_errors or fe.compilation is None:
         sys.exit(1)

@@ -17,12 +17,13 @@ import os
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
 from cxpar.ast import nodes as n
 from cxpar.diagnostics.model import Diagnostic
+from cxpar.runtime.settings import ProviderSettings, RunSettings, SettingsError
 from cxpar.span import SourceFile
 
 #: Warnings that only make sense for a whole program, not for one entry at a time.
@@ -125,38 +126,27 @@ def history_path() -> Path:
     return Path(env) if env else data_dir() / "repl_history"
 
 
-@dataclass
-class ProviderConfig:
-    """The sim provider's settings (``:provider``)."""
-
-    name: str = "sim"
-    seed: int = 0
-    latency: dict[str, float] = field(default_factory=dict)
-    fail_rate: float = 0.0
-    timeout_rate: float = 0.0
-
-    def describe(self) -> str:
-        lat = ",".join(f"{k}={v:g}" for k, v in self.latency.items()) or "defaults"
-        return (f"provider {self.name}: seed={self.seed} latency={lat} "
-                f"fail-rate={self.fail_rate:g} timeout-rate={self.timeout_rate:g}")
-
-    def build(self) -> Any:
-        from cxpar.runtime.providers.sim import SimProvider
-
-        return SimProvider(self.seed, latency_ms=self.latency, fail_rate=self.fail_rate,
-                           timeout_rate=self.timeout_rate)
+def describe_provider(settings: RunSettings) -> str:
+    """The ``:provider`` line: which provider and its sim settings."""
+    lat = ",".join(f"{k}={v:g}" for k, v in settings.latency.items()) or "defaults"
+    return (f"provider {settings.provider.name}: seed={settings.seed} latency={lat} "
+            f"fail-rate={settings.fail_rate:g} timeout-rate={settings.timeout_rate:g}")
 
 
 class Session:
     """One REPL session. ``execute(text)`` runs an entry; ``command(line)`` a `:command`."""
 
-    def __init__(self, *, clock: str = "real", seed: int = 0, stdout: IO[str] | None = None,
-                 stderr: IO[str] | None = None, colour: bool = False) -> None:
+    def __init__(self, settings: RunSettings | None = None, *, provider: Any = None,
+                 stdout: IO[str] | None = None, stderr: IO[str] | None = None,
+                 colour: bool = False) -> None:
         self.out: IO[str] = stdout if stdout is not None else sys.stdout
         self.err: IO[str] = stderr if stderr is not None else sys.stderr
         self.colour = colour
-        self.clock = clock
-        self.provider = ProviderConfig(seed=seed)
+        #: The session's settings (clock, seed, sim provider, …); `:clock`/`:provider`
+        #: replace them.
+        self.settings = settings if settings is not None else RunSettings()
+        #: A provider made outside the runtime (a plug-in); None: the built-in one.
+        self._provider = provider
         self.quit = False
         #: Worst outcome so far (piped mode's exit code): 0, 1 diagnostics, 3 runtime.
         self.status = 0
@@ -180,8 +170,8 @@ class Session:
         self.spans: list[tuple[str, int, int, int, int]] = []
         self.span_ids: dict[tuple[str, int, int, int, int], int] = {}
         self.events: set[str] = set()
-        self.rt = Runtime(spans=self.spans, provider=self.provider.build(),
-                          seed=self.provider.seed, stdout=self.out, stderr=self.err,
+        self.rt = Runtime(self.settings, spans=self.spans, provider=self._provider,
+                          stdout=self.out, stderr=self.err,
                           recorder=Recorder(keep_spans=False))
         self.rt.sources = self.sources
         self._start_loop()
@@ -189,7 +179,7 @@ class Session:
     def _start_loop(self) -> None:
         from cxpar.runtime.clock import new_loop
 
-        loop = new_loop(self.clock)
+        loop = new_loop(self.settings.clock, guard_s=self.settings.guard_s)
         self.loop = loop
         self.runner = asyncio.Runner(loop_factory=lambda: loop)
         self.rt.attach(loop)
@@ -203,6 +193,10 @@ class Session:
                 pass
         self.runner = None
         self.loop = None
+
+    @property
+    def clock(self) -> str:
+        return self.settings.clock
 
     @property
     def entities(self) -> list[str]:
@@ -492,7 +486,7 @@ class Session:
             body.append(s)
         first = body[0].span
         program = n.Program(span=first, body=body)
-        comp = Compilation(SourceFile("<repl>", ""), program, latency=dict(self.provider.latency))
+        comp = Compilation(SourceFile("<repl>", ""), program, latency=dict(self.settings.latency))
         analyse(comp)
         g = comp.graph
         if g is None:
@@ -538,18 +532,24 @@ class Session:
         if arg not in ("real", "virtual"):
             self.err.write("usage: :clock real|virtual\n")
             return
+        try:
+            self.settings = self.settings.replace(clock=arg)
+        except SettingsError as exc:
+            self.err.write(f"error: {exc.message}\n")
+            return
         self.close()
-        self.clock = arg
         self._start_loop()
         self.out.write(f"clock: {arg}\n")
 
     def cmd_provider(self, arg: str) -> None:
         if not arg:
-            self.out.write(self.provider.describe() + "\n")
+            self.out.write(describe_provider(self.settings) + "\n")
             return
+        from cxpar.runtime.providers import build_provider
         from cxpar.runtime.standalone import parse_latency
 
-        cfg = replace(self.provider, latency=dict(self.provider.latency))
+        changes: dict[str, Any] = {}
+        latency = dict(self.settings.latency)
         try:
             for word in arg.split():
                 key, sep, value = word.partition("=")
@@ -557,27 +557,29 @@ class Session:
                 if not sep:
                     if key != "sim":
                         raise ValueError(f"unknown provider `{key}` (available: sim)")
-                    cfg.name = key
+                    changes["provider"] = ProviderSettings()
                 elif key == "seed":
-                    cfg.seed = int(value)
+                    changes["seed"] = int(value)
                 elif key == "latency":
-                    cfg.latency.update(parse_latency(value))
+                    latency.update(parse_latency(value))
+                    changes["latency"] = latency
                 elif key in ("fail-rate", "timeout-rate"):
-                    rate = float(value)
-                    if not 0 <= rate <= 1:
-                        raise ValueError(f"{key} must be between 0 and 1")
-                    if key == "fail-rate":
-                        cfg.fail_rate = rate
-                    else:
-                        cfg.timeout_rate = rate
+                    changes[key.replace("-", "_")] = float(value)
                 else:
                     raise ValueError(f"unknown provider setting `{key}`")
+            if self.settings.provider.name != "sim":
+                changes.setdefault("provider", ProviderSettings())
+            settings = self.settings.replace(**changes)
+        except SettingsError as exc:
+            self.err.write(f"error: {exc.name.replace('_', '-')} {exc.message}\n")
+            return
         except ValueError as exc:
             self.err.write(f"error: {exc}\n")
             return
-        self.provider = cfg
-        self.rt.provider = cfg.build()
-        self.out.write(cfg.describe() + "\n")
+        self.settings = settings
+        self._provider = None
+        self.rt.provider = build_provider(settings)
+        self.out.write(describe_provider(settings) + "\n")
 
     def cmd_stats(self, arg: str) -> None:
         rec = self.rt.recorder

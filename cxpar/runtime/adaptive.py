@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .limits import POLICIES, Limiter
-from .settings import non_negative, switch, updated
+from .validate import non_negative, switch, updated
 
 __all__ = ["AdaptiveLimiter", "LimitsConfig", "ALGORITHMS"]
 

@@ -10,11 +10,11 @@ import sys
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import IO, Any
 
-from .clock import DEFAULT_GUARD_S, new_loop
+from .clock import new_loop
 from .errors import SpanLike, render_error
 from .providers.base import Provider
-from .resilience import Resilience
 from .scheduler import Runtime
+from .settings import RunSettings
 from .tracing import Recorder
 
 __all__ = ["run_program"]
@@ -45,32 +45,28 @@ def gc_tuned() -> Iterator[None]:
         gc.unfreeze()
 
 
-def run_program(main: Callable[[Runtime], Awaitable[Any]], *,
+def run_program(main: Callable[[Runtime], Awaitable[Any]],
+                settings: RunSettings | None = None, *,
                 spans: Sequence[SpanLike] = (), sources: Mapping[str, str] | None = None,
-                clock: str = "virtual", seed: int = 0, provider: Provider | None = None,
-                timeout_ms: float | None = 600_000, max_concurrency: int | None = None,
-                stats: bool = False, trace: str | None = None,
-                stdout: IO[str] | None = None, stderr: IO[str] | None = None,
-                guard_s: float = DEFAULT_GUARD_S, breaker_threshold: int = 5,
-                setup: Callable[[Runtime], None] | None = None, dashboard: bool = False,
-                critical: Sequence[str] = (), resilience: Resilience | None = None) -> int:
+                provider: Provider | None = None, stdout: IO[str] | None = None,
+                stderr: IO[str] | None = None, setup: Callable[[Runtime], None] | None = None,
+                critical: Sequence[str] = ()) -> int:
     """Run ``await main(rt)`` as the top level on a fresh loop; 0 ok, 3 errors/timeout, 130 ^C.
 
-    ``setup(rt)`` (optional) runs before the loop starts, e.g. to register classes.
-    ``dashboard`` shows a live view on ``stderr`` (``critical``: the services on the
-    static critical path). ``resilience``: breaker/limit settings (default: breakers as
-    ``breaker_threshold`` says, no adaptive limit).
+    ``settings`` (default: ``RunSettings()``) holds every option of the run; ``provider``
+    (default: the built-in one ``settings`` names) answers service calls. ``setup(rt)``
+    (optional) runs before the loop starts, e.g. to register classes. ``critical``: the
+    services on the static critical path, for ``settings.dashboard``.
     """
+    s = settings if settings is not None else RunSettings()
     out = stdout if stdout is not None else sys.stdout
     err = stderr if stderr is not None else sys.stderr
-    recorder = Recorder(keep_spans=trace is not None) if (stats or trace or dashboard) \
+    recorder = Recorder(keep_spans=s.trace is not None) if (s.stats or s.trace or s.dashboard) \
         else None
-    rt = Runtime(spans=spans, sources=sources, provider=provider, seed=seed,
-                 max_concurrency=max_concurrency, stdout=out, stderr=err,
-                 breaker_threshold=breaker_threshold, recorder=recorder,
-                 resilience=resilience)
+    rt = Runtime(s, spans=spans, sources=sources, provider=provider, stdout=out, stderr=err,
+                 recorder=recorder)
     live = None
-    if dashboard:
+    if s.dashboard:
         from .dashboard import Monitor, console_writer
 
         mon = Monitor(recorder, limiter=rt.limiter, breakers=rt._breakers,
@@ -78,7 +74,7 @@ def run_program(main: Callable[[Runtime], Awaitable[Any]], *,
                       runtimes=[rt])
         live = mon.live(console_writer(err))
         rt.stderr = live  # type: ignore[assignment]  # reports go above the live view
-    loop = new_loop(clock, guard_s=guard_s)
+    loop = new_loop(s.clock, guard_s=s.guard_s)
     code = 0
     with gc_tuned(), asyncio.Runner(loop_factory=lambda: loop) as runner:
         rt.attach(loop)
@@ -88,7 +84,7 @@ def run_program(main: Callable[[Runtime], Awaitable[Any]], *,
             if live is not None:
                 live.start()
             try:
-                code = runner.run(rt.run_main(main, timeout_ms=timeout_ms))
+                code = runner.run(rt.run_main(main, timeout_ms=s.timeout_ms))
             finally:
                 if live is not None:
                     live.stop()
@@ -104,8 +100,8 @@ def run_program(main: Callable[[Runtime], Awaitable[Any]], *,
     except (OSError, ValueError):
         pass
     if recorder is not None:
-        if stats:
+        if s.stats:
             recorder.render_stats(err)
-        if trace:
-            recorder.write_trace(trace)
+        if s.trace:
+            recorder.write_trace(s.trace)
     return code

@@ -17,8 +17,10 @@ from .breaker import CircuitBreaker
 from .bus import Bus, Handler, Router
 from .coordinator import DEPTH, run_await, run_service
 from .errors import NO_SPAN_ID, CxRuntimeError, SpanLike, lookup_span, render_error
+from .providers import build_provider
 from .providers.base import Provider
 from .resilience import Resilience
+from .settings import RunSettings
 from .values import Instance, to_str, type_name
 
 __all__ = ["Runtime", "ClassDef", "PLUGIN_SERVICES", "service"]
@@ -62,36 +64,34 @@ def task_names(tasks: Iterable[asyncio.Task[Any]]) -> list[str]:
 class Runtime:
     """State of one running CX program. Generated code receives it as ``rt``."""
 
-    def __init__(self, *, spans: Sequence[SpanLike] = (), sources: Mapping[str, str] | None = None,
-                 provider: Provider | None = None, seed: int = 0,
-                 max_concurrency: int | None = None, stdout: IO[str] | None = None,
-                 stderr: IO[str] | None = None, breaker_threshold: int = 5,
-                 breaker_cooldown_ms: float = 10_000, recorder: Any = None,
+    def __init__(self, settings: RunSettings | None = None, *,
+                 spans: Sequence[SpanLike] = (), sources: Mapping[str, str] | None = None,
+                 provider: Provider | None = None, stdout: IO[str] | None = None,
+                 stderr: IO[str] | None = None, recorder: Any = None,
                  resilience: Resilience | None = None) -> None:
+        settings = settings if settings is not None else RunSettings()
         if provider is None:
-            from .providers.sim import SimProvider
-            provider = SimProvider(seed)
+            provider = build_provider(settings)
+        #: Every option of this run (docs/cli.md "Settings").
+        self.settings = settings
         self.spans = spans
         self.sources: Mapping[str, str] = sources or {}
         self.provider: Provider = provider
-        self.seed = seed
         self.stdout: IO[str] = stdout if stdout is not None else sys.stdout
         self.stderr: IO[str] = stderr if stderr is not None else sys.stderr
         self.bus: Router = Bus()
         self.classes: dict[str, ClassDef] = {}
         self.services: dict[str, str] = dict(SERVICE_STEMS)
-        if resilience is None:  # legacy knobs: threshold 0 turns breakers off
-            resilience = Resilience.with_threshold(breaker_threshold, breaker_cooldown_ms)
+        if resilience is None:
+            resilience = Resilience(settings.breaker, settings.limits)
         #: Breakers, adaptive limits, retry budgets (issue 9; docs/runtime.md "Resilience").
         self.resilience = resilience
-        self.limiter = resilience.global_limiter(max_concurrency)
+        self.limiter = resilience.global_limiter(settings.max_concurrency)
         self.recorder = recorder
         self.error_count = 0
         #: Emitted handlers finished so far (for the live dashboard).
         self.handled = 0
-        self._rand = random.Random(seed).random
-        self._jitter_rng = random.Random(f"jitter:{seed}")
-        self._await_rng = random.Random(f"await:{seed}")
+        self.reseed(settings.seed)
         self._breakers: dict[str, CircuitBreaker] = resilience.breakers
         self._tasks: set[asyncio.Task[Any]] = set()
         self._inflight = 0
@@ -103,6 +103,13 @@ class Runtime:
         self.t_start = 0.0
 
     # ------------------------------------------------------------ setup
+    def reseed(self, seed: int) -> None:
+        """Seed ``random()``, ``await`` ranges and retry jitter (a batch stream has its own)."""
+        self.seed = seed
+        self._rand = random.Random(seed).random
+        self._jitter_rng = random.Random(f"jitter:{seed}")
+        self._await_rng = random.Random(f"await:{seed}")
+
     def attach(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Bind to ``loop`` (default: the running loop); ``now()`` counts from here."""
         self.loop = loop or asyncio.get_running_loop()

@@ -1,45 +1,371 @@
-"""Validation shared by the runtime's setting tables (``[breaker]``, ``[limits]``)."""
+"""One frozen, picklable :class:`RunSettings` carries every option of a run.
+
+**Where it comes from.** ``cxpar run`` / ``cxpar repl`` resolve it once with
+:func:`cxpar.settings.resolve` — command line > environment > ``cxpar.toml`` > the
+defaults below — outside the runtime; a standalone compiled module (``python out.py``)
+builds it from its own arguments; the Python API and tests construct it directly.
+However it is built, the constructor validates it (``__post_init__``, the one place):
+a bad value raises :class:`SettingsError` naming the setting, and the CLI turns that
+into a usage error (exit 2) that says where the value came from.
+
+**Who reads it.** It travels whole: ``run_program`` / ``run_factory`` / ``run_batch``
+→ :class:`~cxpar.runtime.scheduler.Runtime` (``rt.settings``), the batch streams and
+the built-in providers (:func:`cxpar.runtime.providers.build_provider`). It pickles, so
+it can be sent to worker processes as it is.
+
+**Adding a setting** (journal, schedule, budgets, OTel, executors, …):
+
+1. Add a field to :class:`RunSettings` (or :class:`ProviderSettings` for ``[provider]``)
+   with ``option(default, ...)``. Every source is optional:
+   ``toml="section.key"`` makes it a ``cxpar.toml`` key (the file's schema is derived
+   from these fields, so the key is accepted *and* applied), ``env="CXPAR_NAME"`` an
+   environment variable, ``cli="--flag"`` a ``cxpar run`` option generated from the
+   field (``kind`` picks the parser for text values: ``str``, ``int``, ``float``,
+   ``bool``, ``choice`` + ``choices``, ``latency``/``capacity`` (``svc=N,…`` maps),
+   ``table`` (``key=value,…``); ``flag=True`` for an on/off switch; ``help`` is the
+   option's help and the docs' description).
+2. Put its rules in the class's ``_validate`` (``_fail(name, message)`` per broken rule).
+3. Read ``settings.<name>`` where it is used. Never thread a new keyword argument
+   through ``run_program``/``run_batch``/``Runtime`` for it.
+4. Add its row to the settings table in ``docs/cli.md`` (a test compares the table with
+   these fields) and a test through the real CLI for its ``cxpar.toml`` key.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import fields, replace
-from typing import Any, TypeVar
+import math
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields, replace
+from typing import Any
+from urllib.parse import urlsplit
 
-C = TypeVar("C")
+from .adaptive import LimitsConfig
+from .breaker import BreakerConfig
+from .clock import DEFAULT_GUARD_S
 
-
-def updated(cfg: C, data: Mapping[str, Any], section: str,
-            coerce: Callable[[str, Any], Any]) -> C:
-    """``cfg`` (a dataclass) with ``data``'s keys coerced; unknown keys → ValueError."""
-    known = {f.name for f in fields(cfg)}  # type: ignore[arg-type]
-    changes: dict[str, Any] = {}
-    for key, value in data.items():
-        if key not in known:
-            raise ValueError(f"unknown {section} setting `{key}` "
-                             f"(known: {', '.join(sorted(known))})")
-        changes[key] = coerce(key, value)
-    return replace(cfg, **changes)  # type: ignore[type-var]
+__all__ = ["ProviderSettings", "RunSettings", "SettingsError", "describe", "option",
+           "setting_fields"]
 
 
-def switch(value: Any) -> bool | None:
-    """``true/on/yes/1`` → True, ``false/off/no/0`` → False (or a bool), else None."""
-    if isinstance(value, bool):
-        return value
-    low = str(value).lower()
-    if low in ("true", "on", "yes", "1"):
-        return True
-    if low in ("false", "off", "no", "0"):
-        return False
+class SettingsError(ValueError):
+    """A setting with a bad value. ``name`` is its dotted field name (``provider.model``)."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(describe(name, message))
+        self.name = name
+        self.message = message
+
+
+def describe(label: str, message: str) -> str:
+    """``--timeout must be …`` / ``--seed: expected …``: ``label`` then ``message``."""
+    sep = " " if message.startswith(("must ", "needs ")) else ": "
+    return f"{label}{sep}{message}"
+
+
+def option(default: Any = MISSING, *, factory: Any = None, toml: str | None = None,
+           env: str | None = None, cli: str | None = None, kind: str = "str",
+           choices: tuple[str, ...] = (), flag: bool = False, help: str = "",
+           metavar: str | None = None, extra_cli: Mapping[str, str] | None = None,
+           extra_help: Mapping[str, str] | None = None, nested: bool = False) -> Any:
+    """A settings field with where it can come from (see the module docstring).
+
+    ``extra_cli`` (``table`` fields): switches that set one key of the table, e.g.
+    ``{"--adaptive/--no-adaptive": "adaptive"}``. ``nested``: a settings dataclass of
+    its own (its fields carry their own sources).
+    """
+    meta = {"toml": toml, "env": env, "cli": cli, "kind": kind, "choices": choices,
+            "flag": flag, "help": help, "metavar": metavar,
+            "extra_cli": dict(extra_cli or {}), "extra_help": dict(extra_help or {}),
+            "nested": nested}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def setting_fields(cls: type) -> list[tuple[str, Any]]:
+    """``(dotted name, dataclass field)`` for every leaf setting of ``cls`` (nested too)."""
+    out: list[tuple[str, Any]] = []
+    for f in fields(cls):
+        if f.metadata.get("nested"):
+            sub_cls: type = f.default_factory  # type: ignore[assignment]
+            out.extend((f"{f.name}.{name}", sub) for name, sub in setting_fields(sub_cls))
+        else:
+            out.append((f.name, f))
+    return out
+
+
+# ------------------------------------------------------------------------- checks
+
+def _fail(name: str, message: str) -> None:
+    raise SettingsError(name, message)
+
+
+def _number(obj: Any, name: str, *, low: float | None = None, high: float | None = None,
+            above: float | None = None, whole: bool = False, optional: bool = False) -> None:
+    """Check (and normalise: ints for whole numbers, floats otherwise) one number field."""
+    value = getattr(obj, name)
+    if value is None and optional:
+        return
+    what = "a whole number" if whole else "a number"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        _fail(name, f"must be {what}, got {value!r}")
+    if not math.isfinite(value):
+        _fail(name, f"must be a finite number, got {value!r}")
+    if whole and value != int(value):
+        _fail(name, f"must be a whole number, got {value!r}")
+    if low is not None and value < low:
+        _fail(name, f"must be >= {low:g}, got {value!r}")
+    if high is not None and value > high:
+        _fail(name, f"must be <= {high:g}, got {value!r}")
+    if above is not None and value <= above:
+        _fail(name, f"must be > {above:g}, got {value!r}")
+    object.__setattr__(obj, name, int(value) if whole else float(value))
+
+
+def _choice(obj: Any, name: str, choices: tuple[str, ...]) -> None:
+    value = getattr(obj, name)
+    if value not in choices:
+        _fail(name, f"must be one of {', '.join(choices)}, got {value!r}")
+
+
+def _flag(obj: Any, name: str, *, optional: bool = False) -> None:
+    value = getattr(obj, name)
+    if not (isinstance(value, bool) or (optional and value is None)):
+        _fail(name, f"must be true or false, got {value!r}")
+
+
+def _text(obj: Any, name: str, *, optional: bool = True) -> None:
+    value = getattr(obj, name)
+    if not (isinstance(value, str) or (optional and value is None)):
+        _fail(name, f"must be a string, got {value!r}")
+
+
+def _number_map(obj: Any, name: str, *, positive: bool) -> None:
+    value = getattr(obj, name)
+    if not isinstance(value, Mapping):
+        _fail(name, f"must be a table of service = number, got {value!r}")
+    out: dict[str, float] = {}
+    for key, num in value.items():
+        ok = not isinstance(num, bool) and isinstance(num, (int, float)) \
+            and math.isfinite(num) and (num > 0 if positive else num >= 0)
+        if not ok:
+            _fail(name, f"`{key}` must be a number {'> 0' if positive else '>= 0'}, "
+                        f"got {num!r}")
+        out[str(key)] = float(num)
+    object.__setattr__(obj, name, out)
+
+
+def check_url(url: str) -> str | None:
+    """Why ``url`` is not a usable ``http(s)://host[:port]/…`` endpoint (None if it is)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # ValueError for a port outside 0..65535 or not a number
+    except ValueError as exc:
+        return f"`{url}` is not a valid URL ({exc})"
+    if parts.scheme not in ("http", "https"):
+        return f"must start with http:// or https://, got `{url}`"
+    if not parts.hostname:
+        return f"`{url}` has no host name"
+    if port == 0:
+        return f"`{url}`: port 0 is not a valid port"
     return None
 
 
-def non_negative(section: str, key: str, value: Any) -> float:
-    """A number >= 0 (not a bool, not NaN), else ValueError naming ``section`` and ``key``."""
-    try:
-        num = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{section} `{key}` must be a number, got {value!r}") from None
-    if isinstance(value, bool) or num != num or num < 0:
-        raise ValueError(f"{section} `{key}` must be a number >= 0, got {value!r}")
-    return num
+# ------------------------------------------------------------------------- provider
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """Where service calls go (``[provider]``); plug-in providers that accept a
+    ``settings=`` keyword receive this object."""
+
+    name: str = option("sim", toml="provider.name", env="CXPAR_PROVIDER", cli="--provider", metavar="NAME",
+                       help="AI provider: sim, openai, MODULE:ATTR or an entry-point name")
+    base_url: str | None = option(None, toml="provider.base_url", env="CXPAR_BASE_URL",
+                                  cli="--base-url", metavar="URL",
+                                  help="openai: the endpoint, e.g. http://localhost:11434/v1")
+    model: str | None = option(None, toml="provider.model", env="CXPAR_MODEL", cli="--model",
+                               metavar="NAME",
+                               help="openai: the model name")
+    timeout_ms: float | None = option(None, toml="provider.timeout", kind="float",
+                                      help="openai: per-request HTTP timeout, ms")
+    max_connections: int = option(100, toml="provider.max_connections", kind="int",
+                                  help="openai: HTTP connection pool size")
+    http2: bool | None = option(None, toml="provider.http2", kind="bool",
+                                help="openai: use HTTP/2 (needs the h2 package)")
+    temperature: float | None = option(None, toml="provider.temperature", kind="float",
+                                       help="openai: sampling temperature")
+    max_tokens: int | None = option(None, toml="provider.max_tokens", kind="int",
+                                    help="openai: reply length limit")
+    headers: dict[str, str] = option(factory=dict, toml="provider.headers", kind="map",
+                                     help="openai: extra HTTP headers")
+
+    def __post_init__(self) -> None:
+        self._validate()
+
+    def __repr__(self) -> str:  # headers may carry tokens: never shown
+        return (f"ProviderSettings(name={self.name!r}, base_url={self.base_url!r}, "
+                f"model={self.model!r})")
+
+    def _validate(self) -> None:
+        p = "provider."
+        if not isinstance(self.name, str) or not self.name:
+            _fail(p + "name", f"must be a provider name, got {self.name!r}")
+        for key in ("base_url", "model"):
+            if not isinstance(getattr(self, key), (str, type(None))):
+                _fail(p + key, f"must be a string, got {getattr(self, key)!r}")
+        if self.base_url is not None:
+            why = check_url(self.base_url)
+            if why:
+                _fail(p + "base_url", why)
+        try:
+            _number(self, "timeout_ms", above=0, optional=True)
+            _number(self, "max_connections", low=1, whole=True)
+            _flag(self, "http2", optional=True)
+            _number(self, "temperature", low=0, optional=True)
+            _number(self, "max_tokens", low=1, whole=True, optional=True)
+        except SettingsError as exc:
+            raise SettingsError(p + exc.name, exc.message) from None
+        if not isinstance(self.headers, Mapping) or not all(
+                isinstance(v, str) for v in self.headers.values()):
+            _fail(p + "headers", "must be a table of header = \"value\" strings")
+        object.__setattr__(self, "headers", {str(k): v for k, v in self.headers.items()})
+        if self.name == "openai":
+            if not self.base_url:
+                _fail(p + "base_url", "the openai provider needs an endpoint: pass "
+                      "`--base-url http://localhost:11434/v1` (or set CXPAR_BASE_URL, or "
+                      "`base_url` under [provider] in cxpar.toml)")
+            if not self.model:
+                _fail(p + "model", "the openai provider needs a model: pass `--model "
+                      "llama3.2` (or set CXPAR_MODEL, or `model` under [provider] in "
+                      "cxpar.toml)")
+
+
+# ------------------------------------------------------------------------- the run
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Every option of one run (single or batch). Frozen; build a variant with
+    :meth:`replace`. See the module docstring for how to add one."""
+
+    # [run]
+    clock: str = option("real", toml="run.clock", env="CXPAR_CLOCK", cli="--clock",
+                        kind="choice", choices=("real", "virtual"),
+                        help="Real time, or deterministic simulated time.")
+    seed: int = option(0, toml="run.seed", env="CXPAR_SEED", cli="--seed", kind="int",
+                       help="Seed for the sim provider, random() and retry jitter.")
+    timeout_ms: float | None = option(600_000, toml="run.timeout", env="CXPAR_TIMEOUT",
+                                      cli="--timeout", kind="float", metavar="MS",
+                                      help="Stop the program (batch: each stream) after "
+                                           "this many ms on the active clock (exit 3).")
+    max_concurrency: int | None = option(None, toml="run.max_concurrency",
+                                         env="CXPAR_MAX_CONCURRENCY",
+                                         cli="--max-concurrency", kind="int",
+                                         help="Global limit on provider calls in flight "
+                                              "(handlers never count).")
+    backend: str = option("python", toml="run.backend", env="CXPAR_BACKEND", cli="--backend",
+                          kind="choice", choices=("python", "llvm"),
+                          help="Code generator for the dispatch layer.")
+    streams: int = option(100, toml="run.streams", env="CXPAR_STREAMS", cli="--streams",
+                          kind="int", help="Batch run: streams in flight at once.")
+    strict: bool = option(False, toml="run.strict", env="CXPAR_STRICT", cli="--strict",
+                          kind="bool", flag=True,
+                          help="Exit 3 when any call failed (failures recorded only in "
+                               "`_errors`), for CI.")
+    # [sim]
+    latency: dict[str, float] = option(factory=dict, toml="sim.latency", cli="--latency",
+                                       kind="latency",
+                                       help="Sim latency per service in ms, e.g. "
+                                            "think=100,infer=50.")
+    fail_rate: float = option(0.0, toml="sim.fail_rate", cli="--fail-rate", kind="float",
+                              metavar="P",
+                              help="Sim provider: probability that a call fails.")
+    timeout_rate: float = option(0.0, toml="sim.timeout_rate", cli="--timeout-rate",
+                                 kind="float", metavar="P",
+                                 help="Sim provider: probability that a call never answers.")
+    capacity: dict[str, float] = option(factory=dict, toml="sim.capacity", cli="--capacity",
+                                        kind="capacity",
+                                        help="Sim capacity model: calls a service handles "
+                                             "at once at full speed, e.g. think=50 (past "
+                                             "it latency grows and 429s appear).")
+    # [provider]
+    provider: ProviderSettings = option(factory=ProviderSettings, nested=True)
+    # [breaker], [limits]
+    breaker: BreakerConfig = option(factory=BreakerConfig, toml="breaker", cli="--breaker",
+                                    kind="table",
+                                    help="Circuit breaker settings (as [breaker]): "
+                                         "KEY=VALUE pairs joined by commas, e.g. "
+                                         "threshold=3,cooldown_ms=5000; keys: failure_rate, "
+                                         "window, min_requests, threshold, cooldown_ms, "
+                                         "half_open_probes, enabled; `off` disables breakers.")
+    limits: LimitsConfig = option(factory=LimitsConfig, toml="limits", cli="--limits",
+                                  kind="table",
+                                  extra_cli={"--adaptive/--no-adaptive": "adaptive"},
+                                  extra_help={"adaptive": "Adaptive concurrency limit per "
+                                              "provider endpoint (as `adaptive` in [limits]) "
+                                              "[default: on when the sim has a --capacity]."},
+                                  help="Adaptive limit and scheduling settings (as "
+                                       "[limits]): KEY=VALUE pairs joined by commas, e.g. "
+                                       "algorithm=aimd,max=50; keys: adaptive, algorithm, "
+                                       "initial, min, max, aging_ms, retry_budget.")
+    # observability (command line only)
+    stats: bool = option(False, cli="--stats", kind="bool", flag=True,
+                         help="Print a table per service and handler to stderr.")
+    trace: str | None = option(None, cli="--trace", metavar="FILE",
+                               help="Write Chrome/Perfetto trace events to this file.")
+    dashboard: bool = option(False, cli="--dashboard", kind="bool", flag=True,
+                             help="Show a live view of handlers, services and streams on "
+                                  "stderr.")
+    # batch runs (command line only)
+    input: str | None = option(None, cli="--input", metavar="RECORDS.jsonl",
+                               help="Batch run: one isolated stream per JSONL record, "
+                                    "delivered as `input.record`; `emit output.record` "
+                                    "writes result lines.")
+    output: str | None = option(None, cli="--output", metavar="RESULTS.jsonl",
+                                help="Batch run: write result lines here (default: stdout).")
+    ordered: bool = option(False, cli="--ordered", kind="bool", flag=True,
+                           help="Batch run: write result lines in input order.")
+    resume: bool = option(False, cli="--resume", kind="bool", flag=True,
+                          help="Batch run: skip the records already in --output.")
+    progress: bool = option(True, cli="--progress/--no-progress", kind="bool", flag=True,
+                            help="Batch run: progress display on stderr.")
+    # internal: the real-time guard that stops a virtual run whose clock never advances
+    guard_s: float = option(DEFAULT_GUARD_S, kind="float")
+
+    def __post_init__(self) -> None:
+        self._validate()
+
+    def replace(self, **changes: Any) -> RunSettings:
+        """A validated copy with ``changes``."""
+        return replace(self, **changes)
+
+    def _validate(self) -> None:
+        _choice(self, "clock", ("real", "virtual"))
+        _number(self, "seed", whole=True)
+        _number(self, "timeout_ms", low=0, optional=True)
+        _number(self, "max_concurrency", low=1, whole=True, optional=True)
+        _choice(self, "backend", ("python", "llvm"))
+        _number(self, "streams", low=1, whole=True)
+        _number_map(self, "latency", positive=False)
+        _number(self, "fail_rate", low=0, high=1)
+        _number(self, "timeout_rate", low=0, high=1)
+        _number_map(self, "capacity", positive=True)
+        if not isinstance(self.provider, ProviderSettings):
+            _fail("provider", f"must be a ProviderSettings, got {self.provider!r}")
+        if not isinstance(self.breaker, BreakerConfig):
+            _fail("breaker", f"must be a BreakerConfig, got {self.breaker!r}")
+        if not isinstance(self.limits, LimitsConfig):
+            _fail("limits", f"must be a LimitsConfig, got {self.limits!r}")
+        for name in ("strict", "stats", "dashboard", "ordered", "resume", "progress"):
+            _flag(self, name)
+        for name in ("trace", "input", "output"):
+            _text(self, name)
+        _number(self, "guard_s", above=0)
+        if self.input is None:
+            for name in ("output", "resume", "ordered"):
+                if getattr(self, name):
+                    _fail(name, "needs --input (a batch run)")
+        elif self.resume and self.output is None:
+            _fail("resume", "needs --output (the results file to resume)")
+        if self.provider.name == "openai" and self.clock == "virtual":
+            _fail("clock", "the openai provider needs `--clock real`: on the virtual clock "
+                           "every timeout would expire at once while waiting for the network")

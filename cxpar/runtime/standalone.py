@@ -9,20 +9,18 @@ from typing import Any
 
 from cxpar.lang import parse_latency  # noqa: F401 - shared with `cxpar graph`
 
-from .providers.sim import SimProvider
+from .providers import BUILTIN_PROVIDERS
 from .run import run_program
+from .settings import ProviderSettings, RunSettings, SettingsError
 
 
 def run_factory(factory: Callable[[Any], Any], spans: Sequence[Any],
-                sources: Mapping[str, str], *, clock: str = "real", seed: int = 0,
-                latency: Mapping[str, float] | None = None, fail_rate: float = 0.0,
-                timeout_rate: float = 0.0, provider: Any = None,
-                max_concurrency: int | None = None, timeout_ms: float | None = 600_000,
-                stats: bool = False, trace: str | None = None, **extra: Any) -> int:
-    """Run ``factory(rt)`` (which registers handlers and returns the top level)."""
-    if provider is None:
-        provider = SimProvider(seed, latency_ms=latency, fail_rate=fail_rate,
-                               timeout_rate=timeout_rate)
+                sources: Mapping[str, str], settings: RunSettings | None = None, *,
+                provider: Any = None, **extra: Any) -> int:
+    """Run ``factory(rt)`` (which registers handlers and returns the top level).
+
+    ``extra`` goes to :func:`run_program` (``stdout``, ``stderr``, ``critical``).
+    """
     holder: list[Any] = []
 
     def setup(rt: Any) -> None:
@@ -31,10 +29,37 @@ def run_factory(factory: Callable[[Any], Any], spans: Sequence[Any],
     async def main(rt: Any) -> Any:
         return await holder[0](rt)
 
-    return run_program(main, spans=spans, sources=sources, clock=clock, seed=seed,
-                       provider=provider, timeout_ms=timeout_ms,
-                       max_concurrency=max_concurrency, stats=stats, trace=trace,
+    return run_program(main, settings, spans=spans, sources=sources, provider=provider,
                        setup=setup, **extra)
+
+
+#: The standalone module's options: flag → RunSettings field (``provider.x``: nested).
+_STANDALONE = {"--clock": "clock", "--seed": "seed", "--latency": "latency",
+               "--fail-rate": "fail_rate", "--timeout-rate": "timeout_rate",
+               "--max-concurrency": "max_concurrency", "--timeout": "timeout_ms",
+               "--stats": "stats", "--trace": "trace", "--provider": "provider.name",
+               "--base-url": "provider.base_url", "--model": "provider.model"}
+
+
+def standalone_settings(ns: argparse.Namespace) -> RunSettings:
+    """The :class:`RunSettings` of a standalone run (SettingsError if a value is bad)."""
+    top: dict[str, Any] = {}
+    prov: dict[str, Any] = {}
+    for flag, name in _STANDALONE.items():
+        value = getattr(ns, flag[2:].replace("-", "_"))
+        if name.startswith("provider."):
+            if value is not None:
+                prov[name.split(".", 1)[1]] = value
+        else:
+            top[name] = value
+    top["latency"] = parse_latency(top["latency"])
+    if prov.get("name", "sim") not in BUILTIN_PROVIDERS:
+        raise SettingsError("--provider", f"must be sim or openai, got `{prov['name']}`")
+    try:
+        return RunSettings(provider=ProviderSettings(**prov), **top)
+    except SettingsError as exc:
+        flag = next((f for f, n in _STANDALONE.items() if n == exc.name), exc.name)
+        raise SettingsError(flag, exc.message) from None
 
 
 def main(factory: Callable[[Any], Any], spans: Sequence[Any], sources: Mapping[str, str],
@@ -45,37 +70,23 @@ def main(factory: Callable[[Any], Any], spans: Sequence[Any], sources: Mapping[s
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--latency", default=None, help="per-service latency, e.g. think=800")
     ap.add_argument("--fail-rate", type=float, default=0.0)
+    ap.add_argument("--timeout-rate", type=float, default=0.0)
     ap.add_argument("--max-concurrency", type=int, default=None)
     ap.add_argument("--timeout", type=float, default=600_000, help="ms")
     ap.add_argument("--stats", action="store_true")
     ap.add_argument("--trace", default=None)
     ap.add_argument("--provider", choices=["sim", "openai"],
-                    default=os.environ.get("CXPAR_PROVIDER", "sim"),
+                    default=os.environ.get("CXPAR_PROVIDER") or "sim",
                     help="sim (default) or any OpenAI-compatible endpoint [CXPAR_PROVIDER]")
-    ap.add_argument("--base-url", default=os.environ.get("CXPAR_BASE_URL"),
+    ap.add_argument("--base-url", default=os.environ.get("CXPAR_BASE_URL") or None,
                     help="openai: the endpoint, e.g. http://localhost:11434/v1 "
                          "[CXPAR_BASE_URL]")
-    ap.add_argument("--model", default=os.environ.get("CXPAR_MODEL"),
+    ap.add_argument("--model", default=os.environ.get("CXPAR_MODEL") or None,
                     help="openai: the model name [CXPAR_MODEL]; the key is read only from "
                          "CXPAR_API_KEY")
     ns = ap.parse_args(argv)
     try:
-        latency = parse_latency(ns.latency)
-    except ValueError as exc:
+        settings = standalone_settings(ns)
+    except (SettingsError, ValueError) as exc:
         ap.error(str(exc))
-    provider = None
-    if ns.provider == "openai":
-        if not ns.base_url or not ns.base_url.startswith(("http://", "https://")):
-            ap.error("--provider openai needs --base-url http(s)://... (or CXPAR_BASE_URL)")
-        if not ns.model:
-            ap.error("--provider openai needs --model (or CXPAR_MODEL)")
-        if ns.clock == "virtual":
-            ap.error("a real model needs the real clock (drop --clock virtual)")
-        from .providers.openai import OpenAIProvider
-
-        provider = OpenAIProvider(ns.base_url, ns.model,
-                                  api_key=os.environ.get("CXPAR_API_KEY") or None)
-    return run_factory(factory, spans, sources, clock=ns.clock, seed=ns.seed, latency=latency,
-                       fail_rate=ns.fail_rate, max_concurrency=ns.max_concurrency,
-                       timeout_ms=ns.timeout, stats=ns.stats, trace=ns.trace,
-                       provider=provider)
+    return run_factory(factory, spans, sources, settings)

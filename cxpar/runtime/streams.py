@@ -24,21 +24,22 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import IO, Any
 
-from .clock import DEFAULT_GUARD_S, new_loop
+from .clock import new_loop
 from .coordinator import DEPTH
 from .errors import NO_SPAN_ID, CxRuntimeError, SpanLike, lookup_span, render_error
 from .limits import CircuitBreaker
+from .providers import build_provider
 from .providers.base import Provider
 from .resilience import Resilience
 from .run import gc_tuned
 from .scheduler import Runtime, task_names
+from .settings import RunSettings
 from .tracing import Recorder
 from .values import fmt_num, to_json
 
-__all__ = ["BatchOptions", "Shared", "StreamRuntime", "run_batch", "read_done",
+__all__ = ["Shared", "StreamRuntime", "run_batch", "read_done",
            "count_records"]
 
 INPUT_EVENT = "input.record"
@@ -48,20 +49,16 @@ OUTPUT_EVENT = "output.record"
 # ---------------------------------------------------------------- shared services
 
 class Shared:
-    """What every stream of a batch shares: provider, limiter, breakers, recorder."""
+    """What every stream of a batch shares: settings, provider, limiter, breakers, recorder."""
 
-    def __init__(self, provider: Provider, *, max_concurrency: int | None = None,
-                 breaker_threshold: int = 5, breaker_cooldown_ms: float = 10_000,
-                 recorder: Recorder | None = None, resilience: Resilience | None = None,
-                 ) -> None:
+    def __init__(self, settings: RunSettings, provider: Provider, *,
+                 recorder: Recorder | None = None) -> None:
+        self.settings = settings
         self.provider = provider
-        if resilience is None:  # one set of breakers/adaptive limits/budgets for all streams
-            resilience = Resilience.with_threshold(breaker_threshold, breaker_cooldown_ms)
-        self.resilience = resilience
-        self.limiter = resilience.global_limiter(max_concurrency)
+        #: One set of breakers/adaptive limits/budgets for all streams.
+        self.resilience = resilience = Resilience(settings.breaker, settings.limits)
+        self.limiter = resilience.global_limiter(settings.max_concurrency)
         self.breakers: dict[str, CircuitBreaker] = resilience.breakers
-        self.breaker_threshold = breaker_threshold
-        self.breaker_cooldown_ms = breaker_cooldown_ms
         self.recorder = recorder
 
 
@@ -72,13 +69,12 @@ class StreamRuntime(Runtime):
                  sources: Mapping[str, str] | None = None, seed: int = 0,
                  stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> None:
         rec = shared.recorder
-        super().__init__(spans=spans, sources=sources, provider=shared.provider, seed=seed,
-                         stdout=stdout, stderr=stderr,
-                         breaker_threshold=shared.breaker_threshold,
-                         breaker_cooldown_ms=shared.breaker_cooldown_ms,
+        super().__init__(shared.settings, spans=spans, sources=sources,
+                         provider=shared.provider, stdout=stdout, stderr=stderr,
                          resilience=shared.resilience,
                          recorder=rec.tagged(index + 2, f"record {index}")
                          if rec is not None and rec.keep_spans else rec)
+        self.reseed(seed)
         self.limiter = shared.limiter
         self._breakers = shared.breakers
         self.index = index
@@ -354,33 +350,20 @@ class _RichProgress:
 
 # ---------------------------------------------------------------- the batch
 
-@dataclass
-class BatchOptions:
-    """How to run a batch (see ``cxpar run --input``)."""
-
-    input: str
-    output: str | None = None
-    streams: int = 100
-    ordered: bool = False
-    resume: bool = False
-    timeout_ms: float | None = 600_000
-    progress: bool = True
-    #: Monitor for ``--dashboard`` (a :class:`cxpar.runtime.dashboard.Monitor`), if any.
-    monitor: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
 class _Batch:
-    def __init__(self, factory: Callable[[Any], Any], opts: BatchOptions, shared: Shared,
-                 *, spans: Sequence[SpanLike], sources: Mapping[str, str], seed: int,
-                 writer: _Writer, counts: Progress, done: set[int], stdout: IO[str],
-                 report: Callable[[str], None], update: Callable[[], None]) -> None:
+    def __init__(self, factory: Callable[[Any], Any], shared: Shared, *,
+                 spans: Sequence[SpanLike], sources: Mapping[str, str], writer: _Writer,
+                 counts: Progress, done: set[int], stdout: IO[str],
+                 report: Callable[[str], None], update: Callable[[], None],
+                 monitor: Any = None) -> None:
         self.factory = factory
-        self.opts = opts
+        self.settings = shared.settings
         self.shared = shared
         self.spans = spans
         self.sources = sources
-        self.seed = seed
+        self.seed = shared.settings.seed
+        #: Monitor for ``--dashboard`` (a :class:`cxpar.runtime.dashboard.Monitor`), if any.
+        self.monitor = monitor
         self.writer = writer
         self.counts = counts
         self.done = done
@@ -405,9 +388,10 @@ class _Batch:
         self.loop = asyncio.get_running_loop()
         if hasattr(self.loop, "on_stall"):
             self.loop.on_stall = self.on_stall
-        records = read_records(self.opts.input)
+        assert self.settings.input is not None
+        records = read_records(self.settings.input)
         workers = [asyncio.create_task(self.worker(records))
-                   for _ in range(max(1, self.opts.streams))]
+                   for _ in range(max(1, self.settings.streams))]
         try:
             await asyncio.gather(*workers)
         except BaseException:
@@ -440,13 +424,13 @@ class _Batch:
                            seed=stream_seed(self.seed, index), stdout=self.stdout,
                            stderr=_Sink(self.report, f"record {index}: "))  # type: ignore[arg-type]
         rt.attach(loop)
-        mon = self.opts.monitor
+        mon = self.monitor
         if mon is not None:
             mon.runtimes.append(rt)
         self.counts.active += 1
         t0 = loop.time()
         error: dict[str, Any] | None = None
-        timeout_ms = self.opts.timeout_ms
+        timeout_ms = self.settings.timeout_ms
         cm = asyncio.timeout(None if timeout_ms is None else timeout_ms / 1000)
         self.active[index] = (rt, cm)
         try:
@@ -495,57 +479,56 @@ class _Batch:
 
 
 def run_batch(factory: Callable[[Any], Any], spans: Sequence[SpanLike],
-              sources: Mapping[str, str], opts: BatchOptions, *, clock: str = "real",
-              seed: int = 0, provider: Provider | None = None,
-              max_concurrency: int | None = None, stats: bool = False,
-              trace: str | None = None, stdout: IO[str] | None = None,
-              stderr: IO[str] | None = None, guard_s: float = DEFAULT_GUARD_S,
-              breaker_threshold: int = 5, critical: Sequence[str] = (),
-              dashboard: bool = False, resilience: Resilience | None = None) -> int:
-    """Run ``factory`` once per record of ``opts.input``; 0 all ok, 3 any error, 130 ^C."""
-    from .providers.sim import SimProvider
+              sources: Mapping[str, str], settings: RunSettings, *,
+              provider: Provider | None = None, stdout: IO[str] | None = None,
+              stderr: IO[str] | None = None, critical: Sequence[str] = ()) -> int:
+    """Run ``factory`` once per record of ``settings.input``; 0 all ok, 3 any error, 130 ^C.
 
+    ``provider`` defaults to the built-in one ``settings`` names; ``critical``: the
+    services on the static critical path, for ``settings.dashboard``.
+    """
+    s = settings
+    if s.input is None:
+        raise ValueError("run_batch needs settings.input (the records file)")
     out = stdout if stdout is not None else sys.stdout
     err = stderr if stderr is not None else sys.stderr
     if provider is None:
-        provider = SimProvider(seed)
-    recorder = Recorder(keep_spans=trace is not None) if (stats or trace or dashboard) \
+        provider = build_provider(s)
+    recorder = Recorder(keep_spans=s.trace is not None) if (s.stats or s.trace or s.dashboard) \
         else None
-    shared = Shared(provider, max_concurrency=max_concurrency,
-                    breaker_threshold=breaker_threshold, recorder=recorder,
-                    resilience=resilience)
-    total = count_records(opts.input)
+    shared = Shared(s, provider, recorder=recorder)
+    total = count_records(s.input)
     done: set[int] = set()
     prior_failed = 0
-    if opts.output is not None and opts.resume:
-        done, prior_failed = read_done(opts.output)
+    if s.output is not None and s.resume:
+        done, prior_failed = read_done(s.output)
     skipped = sum(1 for i in done if i < total)
     counts = Progress(total, skipped)
-    if opts.output is not None:
-        sink: IO[str] = open(opts.output, "a" if opts.resume else "w",  # noqa: SIM115
+    if s.output is not None:
+        sink: IO[str] = open(s.output, "a" if s.resume else "w",  # noqa: SIM115
                              encoding="utf-8", newline="\n")
         prints: IO[str] = out
     else:
         sink = out
         prints = err  # stdout carries the JSONL results: `print` goes to stderr
-    writer = _Writer(sink, ordered=opts.ordered, done=done)
+    writer = _Writer(sink, ordered=s.ordered, done=done)
 
     from .dashboard import console_writer
 
     console = console_writer(err)
     live: Any = None
     progress: Any = None
-    if dashboard:
+    mon: Any = None
+    if s.dashboard:
         from .dashboard import Monitor
 
         mon = Monitor(recorder, limiter=shared.limiter, breakers=shared.breakers,
                       adaptive=shared.resilience.limiters,
                       critical=critical, batch=counts)
-        opts.monitor = mon
         live = mon.live(console)
         report: Callable[[str], None] = live.print
         update: Callable[[], None] = _noop
-    elif opts.progress:
+    elif s.progress:
         progress = _RichProgress(counts, console) if console.is_terminal \
             else _PlainProgress(counts, err)
         report = progress.print
@@ -555,10 +538,10 @@ def run_batch(factory: Callable[[Any], Any], spans: Sequence[SpanLike],
             err.write(text)
         update = _noop
 
-    loop = new_loop(clock, guard_s=guard_s)
-    batch = _Batch(factory, opts, shared, spans=spans, sources=sources, seed=seed,
-                   writer=writer, counts=counts, done=done, stdout=prints, report=report,
-                   update=update)
+    loop = new_loop(s.clock, guard_s=s.guard_s)
+    batch = _Batch(factory, shared, spans=spans, sources=sources, writer=writer,
+                   counts=counts, done=done, stdout=prints, report=report, update=update,
+                   monitor=mon)
     code = 0
     try:
         with gc_tuned(), asyncio.Runner(loop_factory=lambda: loop) as runner:
@@ -585,13 +568,13 @@ def run_batch(factory: Callable[[Any], Any], spans: Sequence[SpanLike],
         err.write(render_error(
             "interrupted", None, {},
             notes=[f"{counts.done} records written; run again with --resume to finish"
-                   if opts.output else f"{counts.done} records written"]) + "\n")
+                   if s.output else f"{counts.done} records written"]) + "\n")
         return 130
     if recorder is not None:
-        if stats:
+        if s.stats:
             recorder.render_stats(err)
-        if trace:
-            recorder.write_trace(trace)
+        if s.trace:
+            recorder.write_trace(s.trace)
     return 3 if counts.failed or prior_failed else 0
 
 

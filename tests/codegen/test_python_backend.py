@@ -13,8 +13,11 @@ from pathlib import Path
 from cxpar.codegen.module import compile_program, python_source
 from cxpar.codegen.python import generate
 from cxpar.driver import front_end_source
+from cxpar.runtime.settings import RunSettings
 from cxpar.runtime.standalone import run_factory
 from cxpar.span import SourceFile
+
+VIRTUAL = RunSettings(clock="virtual")
 
 
 def analysed(text: str, name: str = "t.cx"):  # type: ignore[no-untyped-def]
@@ -28,7 +31,7 @@ def run(text: str) -> tuple[int, str, str]:
     comp = analysed(text)
     c = compile_program(comp)
     out, err = io.StringIO(), io.StringIO()
-    code = run_factory(c.program, c.spans, c.sources, clock="virtual", stdout=out, stderr=err)
+    code = run_factory(c.program, c.spans, c.sources, VIRTUAL, stdout=out, stderr=err)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -81,7 +84,7 @@ def test_read_only_handlers_share_the_event_but_writers_get_their_own_copy() -> 
     source = python_source(comp)
     assert source.count("__cx_pure_event__ = True") == 2
     out = io.StringIO()
-    assert run_factory(c.program, c.spans, c.sources, clock="virtual", stdout=out) == 0
+    assert run_factory(c.program, c.spans, c.sources, VIRTUAL, stdout=out) == 0
     assert out.getvalue().splitlines() == ["reader 1", "writer 99", "reader2 1"]
 
 
@@ -145,7 +148,7 @@ def test_handlers_that_never_suspend_run_as_callbacks_in_fifo_order() -> None:
     assert source.count("__cx_sync__ =") == 3  # not the handler that awaits
     c = compile_program(comp)
     out, err = io.StringIO(), io.StringIO()
-    code = run_factory(c.program, c.spans, c.sources, clock="virtual", stdout=out, stderr=err)
+    code = run_factory(c.program, c.spans, c.sources, VIRTUAL, stdout=out, stderr=err)
     assert code == 3  # the null read in the third handler, twice
     assert err.getvalue().count("cannot read property `x` of null") == 2
     assert out.getvalue().splitlines() == [
@@ -165,8 +168,8 @@ def test_timeout_cancels_queued_callbacks_too() -> None:
     err = io.StringIO()
     # An endless chain of instant handlers never lets virtual time advance: the stall
     # guard (or --timeout) stops it and the program ends with exit 3, not a hang.
-    code = run_factory(c.program, c.spans, c.sources, clock="virtual", stdout=io.StringIO(),
-                       stderr=err, guard_s=1.0)
+    code = run_factory(c.program, c.spans, c.sources, VIRTUAL.replace(guard_s=1.0),
+                       stdout=io.StringIO(), stderr=err)
     assert code == 3
     assert "stalled" in err.getvalue() or "timed out" in err.getvalue()
 

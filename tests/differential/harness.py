@@ -20,6 +20,7 @@ from cxpar.codegen.module import compile_program
 from cxpar.driver import FrontEnd, front_end, front_end_source
 from cxpar.runtime import scheduler
 from cxpar.runtime import values as V
+from cxpar.runtime.settings import RunSettings
 from cxpar.runtime.standalone import run_factory
 from cxpar.span import SourceFile
 
@@ -98,8 +99,8 @@ def run_traced(fe: FrontEnd, backend: str, **kw: Any) -> Trace:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(scheduler.Runtime, "emit", emit)
         mp.setattr(scheduler, "run_service", service)
-        trace.code = run_factory(program, compiled.spans, compiled.sources, clock="virtual",
-                                 stdout=out, stderr=err, **kw)
+        trace.code = run_factory(program, compiled.spans, compiled.sources,
+                                 RunSettings(clock="virtual", **kw), stdout=out, stderr=err)
     trace.out, trace.err = out.getvalue(), err.getvalue()
     return trace
 

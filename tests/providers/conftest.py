@@ -16,6 +16,7 @@ import pytest
 
 from cxpar.codegen.module import compile_program
 from cxpar.driver import front_end_source
+from cxpar.runtime.settings import RunSettings
 from cxpar.runtime.standalone import run_factory
 from cxpar.span import SourceFile
 
@@ -53,8 +54,9 @@ def run_cx(text: str, provider: Any, **kw: Any) -> Result:
     compiled = compile_program(fe.compilation)
     out, err = io.StringIO(), io.StringIO()
     kw.setdefault("timeout_ms", 20_000)
-    code = run_factory(compiled.program, compiled.spans, compiled.sources, clock="real",
-                       provider=provider, stdout=out, stderr=err, **kw)
+    settings = RunSettings(clock="real", **kw)
+    code = run_factory(compiled.program, compiled.spans, compiled.sources, settings,
+                       provider=provider, stdout=out, stderr=err)
     return Result(code, out.getvalue(), err.getvalue())
 
 

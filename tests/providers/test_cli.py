@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 
 from cxpar.config import Config
-from cxpar.plugins import PluginError, ProviderSettings, make_provider, resolve_settings
+from cxpar.driver import UsageError
+from cxpar.plugins import PluginError, make_provider
+from cxpar.runtime.settings import ProviderSettings, RunSettings, SettingsError
+from cxpar.settings import resolve
 
 from .conftest import KEY, ROOT, cli
 from .fake_openai import Act, FakeServer
@@ -37,27 +40,30 @@ def test_precedence_cli_env_file_default() -> None:
                                                    "model": "file-m", "timeout": 5000,
                                                    "max_connections": 4, "http2": False}})
     env = {"CXPAR_BASE_URL": "http://env/v1", "CXPAR_MODEL": "env-m"}
-    s = resolve_settings({"model": "cli-m"}, cfg, env)
+    r = resolve({"provider__model": "cli-m"}, config=cfg, env=env)
+    s = r.settings.provider
     assert (s.name, s.base_url, s.model) == ("openai", "http://env/v1", "cli-m")
-    assert s.origin == {"name": "[provider] of `cxpar.toml`", "base_url": "CXPAR_BASE_URL",
-                        "model": "command line"}
+    assert {k: v for k, v in r.origins.items() if k in ("provider.name", "provider.base_url",
+                                                         "provider.model")} == {
+        "provider.name": "`name` in [provider] of `cxpar.toml`",
+        "provider.base_url": "CXPAR_BASE_URL", "provider.model": "--model"}
     assert (s.timeout_ms, s.max_connections, s.http2) == (5000.0, 4, False)
-    assert resolve_settings({}, Config(), {}).name == "sim"
-    assert resolve_settings({}, Config(), {"CXPAR_PROVIDER": "openai"}).name == "openai"
+    assert resolve({}, config=Config(), env={}).settings.provider.name == "sim"
+    env2 = {"CXPAR_PROVIDER": "openai", "CXPAR_BASE_URL": "http://x/v1", "CXPAR_MODEL": "m"}
+    assert resolve({}, config=Config(), env=env2).settings.provider.name == "openai"
 
 
 def test_bad_settings_are_usage_errors() -> None:
-    with pytest.raises(PluginError, match="`model` in .* must be a string"):
-        resolve_settings({}, Config(None, {"provider": {"model": 3}}), {})
-    with pytest.raises(PluginError, match="needs an endpoint"):
-        make_provider(ProviderSettings(name="openai", model="m"), env={})
-    with pytest.raises(PluginError, match="needs a model"):
-        make_provider(ProviderSettings(name="openai", base_url="http://x/v1"), env={})
-    with pytest.raises(PluginError, match="must start with http"):
-        make_provider(ProviderSettings(name="openai", base_url="localhost:1/v1", model="m"),
-                      env={})
+    with pytest.raises(UsageError, match="`model` in .* must be a string"):
+        resolve({}, config=Config(None, {"provider": {"model": 3}}), env={})
+    with pytest.raises(SettingsError, match="needs an endpoint"):
+        ProviderSettings(name="openai", model="m")
+    with pytest.raises(SettingsError, match="needs a model"):
+        ProviderSettings(name="openai", base_url="http://x/v1")
+    with pytest.raises(SettingsError, match="must start with http"):
+        ProviderSettings(name="openai", base_url="localhost:1/v1", model="m")
     with pytest.raises(PluginError, match="unknown provider `nope`"):
-        make_provider(ProviderSettings(name="nope"))
+        make_provider(RunSettings(provider=ProviderSettings(name="nope")))
 
 
 def test_openai_without_endpoint_fails_at_once(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cxpar.repl.session import Session, balanced, feed, is_complete
+from cxpar.runtime.settings import RunSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,7 +61,7 @@ class Run:
     def __init__(self) -> None:
         self.out = io.StringIO()
         self.err = io.StringIO()
-        self.session = Session(clock="virtual", stdout=self.out, stderr=self.err)
+        self.session = Session(RunSettings(clock="virtual"), stdout=self.out, stderr=self.err)
 
     def __call__(self, text: str) -> str:
         start = self.out.tell()

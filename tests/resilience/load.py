@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cxpar.runtime import run_program
+from cxpar.runtime.settings import RunSettings
 from cxpar.runtime.adaptive import LimitsConfig
 from cxpar.runtime.breaker import BreakerConfig
 from cxpar.runtime.providers.sim import SimProvider
@@ -73,9 +74,9 @@ def run_load(*, capacity: float = 50, calls: int = 3000, workers: int = 400,
         rt.resilience = resilience
         rt._breakers = resilience.breakers
 
-    res.code = run_program(main, provider=provider, clock="virtual", seed=seed,
-                           max_concurrency=fixed, stdout=io.StringIO(),
-                           stderr=io.StringIO(), setup=setup, timeout_ms=None)
+    settings = RunSettings(clock="virtual", seed=seed, max_concurrency=fixed, timeout_ms=None)
+    res.code = run_program(main, settings, provider=provider, stdout=io.StringIO(),
+                           stderr=io.StringIO(), setup=setup)
     lim = resilience.limiters.get("think")
     if lim is not None:
         res.history = list(lim.history)

@@ -14,6 +14,7 @@ from cxpar.runtime.adaptive import AdaptiveLimiter, LimitsConfig
 from cxpar.runtime.limits import Limiter, RetryBudget
 from cxpar.runtime.providers.sim import SimProvider
 from cxpar.runtime.resilience import Resilience
+from cxpar.runtime.breaker import BreakerConfig
 
 from .conftest import run, run_cx
 from .load import run_load
@@ -77,12 +78,12 @@ def test_capacity_model_and_cli_default_auto() -> None:
     """
     # no adaptive limit: 200 calls at once on a capacity of 50 → 429s
     over = run_cx(prog, provider=SimProvider(0, capacity={"think": 50.0}),
-                  resilience=Resilience.from_settings({}, {"adaptive": False}))
+                  limits=LimitsConfig(adaptive=False))
     assert over.lines.count("err") > 100
     # adaptive (auto-on with a capacity): far fewer rejections (429s; calls still waiting
     # when the breaker opens on its first burst of 429s fail fast as `circuit_open`)
     auto = run_cx(prog, provider=SimProvider(0, capacity={"think": 50.0}),
-                  resilience=Resilience())
+                  limits=LimitsConfig())
     assert auto.lines.count("err") < 20, auto.lines.count("err")
 
 
@@ -156,7 +157,7 @@ def test_low_priority_never_starves_under_a_stream_of_high_priority_work() -> No
         rt.print(ends["low"])
 
     # one slot, 300 ms per call: high work alone would keep the slot busy for 120 s
-    r = run(main, max_concurrency=1, resilience=Resilience(limits=LimitsConfig(aging_ms=5000)))
+    r = run(main, max_concurrency=1, limits=LimitsConfig(aging_ms=5000))
     assert float(r.lines[0]) < 20_000, r.lines
 
 
@@ -191,7 +192,7 @@ def test_dead_endpoint_is_not_hammered_by_retries() -> None:
 
         await asyncio.gather(*(one() for _ in range(200)))
 
-    r = run(main, provider=Dead(), breaker_threshold=0)
+    r = run(main, provider=Dead(), breaker=BreakerConfig(enabled=False))
     # without a budget: 200 × 6 = 1200 attempts; with it ≤ 200 + 10 + 20 %
     assert r.code == 0 and 200 <= attempts[0] <= 200 + 10 + 40, attempts[0]
 
@@ -208,5 +209,5 @@ def test_only_retryable_failures_are_retried() -> None:
             p = await rt.service("think", -1, {"prompt": prompt}, retries=3.0)
             rt.print(prompt, p["_errors"]["result"]["attempts"])
 
-    r = run(main, provider=Picky(), breaker_threshold=0)
+    r = run(main, provider=Picky(), breaker=BreakerConfig(enabled=False))
     assert r.lines == ["bad 1", "flaky 4"]

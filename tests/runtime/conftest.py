@@ -9,6 +9,9 @@ from typing import Any
 import pytest
 
 from cxpar.runtime import run_program
+from cxpar.runtime.settings import RunSettings
+
+FIELDS = set(RunSettings.__dataclass_fields__)
 
 
 @dataclass
@@ -23,8 +26,13 @@ class Result:
 
 
 def run(main: Any, **kw: Any) -> Result:
+    """Run ``main``; RunSettings fields in ``kw`` (clock="virtual" by default) become the
+    settings, the rest go to ``run_program`` (provider, setup, ...)."""
     out, err = io.StringIO(), io.StringIO()
-    code = run_program(main, stdout=out, stderr=err, **kw)
+    kw.setdefault("clock", "virtual")
+    settings = RunSettings(**{k: kw.pop(k) for k in list(kw)
+                              if k in FIELDS and k != "provider"})
+    code = run_program(main, settings, stdout=out, stderr=err, **kw)
     return Result(code, out.getvalue(), err.getvalue())
 
 

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cxpar.runtime import CxRuntimeError, SimProvider
+from cxpar.runtime.breaker import BreakerConfig
 
 from .conftest import run
 
@@ -46,7 +47,7 @@ def test_errors_invariant(plan: list[list[str]], fail: float, retries: int, seed
         box["p"] = await rt.service("infer", 0, {"q": "x"}, branches, timeout=1000.0,
                                     retries=float(retries))
 
-    r = run(main, seed=seed, provider=SimProvider(seed, fail_rate=fail), breaker_threshold=0)
+    r = run(main, seed=seed, provider=SimProvider(seed, fail_rate=fail), breaker=BreakerConfig(enabled=False))
     p = box["p"]
     keys = [f"k{i}" for i in range(len(plan))]
     errors = p.get("_errors", {})

@@ -7,6 +7,7 @@ from typing import Any
 
 from cxpar.runtime import CxRuntimeError, SimProvider, service
 from cxpar.runtime import values as V
+from cxpar.runtime.breaker import BreakerConfig
 
 from .conftest import run
 
@@ -186,7 +187,7 @@ def test_provider_retry_and_circuit_breaker() -> None:
             p = await rt.service("think", 0, {"prompt": "x"}, retries=1.0)
             rt.print(p["_errors"]["result"]["type"], p["_errors"]["result"]["attempts"])
 
-    r = run(main, provider=SimProvider(fail_rate=1.0), breaker_threshold=3)
+    r = run(main, provider=SimProvider(fail_rate=1.0), breaker=BreakerConfig(threshold=3))
     # 3 consecutive failures open the breaker (the 2nd call's 1st attempt is the 3rd)
     assert r.lines == ["provider 2", "circuit_open 1", "circuit_open 0", "circuit_open 0"]
 

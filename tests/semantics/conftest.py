@@ -12,6 +12,7 @@ import pytest
 
 from cxpar.codegen.module import compile_program
 from cxpar.driver import front_end_source
+from cxpar.runtime.settings import RunSettings
 from cxpar.runtime.standalone import run_factory
 from cxpar.span import SourceFile
 
@@ -46,8 +47,10 @@ def run_cx(text: str, name: str = "test.cx", **kw: Any) -> Result:
     out, err = io.StringIO(), io.StringIO()
     kw.setdefault("clock", "virtual")
     kw.setdefault("guard_s", 5.0)
-    code = run_factory(compiled.program, compiled.spans, compiled.sources, stdout=out,
-                       stderr=err, **kw)
+    settings = RunSettings(**{k: kw.pop(k) for k in list(kw)  # provider: the object
+                              if k in RunSettings.__dataclass_fields__ and k != "provider"})
+    code = run_factory(compiled.program, compiled.spans, compiled.sources, settings,
+                       stdout=out, stderr=err, **kw)
     return Result(code, out.getvalue(), err.getvalue(), list(fe.diagnostics))
 
 

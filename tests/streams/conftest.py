@@ -13,8 +13,8 @@ from typing import Any
 
 from cxpar.codegen.module import compile_program
 from cxpar.driver import front_end_source
-from cxpar.runtime.providers.sim import SimProvider
-from cxpar.runtime.streams import BatchOptions, run_batch
+from cxpar.runtime.settings import RunSettings
+from cxpar.runtime.streams import run_batch
 from cxpar.span import SourceFile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,14 +52,17 @@ def run_batch_cx(text: str, input_path: Path, *, output: Path | None = None,
     """Run ``text`` over ``input_path`` in-process on the virtual clock."""
     compiled = compile_cx(text)
     out, err = io.StringIO(), io.StringIO()
-    opts = BatchOptions(input=str(input_path), output=None if output is None else str(output),
-                        streams=streams, ordered=ordered, resume=resume,
-                        timeout_ms=timeout_ms, progress=False)
-    provider = SimProvider(seed, latency_ms=latency, fail_rate=fail_rate)
     kw.setdefault("clock", "virtual")
     kw.setdefault("guard_s", 5.0)
-    code = run_batch(compiled.program, compiled.spans, compiled.sources, opts, seed=seed,
-                     provider=provider, stdout=out, stderr=err, **kw)
+    provider = kw.pop("provider", None)
+    critical = kw.pop("critical", ())
+    settings = RunSettings(input=str(input_path),
+                           output=None if output is None else str(output), streams=streams,
+                           ordered=ordered, resume=resume, timeout_ms=timeout_ms,
+                           progress=False, seed=seed, fail_rate=fail_rate,
+                           latency=latency or {}, **kw)
+    code = run_batch(compiled.program, compiled.spans, compiled.sources, settings,
+                     provider=provider, stdout=out, stderr=err, critical=critical)
     text_out = output.read_text(encoding="utf-8") if output is not None else out.getvalue()
     lines = [json.loads(x) for x in text_out.splitlines() if x.strip()]
     return Batch(code, lines, out.getvalue(), err.getvalue())

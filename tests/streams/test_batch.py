@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from cxpar.runtime.breaker import BreakerConfig
 from cxpar.runtime.streams import read_done
 
 from .conftest import ROOT, run_batch_cx, run_cli, write_jsonl
@@ -51,7 +52,7 @@ def test_thousand_records_with_fault_injection(tmp_path: Path) -> None:
     text[501] = "\xff not json"
     inp.write_text("\n".join(text) + "\n", encoding="utf-8")
     res = run_batch_cx(FLAKY, inp, streams=200, fail_rate=0.3, seed=7,
-                       breaker_threshold=0)
+                       breaker=BreakerConfig(enabled=False))
     groups = check_exactly_once(res.lines, 1000)
     assert res.code == 3
     errors = {i for i, g in groups.items() if "error" in g[0]}
@@ -75,7 +76,7 @@ def test_thousand_records_with_fault_injection(tmp_path: Path) -> None:
     assert failed_calls > 0  # fault injection did something without being an error
     # deterministic: the same run gives the same lines
     again = run_batch_cx(FLAKY, inp, streams=200, fail_rate=0.3, seed=7,
-                         breaker_threshold=0)
+                         breaker=BreakerConfig(enabled=False))
     assert again.lines == res.lines
 
 

@@ -90,7 +90,7 @@ def test_streams_share_the_breakers(tmp_path: Path) -> None:
         emit output.record { err: r._errors.result.type };
     }
     """
-    res = run_batch_cx(prog, inp, streams=1, fail_rate=1.0, breaker_threshold=5)
+    res = run_batch_cx(prog, inp, streams=1, fail_rate=1.0)
     kinds = [x["output"]["err"] for x in sorted(res.lines, key=lambda x: x["index"])]
     # five failures in five different streams open the one shared breaker
     assert kinds[:5] == ["provider"] * 5
