@@ -26,8 +26,8 @@ from rich.console import Console
 import cxpar.runtime.dashboard as dashboard
 from cxpar.codegen.module import compile_program
 from cxpar.driver import front_end_source
-from cxpar.runtime.standalone import run_factory
 from cxpar.runtime.settings import RunSettings
+from cxpar.runtime.standalone import run_factory
 from cxpar.runtime.streams import run_batch
 from cxpar.span import SourceFile
 

@@ -27,12 +27,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cxpar.runtime import run_program  # noqa: E402
-from cxpar.runtime.settings import RunSettings  # noqa: E402
 from cxpar.runtime.adaptive import LimitsConfig  # noqa: E402
 from cxpar.runtime.breaker import BreakerConfig  # noqa: E402
 from cxpar.runtime.providers.base import ProviderError  # noqa: E402
 from cxpar.runtime.providers.sim import SimProvider  # noqa: E402
 from cxpar.runtime.resilience import Resilience  # noqa: E402
+from cxpar.runtime.settings import RunSettings  # noqa: E402
 
 CAP = 50
 

@@ -24,7 +24,8 @@ from urllib.parse import urlsplit, urlunsplit
 from cxpar.config import Config, ConfigError, load_config
 from cxpar.driver import UsageError
 
-__all__ = ["Resolved", "parse_capacity", "resolve", "settings_options", "config_option"]
+__all__ = ["Resolved", "config_option", "parse_capacity", "resolve", "settings_options",
+           "show"]
 
 COMMAND_LINE = "command line"
 
@@ -291,3 +292,25 @@ def resolve(params: Mapping[str, Any], *, program: Path | None = None,
         label = origins.get(exc.name) or flags.get(exc.name) or exc.name
         raise fail(label, exc.message) from None
     return Resolved(settings, origins, config)
+
+
+def show(resolved: Resolved) -> str:
+    """``cxpar run --show-settings``: every setting, its value and where it came from
+    (JSON; header values are hidden, they may carry tokens)."""
+    import json
+    from dataclasses import asdict, is_dataclass
+
+    from cxpar.runtime.settings import RunSettings, setting_fields
+
+    out: dict[str, Any] = {}
+    for name, _f in setting_fields(RunSettings):
+        value: Any = resolved.settings
+        for part in name.split("."):
+            value = getattr(value, part)
+        if is_dataclass(value) and not isinstance(value, type):
+            value = asdict(value)
+        if name == "provider.headers":
+            value = {k: "***" for k in value}
+        out[name] = {"value": value, "from": resolved.origins.get(name, "default")}
+    return json.dumps({"config": str(resolved.config.path) if resolved.config.path else None,
+                       "settings": out}, indent=2) + "\n"

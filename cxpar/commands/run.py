@@ -18,7 +18,10 @@ from cxpar.settings import config_option, resolve, settings_options
 @click.argument("file")
 @settings_options()
 @config_option
-def run(file: str, config_path: str | None, **params: Any) -> None:
+@click.option("--show-settings", is_flag=True,
+              help="Print every setting, its value and where it came from (JSON), then "
+                   "exit without running.")
+def run(file: str, config_path: str | None, show_settings: bool, **params: Any) -> None:
     """Compile FILE and run it; exit 0, 1 (diagnostics), 3 (runtime errors) or 130.
 
     Every option can also come from the environment or cxpar.toml (docs/cli.md,
@@ -29,6 +32,11 @@ def run(file: str, config_path: str | None, **params: Any) -> None:
         raise UsageError(f"no such file: `{file}`")
     resolved = resolve(params, program=path, config_path=config_path)
     settings = resolved.settings
+    if show_settings:
+        from cxpar.settings import show
+
+        click.echo(show(resolved), nl=False)
+        return
     notice = resolved.config_notice()
     if notice:
         click.echo(notice, err=True)

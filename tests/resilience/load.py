@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cxpar.runtime import run_program
-from cxpar.runtime.settings import RunSettings
 from cxpar.runtime.adaptive import LimitsConfig
 from cxpar.runtime.breaker import BreakerConfig
 from cxpar.runtime.providers.sim import SimProvider
 from cxpar.runtime.resilience import Resilience
+from cxpar.runtime.settings import RunSettings
 
 
 @dataclass

@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 
 from cxpar.runtime.adaptive import AdaptiveLimiter, LimitsConfig
+from cxpar.runtime.breaker import BreakerConfig
 from cxpar.runtime.limits import Limiter, RetryBudget
 from cxpar.runtime.providers.sim import SimProvider
-from cxpar.runtime.resilience import Resilience
-from cxpar.runtime.breaker import BreakerConfig
 
 from .conftest import run, run_cx
 from .load import run_load
