@@ -14,7 +14,7 @@ import pytest
 from .conftest import ROOT, cli
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.cx"))
-GOLDEN = ROOT / "tests" / "golden" / "expected"
+GOLDEN = ROOT / "examples"
 
 NESTED = """\
 on work.a (e) { var x = infer { prompt: "a" }; return 1; }
@@ -80,7 +80,8 @@ def test_nested_calls_in_a_batch(tmp_path: Path, limit: int) -> None:
 
 
 def _golden_code(name: str) -> int:
-    return int((GOLDEN / f"{name}.code").read_text())
+    code = GOLDEN / f"{name}.code"  # absent: exit 0
+    return int(code.read_text()) if code.exists() else 0
 
 
 @pytest.mark.parametrize("limit", [1, 2, 8])
