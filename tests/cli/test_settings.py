@@ -79,6 +79,7 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "limits.max": ("50", 50),
     "limits.aging_ms": ("100", 100.0),
     "limits.retry_budget": ("0.5", 0.5),
+    "limits.schedule": ('"fifo"', "fifo"),
 }
 
 

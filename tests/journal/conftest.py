@@ -12,6 +12,7 @@ from cxpar.codegen.module import compile_program
 from cxpar.driver import front_end_source
 from cxpar.journal import attach
 from cxpar.runtime.providers.sim import SimProvider
+from cxpar.runtime.settings import RunSettings
 from cxpar.runtime.standalone import run_factory
 from cxpar.span import SourceFile
 
@@ -44,8 +45,9 @@ def run_journaled(text: str, *, journal: Path | None = None, replay: Path | None
     out, err = io.StringIO(), io.StringIO()
     kw.setdefault("timeout_ms", 60_000)
     try:
-        code = run_factory(compiled.program, compiled.spans, compiled.sources, clock=clock,
-                           provider=session.provider, stdout=out, stderr=err, **kw)
+        code = run_factory(compiled.program, compiled.spans, compiled.sources,
+                           RunSettings(clock=clock, **kw), provider=session.provider,
+                           stdout=out, stderr=err)
     finally:
         session.finish(0)
     p = session.provider
@@ -57,7 +59,7 @@ def run_batch_journaled(text: str, input_path: Path, *, journal: Path, ordered: 
                         provider: Any = None, **kw: Any) -> tuple[int, str, Any]:
     """Run ``text`` as a batch over ``input_path`` with a journal; ``(code, stdout,
     the journaled provider)``."""
-    from cxpar.runtime.streams import BatchOptions, run_batch
+    from cxpar.runtime.streams import run_batch
 
     source = textwrap.dedent(text)
     fe = front_end_source(SourceFile("b.cx", source))
@@ -68,11 +70,11 @@ def run_batch_journaled(text: str, input_path: Path, *, journal: Path, ordered: 
                      kind="batch")
     assert session is not None
     out, err = io.StringIO(), io.StringIO()
-    opts = BatchOptions(input=str(input_path), ordered=ordered, progress=False)
+    settings = RunSettings(input=str(input_path), ordered=ordered, progress=False,
+                           clock="virtual", **kw)
     try:
-        code = run_batch(compiled.program, compiled.spans, compiled.sources, opts,
-                         clock="virtual", provider=session.provider, stdout=out, stderr=err,
-                         **kw)
+        code = run_batch(compiled.program, compiled.spans, compiled.sources, settings,
+                         provider=session.provider, stdout=out, stderr=err)
     finally:
         session.finish(0)
     return code, out.getvalue(), session.provider
