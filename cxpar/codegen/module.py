@@ -28,9 +28,12 @@ class Compiled:
     module: py.Module
 
 
-def compile_program(comp: Compilation, *, repl: bool = False) -> Compiled:
-    """Generate, compile (filename = the CX path, so positions are CX lines) and load."""
-    module, spans = generate(comp, repl=repl)
+def compile_program(comp: Compilation, *, repl: bool = False, loops: Any = None) -> Compiled:
+    """Generate, compile (filename = the CX path, so positions are CX lines) and load.
+
+    ``loops`` (the llvm backend's :class:`~cxpar.codegen.llvm.backend.LiftedLoops`):
+    the program then takes its native loops as a second argument."""
+    module, spans = generate(comp, repl=repl, loops=loops)
     code: CodeType = compile(module, comp.source.name, "exec")
     namespace: dict[str, Any] = {"__name__": "__cx__"}
     exec(code, namespace)  # noqa: S102 - our own generated code
@@ -38,12 +41,38 @@ def compile_program(comp: Compilation, *, repl: bool = False) -> Compiled:
                     module)
 
 
+_MAIN_NATIVE = '''
+if __name__ == "__main__":
+    import sys
+    from cxpar.runtime.standalone import main
+    try:  # the lifted loops run natively when llvmlite can JIT them here
+        from cxpar.codegen.llvm.native import bind, load_loops
+        __cx_factory__ = bind(__cx_program__, load_loops(__cx_loops_ir__, __cx_loop_symbols__))
+    except ImportError:
+        __cx_factory__ = __cx_program__
+    sys.exit(main(__cx_factory__, __cx_spans__, {__cx_file__: __cx_source__}))
+'''
+
+
 def python_source(comp: Compilation) -> str:
-    """A readable standalone module: runs with ``python out.py`` given ``cxpar.runtime``."""
-    module, _spans = generate(comp)
+    """A readable standalone module: runs with ``python out.py`` given ``cxpar.runtime``.
+
+    Loops the llvm backend can lift get a native path too; the module carries their IR
+    and JITs it at start when llvmlite is available (else its Python loops run)."""
+    from cxpar.codegen.llvm.backend import lift_loops
+    from cxpar.codegen.llvm.native import native_loops_enabled
+
+    lifted = lift_loops(comp) if native_loops_enabled() else None
+    if lifted is not None and not lifted.codes:
+        lifted = None
+    module, _spans = generate(comp, loops=lifted)
     head = (f'"""Compiled by cxpar from {comp.source.name}.\n\n'
             "Run it with `python this_file.py [--clock real|virtual] [--seed N]`; it needs only\n"
             'the installed `cxpar.runtime`.\n"""\n')
     body = py.unparse(module)
     source = f"__cx_source__ = {comp.source.text!r}\n"
-    return head + body + "\n" + source + _MAIN
+    if lifted is None:
+        return head + body + "\n" + source + _MAIN
+    native = (f"__cx_loops_ir__ = {lifted.ir()!r}\n"
+              f"__cx_loop_symbols__ = {lifted.symbols!r}\n")
+    return head + body + "\n" + source + native + _MAIN_NATIVE

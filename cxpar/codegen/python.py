@@ -20,6 +20,7 @@ from cxpar.analysis.model import AnalysedCall, NameKind, ProgramInfo
 from cxpar.analysis.pipeline import Compilation
 from cxpar.ast import nodes as n
 from cxpar.ast.visit import walk
+from cxpar.codegen.loop_hook import NATIVE_PARAM, native_loop
 from cxpar.span import SourceFile, Span
 
 T = TypeVar("T", bound=py.AST)
@@ -55,7 +56,7 @@ class _Function:
 class PyGen:
     """Compile one analysed program. Use :func:`generate`."""
 
-    def __init__(self, comp: Compilation, repl: bool = False) -> None:
+    def __init__(self, comp: Compilation, repl: bool = False, loops: Any = None) -> None:
         info = getattr(comp, "info", None)
         if not isinstance(info, ProgramInfo):
             raise CodegenError("program was not analysed", comp.program.span)
@@ -78,6 +79,10 @@ class PyGen:
         self.labels: list[tuple[str, str]] = []
         #: ``(async handler, plain function)`` for handlers that never suspend.
         self.sync_handlers: list[tuple[str, str]] = []
+        #: Lifted loops (:class:`cxpar.codegen.llvm.backend.LiftedLoops`): each gets a
+        #: native path next to its Python one (:mod:`cxpar.codegen.loop_hook`).
+        self.loops = loops if loops is not None and loops.codes and not repl else None
+        self.loop_fns: dict[int, str] = {}
 
     # ------------------------------------------------------------------ helpers
 
@@ -175,6 +180,17 @@ class PyGen:
                 if len(gnames) > 1 else [self.name(gnames[0], True)],
                 value=py.Tuple(elts=[self.const(None)] * len(gnames), ctx=py.Load())
                 if len(gnames) > 1 else self.const(None))))
+        if self.loops is not None:
+            # The native loops, in lifted order, or None each (the Python loops run).
+            names = [self.fresh(f"_L{c.loop.index}") for c in self.loops.codes]
+            for c, fname in zip(self.loops.codes, names, strict=True):
+                self.loop_fns[id(c.loop.node)] = fname
+            nones = py.Tuple(elts=[self.const(None)] * len(names), ctx=py.Load())
+            body.append(self.at(prog.span, py.Assign(
+                targets=[py.Tuple(elts=[self.name(x, True) for x in names], ctx=py.Store())],
+                value=py.IfExp(test=py.Compare(left=self.name(NATIVE_PARAM), ops=[py.Is()],
+                                               comparators=[self.const(None)]),
+                               body=nones, orelse=self.name(NATIVE_PARAM)))))
         # Handlers and realize functions, then registrations (hoisted).
         registrations: list[py.stmt] = []
         for ent in info.entities.values():
@@ -218,8 +234,9 @@ class PyGen:
         body.extend(registrations)
         body.append(self.top_level(prog))
         body.append(self.at(prog.span, py.Return(value=self.name("__cx_main__"))))
-        fn = py.FunctionDef(name="__cx_program__", args=self.arguments([RT]), body=body,
-                            decorator_list=[], returns=None)
+        params = [RT] if self.loops is None else [RT, NATIVE_PARAM]
+        fn = py.FunctionDef(name="__cx_program__", args=self.arguments(params, len(params) - 1),
+                            body=body, decorator_list=[], returns=None)
         fn.type_params = []  # type: ignore[attr-defined]  # required from Python 3.12
         return self.at(prog.span, fn)
 
@@ -386,7 +403,8 @@ class PyGen:
         body = self.block(s.body)
         self.fn.loops.pop()
         start, tick = self.guard(s, body)
-        return [start, py.While(test=self.truth(s.cond), body=[tick, *body], orelse=[])]
+        loop = py.While(test=self.truth(s.cond), body=[tick, *body], orelse=[])
+        return [start, self.lifted(s, start, loop)]
 
     def s_ForIn(self, s: n.ForIn) -> list[py.stmt]:
         binding = self.info.binding_of(s)
@@ -411,8 +429,27 @@ class PyGen:
         test = self.truth(s.cond) if s.cond is not None else self.const(True)
         start, tick = self.guard(s, body)
         out.append(start)
-        out.append(py.While(test=test, body=[tick, *body], orelse=[]))
+        out.append(self.lifted(s, start, py.While(test=test, body=[tick, *body], orelse=[])))
         return out
+
+    def lifted(self, s: n.Stmt, start: py.stmt, loop: py.stmt) -> py.stmt:
+        """``loop``, or for a loop the llvm backend lifted: its native path, else ``loop``."""
+        code = self.loops.code_for(s) if self.loops is not None else None
+        if code is None:
+            return loop
+        from cxpar.codegen.llvm.loop_ir import CHUNK
+
+        assert isinstance(start, py.Assign) and isinstance(start.targets[0], py.Name)
+        temps = [self.temp() for v in code.loop.state if not v.outer]
+
+        def load(b: Any) -> py.expr:
+            return self.load(b.kind, b.unique, b.name)
+
+        def store(b: Any) -> py.expr:
+            return self.store_target(b.kind, b.unique, b.name)
+
+        return native_loop(code, self.loop_fns[id(s)], start.targets[0].id, self.temp(),
+                           temps, load, store, self.sid, S, [loop], CHUNK)
 
     def guard(self, s: n.Stmt, body: list[py.stmt]) -> tuple[py.stmt, py.stmt]:
         """Bound loops that never suspend (SPEC §7: never a hang).
@@ -689,11 +726,12 @@ class PyGen:
         return py.Await(value=self.call(self.attr(RT, "service"), *args, **kw))
 
 
-def generate(comp: Compilation, *, repl: bool = False,
+def generate(comp: Compilation, *, repl: bool = False, loops: Any = None,
              ) -> tuple[py.Module, list[tuple[str, int, int, int, int]]]:
     """The Python module for ``comp`` and its span table (``repl``: globals persist on
-    ``rt`` between entries, see :func:`cxpar.runtime.support.repl_globals`)."""
-    gen = PyGen(comp, repl=repl)
+    ``rt`` between entries, see :func:`cxpar.runtime.support.repl_globals`; ``loops``:
+    the llvm backend's lifted loops, which get a native path)."""
+    gen = PyGen(comp, repl=repl, loops=loops)
     module = gen.module()
     py.fix_missing_locations(module)
     return module, gen.spans

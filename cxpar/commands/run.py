@@ -18,10 +18,14 @@ from cxpar.settings import config_option, resolve, settings_options
 @click.argument("file")
 @settings_options()
 @config_option
+@click.option("--explain", is_flag=True,
+              help="With --backend llvm: say which loops run as native code, and why the "
+                   "others do not.")
 @click.option("--show-settings", is_flag=True,
               help="Print every setting, its value and where it came from (JSON), then "
                    "exit without running.")
-def run(file: str, config_path: str | None, show_settings: bool, **params: Any) -> None:
+def run(file: str, config_path: str | None, explain: bool, show_settings: bool,
+        **params: Any) -> None:
     """Compile FILE and run it; exit 0, 1 (diagnostics), 3 (runtime errors) or 130.
 
     Every option can also come from the environment or cxpar.toml (docs/cli.md,
@@ -51,17 +55,18 @@ def run(file: str, config_path: str | None, show_settings: bool, **params: Any) 
         sys.exit(1)
     from cxpar.codegen.module import compile_program
 
-    compiled = compile_program(fe.compilation)
-    program = compiled.program
     if settings.backend == "llvm":
         from cxpar.codegen.llvm import backend as llvm_backend
 
         try:
-            router = llvm_backend.prepare(fe.compilation)
+            compiled, program = llvm_backend.compile_native(fe.compilation, compile_program,
+                                                            explain=explain)
         except llvm_backend.BackendUnavailable as exc:
             raise UsageError(f"the llvm backend is unavailable on this platform: {exc}; "
                              f"{llvm_backend.UNAVAILABLE_HELP}") from None
-        program = llvm_backend.with_router(program, router)
+    else:
+        compiled = compile_program(fe.compilation)
+        program = compiled.program
     critical = critical_services(fe.compilation) if settings.dashboard else []
     if settings.input is not None:
         from cxpar.runtime.streams import run_batch

@@ -31,9 +31,11 @@ class BackendUnavailable(Exception):
 
 _STATE: dict[str, Any] = {}
 
-#: CPython / libc functions the dispatch IR calls, resolved through ctypes.
+#: CPython / libc functions the dispatch and loop IR call, resolved through ctypes.
 _SYMBOLS = ("PyUnicode_AsUTF8AndSize", "PyErr_Clear", "PyLong_AsVoidPtr", "Py_IncRef",
-            "PyObject_Vectorcall")
+            "PyObject_Vectorcall", "PyFloat_AsDouble", "PyFloat_FromDouble",
+            "PyBool_FromLong", "PyLong_AsSsize_t", "PyLong_FromSsize_t", "PyTuple_New",
+            "PyTuple_SetItem", "Py_DecRef", "PyErr_BadArgument")
 
 
 def load_llvmlite() -> ModuleType:
@@ -52,6 +54,8 @@ def load_llvmlite() -> ModuleType:
                                                  ctypes.c_void_p).value)
         libc = ctypes.CDLL(None)
         binding.add_symbol("memcmp", ctypes.cast(libc.memcmp, ctypes.c_void_p).value)
+        binding.add_symbol("fmod", ctypes.cast(libc.fmod, ctypes.c_void_p).value)
+        binding.add_symbol("cx_py_true", id(True))  # Py_True, for the loops' unboxing
         _target_machine(binding)
     except Exception as exc:  # noqa: BLE001 - any load failure means "unavailable"
         raise BackendUnavailable(f"llvmlite could not be loaded: {type(exc).__name__}: {exc}") \
