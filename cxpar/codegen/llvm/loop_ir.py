@@ -48,7 +48,8 @@ DIVISION_BY_ZERO = "division by zero"
 
 def ll_double(v: float) -> str:
     """An exact LLVM ``double`` constant (hex: NaN, infinities and -0 included)."""
-    return "0x%016X" % struct.unpack("<Q", struct.pack("<d", v))[0]
+    bits = struct.unpack("<Q", struct.pack("<d", v))[0]
+    return f"0x{bits:016X}"
 
 
 def _comment(text: str) -> str:

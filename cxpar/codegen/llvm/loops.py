@@ -392,8 +392,8 @@ class _Checker:
             return self.binary(e, value)
         if isinstance(e, n.Conditional):
             self.truth(e.cond)
-            a, b = self.expr(e.then, value), self.expr(e.orelse, value)
-            return self.join(a, b, e, value, "`?:`")
+            ta, tb = self.expr(e.then, value), self.expr(e.orelse, value)
+            return self.join(ta, tb, e, value, "`?:`")
         if isinstance(e, n.Assign):
             assert isinstance(e.target, n.Name)
             b = self.binding(e.target)
