@@ -357,6 +357,10 @@ class Resolver:
         elif isinstance(e, n.Binary):
             self.expr(e.left)
             self.expr(e.right)
+        elif isinstance(e, n.Conditional):
+            self.expr(e.cond)
+            self.expr(e.then)
+            self.expr(e.orelse)
         elif isinstance(e, n.Assign):
             self.target(e.target)
             self.expr(e.value)

@@ -212,11 +212,17 @@ def div(a: Any, b: Any, span: int = NO_SPAN_ID) -> Any:
     raise _arith_error("/", a, b, span)
 
 
+_INFINITIES = (math.inf, -math.inf)
+
+
 def mod(a: Any, b: Any, span: int = NO_SPAN_ID) -> Any:
-    """``%`` with the dividend's sign (JS); ``% 0`` is an error."""
+    """``%`` with the dividend's sign (JS); ``% 0`` is an error; ``±Infinity % x`` is NaN
+    (as in JavaScript and C's ``fmod``, which native loops use)."""
     if _isnum(a) and _isnum(b):
         if b == 0:
             raise CxRuntimeError("division by zero", span)
+        if a in _INFINITIES:
+            return math.nan
         return math.fmod(a, b)
     raise _arith_error("%", a, b, span)
 

@@ -189,3 +189,9 @@ emit a.b;
 
 def test_handlers_in_emit_payload_are_events() -> None:
     assert not errors("emit system.file.read { path: \"p\", handlers: [ file.read.complete ] };")
+
+
+def test_names_inside_conditional_expressions_are_resolved() -> None:
+    k = kinds("var a = 1; var b = a > 0 ? a : -a; print(b < 2 ? b : nope);\n")
+    assert k["a"] == {NameKind.GLOBAL} and k["b"] == {NameKind.GLOBAL}
+    assert k["nope"] == {NameKind.UNKNOWN}

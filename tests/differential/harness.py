@@ -76,10 +76,11 @@ def _json(v: Any) -> str:
 def run_traced(fe: FrontEnd, backend: str, **kw: Any) -> Trace:
     """Run ``fe``'s program on the virtual clock under ``backend`` ("python" | "llvm")."""
     assert fe.compilation is not None
-    compiled = compile_program(fe.compilation)
-    program = compiled.program
-    if backend == "llvm":
-        program = llvm_backend.with_router(program, llvm_backend.prepare(fe.compilation))
+    if backend == "llvm":  # JIT'd router and lifted loops, as `run --backend llvm`
+        compiled, program = llvm_backend.compile_native(fe.compilation, compile_program)
+    else:
+        compiled = compile_program(fe.compilation)
+        program = compiled.program
     trace = Trace()
     real_emit = scheduler.Runtime.emit
     real_service = scheduler.run_service

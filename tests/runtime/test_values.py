@@ -72,6 +72,9 @@ def test_arithmetic_errors() -> None:
     with pytest.raises(CxRuntimeError):
         V.neg("a")
     assert V.mod(-7.0, 3.0) == -1.0 and V.mod(7.0, -3.0) == 1.0
+    # JavaScript: Infinity % x is NaN (not a crash); x % Infinity is x.
+    assert math.isnan(V.mod(math.inf, 3.0)) and math.isnan(V.mod(-math.inf, -2.0))
+    assert V.mod(5.0, math.inf) == 5.0 and math.isnan(V.mod(math.nan, 2.0))
     assert V.div(7.0, 2.0) == 3.5
     assert V.neg(2.0) == -2.0 and V.pos(2.0) == 2.0
 

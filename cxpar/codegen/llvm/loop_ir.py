@@ -427,6 +427,9 @@ class _Gen:
             self.emit(f"{cur} = load double, ptr {slot}")
             rhs, _ = self.value(e.value)
             v = self.arith(e.op[0], cur, rhs, e.span)
+            if getattr(e, "postfix", False):  # `x++`: the old value (rule 48)
+                self.emit(f"store double {v}, ptr {slot}")
+                return cur, NUM
         self.emit(f"store {_LL[ty]} {v}, ptr {slot}")
         return v, ty
 

@@ -201,6 +201,17 @@ def plan_loops(program: n.Program, info: ProgramInfo) -> LoopPlan:
 # ---------------------------------------------------------------------------- checking
 
 
+def _declared_type(b: Binding) -> str:
+    """The kind of value a variable's declaration gives it, by its syntax."""
+    init = b.decl.init if isinstance(b.decl, n.VarDecl) else None
+    while isinstance(init, n.Assign) and init.op == "=":
+        init = init.value
+    if isinstance(init, n.Bool) or (isinstance(init, n.Unary) and init.op == "!") or (
+            isinstance(init, n.Binary) and init.op in ORDER + EQUALITY):
+        return BOOL
+    return NUM
+
+
 class _Checker:
     """Structure and types of one loop; raises :class:`NotLiftable` on the first problem."""
 
@@ -224,9 +235,12 @@ class _Checker:
             if not self.changed:
                 break
         for b in self.order:
-            # Never constrained (only tested for truth, compared, copied): a number is
-            # the likelier value; the entry check catches the other case.
-            self.types.setdefault(id(b), NUM)
+            # Never constrained (only tested for truth, compared, copied): guess from its
+            # declaration (`var done = false;`), else a number; the entry check catches a
+            # wrong guess.
+            if id(b) not in self.types:
+                self.types[id(b)] = _declared_type(b)
+                self.loop_stmt(self.node)  # propagate (`x = flag`) before the next guess
         self.final = True
         self.loop_stmt(self.node)
         return [LoopVar(b, self.types[id(b)], id(b) in self.written,
@@ -238,6 +252,9 @@ class _Checker:
         while stack:
             node = stack.pop()
             self.allowed(node)
+            if isinstance(node, n.Call):  # num(x): the callee is the builtin
+                stack.extend(reversed(node.args))
+                continue
             stack.extend(reversed([v for _, v in n.children(node)]))
 
     def allowed(self, node: n.Node) -> None:  # noqa: C901 - one table
@@ -317,8 +334,7 @@ class _Checker:
             self.types[id(b)] = t
             self.changed = True
         elif old != t:
-            raise NotLiftable(f"`{b.name}` {why} but holds {'an' if old == NUM else 'a'} "
-                              f"{old} elsewhere", span)
+            raise NotLiftable(f"`{b.name}` {why} but holds a {old} elsewhere", span)
 
     def require(self, e: n.Expr, t: str | None, want: str, what: str) -> None:
         """An operand that must be of type ``want`` (arithmetic: number)."""
@@ -326,9 +342,8 @@ class _Checker:
             self.merge(self.binding(e), want, e.span, f"is used as a {want}")
             return
         if t is not None and t != want:
-            article = "an" if t in (NUM,) else "a"
-            raise NotLiftable(f"{what} of {article} {t if t != MIXED else 'number or boolean'}",
-                              e.span)
+            raise NotLiftable(f"{what} of a {t}" if t != MIXED else
+                              f"{what} of a value that may be a number or a boolean", e.span)
 
     # -- statements
 
@@ -357,7 +372,7 @@ class _Checker:
             if s is not getattr(self.node, "init", None):
                 self.declared.add(id(b))
             self.written.add(id(b))
-            self.merge(b, t, s.span, f"is declared as {'an' if t == NUM else 'a'} {t}")
+            self.merge(b, t, s.span, f"is declared as a {t}")
         elif isinstance(s, n.ExprStmt):
             self.expr(s.expr, value=False)
         elif isinstance(s, n.If):
@@ -400,7 +415,7 @@ class _Checker:
             self.written.add(id(b))
             if e.op == "=":
                 t = self.expr(e.value)
-                self.merge(b, t, e.span, f"is assigned {'an' if t == NUM else 'a'} {t}")
+                self.merge(b, t, e.span, f"is assigned a {t}")
                 return t
             self.merge(b, NUM, e.target.span, f"is used as a number (`{e.op}`)")
             self.require(e.value, self.expr(e.value), NUM, f"`{e.op}`")
