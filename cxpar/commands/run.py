@@ -45,6 +45,9 @@ def run(file: str, config_path: str | None, explain: bool, show_settings: bool,
     if notice:
         click.echo(notice, err=True)
     check_input(settings)
+    if explain and settings.backend != "llvm":
+        raise UsageError("`--explain` reports which loops the llvm backend runs natively; "
+                         "use it with `--backend llvm`")
     from cxpar.plugins import prepare_run
 
     provider, extra_services = prepare_run(settings, resolved.config)

@@ -133,3 +133,9 @@ def test_standalone_module_really_calls_native_code(tmp_path: Path) -> None:
     assert code == 0 and stdout.getvalue() == "a\nb\n604574 200000 true\nreport 143 997\n"
     # 200 000 iterations: four calls (three pauses every 65 536), then the handler's loop.
     assert calls == [0, 1, 1, 1, 0]
+
+
+def test_explain_needs_the_llvm_backend(tmp_path: Path) -> None:
+    r = _cli("run", "--explain", str(_write(tmp_path)))
+    assert r.returncode == 2 and "use it with `--backend llvm`" in r.stderr
+    assert r.stdout == ""
