@@ -142,8 +142,9 @@ class LoopPlan:
         return [lp for lp in self.loops if lp.lifted]
 
     def report(self) -> list[str]:
-        """One line per loop (``--explain``)."""
-        return [lp.describe() for lp in self.loops]
+        """One line per loop in source order (``--explain``)."""
+        ordered = sorted(self.loops, key=lambda lp: (lp.span.line, lp.span.col))
+        return [lp.describe() for lp in ordered]
 
 
 # ---------------------------------------------------------------------------- finding
