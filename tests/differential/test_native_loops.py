@@ -5,6 +5,7 @@ errors with their CX span), exit code, and every variable's value afterwards."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,7 +13,19 @@ from hypothesis import strategies as st
 
 from cxpar.codegen.llvm.backend import explain_loops, lift_loops
 
-from .harness import analyse_text, assert_same, run_traced
+from .harness import ROOT, analyse_file, analyse_text, assert_same, run_traced
+
+
+def _runnable(path: Path) -> bool:
+    from cxpar.driver import front_end
+
+    fe = front_end(path, path.name)
+    return fe.compilation is not None and not fe.has_errors
+
+
+#: The syntax corpus' programs that pass analysis (some only parse: unknown functions).
+CORPUS = [p for p in sorted((ROOT / "tests" / "syntax" / "programs").glob("*.cx"))
+          if _runnable(p)]
 
 SETTINGS = settings(max_examples=60, derandomize=True, deadline=timedelta(seconds=30),
                     suppress_health_check=[HealthCheck.too_slow], database=None)
@@ -156,6 +169,14 @@ def numeric_loop_programs(draw: st.DrawFn) -> str:
 def test_generated_numeric_loops_same_under_both_backends(text: str) -> None:
     assert lifted(text) >= 1, text
     same(text)
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=[p.stem for p in CORPUS])
+def test_corpus_program_same_under_both_backends(path: Path) -> None:
+    """Every program of the syntax corpus (held-out style: written without the llvm
+    backend in mind) runs identically; some of them have loops that are lifted."""
+    fe = analyse_file(path)
+    assert_same(run_traced(fe, "python"), run_traced(fe, "llvm"))
 
 
 # ------------------------------------------------------------------ semantics
