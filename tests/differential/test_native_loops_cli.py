@@ -13,6 +13,7 @@ from typing import Any
 
 from cxpar.codegen.llvm import jit
 from cxpar.codegen.llvm.native import bind, load_loops
+from cxpar.runtime.settings import RunSettings
 from cxpar.runtime.standalone import run_factory
 
 from .harness import ROOT
@@ -129,7 +130,7 @@ def test_standalone_module_really_calls_native_code(tmp_path: Path) -> None:
     stdout = io.StringIO()
     code = run_factory(bind(ns["__cx_program__"], [counting(f) for f in loops]),
                        ns["__cx_spans__"], {ns["__cx_file__"]: ns["__cx_source__"]},
-                       clock="virtual", stdout=stdout, stderr=io.StringIO())
+                       RunSettings(clock="virtual"), stdout=stdout, stderr=io.StringIO())
     assert code == 0 and stdout.getvalue() == "a\nb\n604574 200000 true\nreport 143 997\n"
     # 200 000 iterations: four calls (three pauses every 65 536), then the handler's loop.
     assert calls == [0, 1, 1, 1, 0]
