@@ -13,7 +13,8 @@ from typing import Any
 from .core import Row
 
 #: Benchmark modules in run order.
-BENCHES = ["fanout", "parallel", "memory", "frontend", "vclock", "dispatch", "native_loops"]
+BENCHES = ["fanout", "parallel", "memory", "frontend", "vclock", "dispatch", "native_loops",
+           "editor"]
 
 
 def run_all(mode: str, only: list[str] | None = None, progress: Any = None) -> list[Row]:

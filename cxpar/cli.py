@@ -24,6 +24,7 @@ COMMANDS = {
     "check": "cxpar.commands.check:check",
     "compile": "cxpar.commands.compile:compile_cmd",
     "explain": "cxpar.commands.explain:explain",
+    "fmt": "cxpar.commands.fmt:fmt",
     "run": "cxpar.commands.run:run",
     "graph": "cxpar.commands.graph:graph",
     "repl": "cxpar.commands.repl:repl",

@@ -256,6 +256,7 @@ class Parser:
         self.state = st = _State(source)
         self.builder.file = source.name
         self.builder.docs = st.docs
+        self.builder.text = source.text
         self.builder.problems = []
         program: Any = None
         try:

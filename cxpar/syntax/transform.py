@@ -46,6 +46,8 @@ class ToAst:
         self.file = file
         #: ``///`` doc comments by the line they end on, filled by the lexer callback.
         self.docs = docs if docs is not None else {}
+        #: The source text (set by the parser; doc comments need line starts).
+        self.text = ""
         #: Syntax problems found while building nodes: ``(code, span, message, help)``.
         self.problems: list[tuple[str, Span, str, str | None]] = []
 
@@ -114,10 +116,14 @@ class ToAst:
     def ident(self, tok: Token) -> n.Ident:
         return n.Ident(span=self.tspan(tok), name=str(tok))
 
-    def doc_before(self, line: int) -> str | None:
-        """The ``///`` comment block that ends on the line just above ``line``."""
+    def doc_before(self, meta: Span) -> str | None:
+        """The ``///`` comment block that ends on the line just above a declaration that
+        starts its line (so the formatter, which keeps that layout, keeps the doc)."""
+        text = self.text
+        if text[text.rfind("\n", 0, meta.start) + 1:meta.start].strip():
+            return None
         lines: list[str] = []
-        at = line - 1
+        at = meta.line - 1
         while at in self.docs:
             lines.append(self.docs[at])
             at -= 1
@@ -145,7 +151,7 @@ class ToAst:
         return n.EntityDecl(
             span=self.span(meta), kind=str(kind), name=self.ident(name),
             base=self.ident(base) if base is not None else None,
-            realize=realize, handlers=handlers, doc=self.doc_before(meta.line))
+            realize=realize, handlers=handlers, doc=self.doc_before(meta))
 
     def realize_decl(self, meta: Meta, params: list[n.Param] | None,
                      body: n.Block) -> n.Realize:
@@ -172,7 +178,7 @@ class ToAst:
                                   f"unknown handler modifier `{modifier}`",
                                   "the only modifier is `async`: `on async a.b (event) { ... }`"))
         return n.OnHandler(span=self.span(meta), event=event, param=param, body=body,
-                           is_async=modifier is not None, doc=self.doc_before(meta.line))
+                           is_async=modifier is not None, doc=self.doc_before(meta))
 
     def event_name(self, meta: Meta, *parts: Token) -> n.EventName:
         return n.EventName(span=self.span(meta), parts=[str(p) for p in parts])
