@@ -101,3 +101,16 @@ def test_too_deep_is_a_diagnostic() -> None:
     with pytest.raises(FormatError) as info:
         format_source("var x = " + " + ".join(["1"] * 2500) + ";")
     assert info.value.diagnostics[0].code == "CX108"
+
+
+def test_docs_style_blocks_are_formatted() -> None:
+    """Every `cx` block of docs/style.md is already in the style it describes."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "style.md").read_text("utf-8")
+    blocks = re.findall(r"```cx\n(.*?)```", doc, re.S)
+    assert len(blocks) >= 2
+    for block in blocks:
+        assert format_source(block) == block
+        check_guarantees(block)
