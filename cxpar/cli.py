@@ -25,6 +25,7 @@ COMMANDS = {
     "compile": "cxpar.commands.compile:compile_cmd",
     "explain": "cxpar.commands.explain:explain",
     "fmt": "cxpar.commands.fmt:fmt",
+    "lsp": "cxpar.commands.lsp:lsp",
     "run": "cxpar.commands.run:run",
     "graph": "cxpar.commands.graph:graph",
     "repl": "cxpar.commands.repl:repl",

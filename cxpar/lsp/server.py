@@ -1,0 +1,147 @@
+"""The pygls server: registers each feature of :mod:`cxpar.lsp.features` on a request.
+
+Documents live in pygls's workspace (incremental sync); diagnostics are published on
+open at once and after changes once typing pauses (:data:`DEBOUNCE_S`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from lsprotocol import types as t
+from pygls.lsp.server import LanguageServer
+
+from cxpar import __version__
+from cxpar.lsp import features
+from cxpar.lsp.analysis import Analysis, analyze, forget
+
+#: Seconds without a change before a changed document is re-analysed and published.
+DEBOUNCE_S = 0.15
+
+
+class CxServer(LanguageServer):
+    """The cxpar language server."""
+
+    def __init__(self) -> None:
+        super().__init__("cxpar", __version__,
+                         text_document_sync_kind=t.TextDocumentSyncKind.Incremental)
+        self.pending: dict[str, asyncio.TimerHandle] = {}
+
+    def encoding(self) -> str:
+        enc: Any = self.server_capabilities.position_encoding
+        return str(getattr(enc, "value", enc) or "utf-16")
+
+    def analysis(self, uri: str) -> Analysis:
+        doc = self.workspace.get_text_document(uri)
+        return analyze(uri, doc.source, self.encoding())
+
+    def publish(self, uri: str) -> None:
+        self.pending.pop(uri, None)
+        doc = self.workspace.get_text_document(uri)
+        a = self.analysis(uri)
+        self.text_document_publish_diagnostics(t.PublishDiagnosticsParams(
+            uri=uri, version=doc.version, diagnostics=features.diagnostics(a)))
+
+    def publish_later(self, uri: str) -> None:
+        old = self.pending.pop(uri, None)
+        if old is not None:
+            old.cancel()
+        loop = asyncio.get_running_loop()
+        self.pending[uri] = loop.call_later(DEBOUNCE_S, self.publish, uri)
+
+
+server = CxServer()
+
+
+def _offset(ls: CxServer, uri: str, pos: t.Position) -> tuple[Analysis, int]:
+    a = ls.analysis(uri)
+    return a, a.lines.offset(pos)
+
+
+@server.feature(t.TEXT_DOCUMENT_DID_OPEN)
+def did_open(ls: CxServer, params: t.DidOpenTextDocumentParams) -> None:
+    ls.publish(params.text_document.uri)
+
+
+@server.feature(t.TEXT_DOCUMENT_DID_CHANGE)
+def did_change(ls: CxServer, params: t.DidChangeTextDocumentParams) -> None:
+    ls.publish_later(params.text_document.uri)
+
+
+@server.feature(t.TEXT_DOCUMENT_DID_SAVE)
+def did_save(ls: CxServer, params: t.DidSaveTextDocumentParams) -> None:
+    ls.publish(params.text_document.uri)
+
+
+@server.feature(t.TEXT_DOCUMENT_DID_CLOSE)
+def did_close(ls: CxServer, params: t.DidCloseTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    pending = ls.pending.pop(uri, None)
+    if pending is not None:
+        pending.cancel()
+    forget(uri)
+    ls.text_document_publish_diagnostics(t.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+
+
+@server.feature(t.TEXT_DOCUMENT_DEFINITION)
+def definition(ls: CxServer, params: t.DefinitionParams) -> list[t.Location]:
+    a, offset = _offset(ls, params.text_document.uri, params.position)
+    return features.definition(a, offset)
+
+
+@server.feature(t.TEXT_DOCUMENT_REFERENCES)
+def references(ls: CxServer, params: t.ReferenceParams) -> list[t.Location]:
+    a, offset = _offset(ls, params.text_document.uri, params.position)
+    return features.references(a, offset, params.context.include_declaration)
+
+
+@server.feature(t.TEXT_DOCUMENT_HOVER)
+def hover(ls: CxServer, params: t.HoverParams) -> t.Hover | None:
+    a, offset = _offset(ls, params.text_document.uri, params.position)
+    return features.hover(a, offset)
+
+
+@server.feature(t.TEXT_DOCUMENT_COMPLETION,
+                t.CompletionOptions(trigger_characters=[".", " ", "[", ","]))
+def completion(ls: CxServer, params: t.CompletionParams) -> t.CompletionList:
+    a, offset = _offset(ls, params.text_document.uri, params.position)
+    return features.completion(a, a.text, offset)
+
+
+@server.feature(t.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+def document_symbol(ls: CxServer, params: t.DocumentSymbolParams) -> list[t.DocumentSymbol]:
+    return features.symbols(ls.analysis(params.text_document.uri))
+
+
+@server.feature(t.TEXT_DOCUMENT_PREPARE_RENAME)
+def prepare_rename(ls: CxServer, params: t.PrepareRenameParams) -> t.Range | None:
+    a, offset = _offset(ls, params.text_document.uri, params.position)
+    return features.prepare_rename(a, offset)
+
+
+@server.feature(t.TEXT_DOCUMENT_RENAME)
+def rename(ls: CxServer, params: t.RenameParams) -> t.WorkspaceEdit | None:
+    a, offset = _offset(ls, params.text_document.uri, params.position)
+    try:
+        return features.rename(a, offset, params.new_name)
+    except features.RenameError as exc:
+        from pygls.exceptions import JsonRpcInvalidParams
+
+        raise JsonRpcInvalidParams(str(exc)) from exc
+
+
+@server.feature(t.TEXT_DOCUMENT_FORMATTING)
+def formatting(ls: CxServer, params: t.DocumentFormattingParams) -> list[t.TextEdit] | None:
+    return features.formatting(ls.analysis(params.text_document.uri))
+
+
+@server.feature(t.TEXT_DOCUMENT_CODE_ACTION,
+                t.CodeActionOptions(code_action_kinds=[t.CodeActionKind.QuickFix]))
+def code_action(ls: CxServer, params: t.CodeActionParams) -> list[t.CodeAction]:
+    return features.code_actions(ls.analysis(params.text_document.uri), params.range)
+
+
+def main(**_: Any) -> None:
+    """Serve over stdio until the client says exit."""
+    server.start_io()
