@@ -59,10 +59,10 @@ def test_request_without_prompt_is_sent_as_json(server: FakeServer) -> None:
 
 
 def test_branches_and_provider_result_join(server: FakeServer) -> None:
-    server.script = lambda req: Act(content="summary", delay=0.4)
+    server.script = lambda req: Act(content="summary", delay=1.0)
     r = run_cx("""
         on a.x (event) { return "A:" + event.prompt; }
-        on b.y (event) { await { durationMs: 300 }; return 2; }
+        on b.y (event) { await { durationMs: 1000 }; return 2; }
         var r = think { prompt: "p", left: a.x, right: b.y { extra: 1 }, timeout: 5000 };
         print(r);
     """, provider(server))
@@ -72,8 +72,9 @@ def test_branches_and_provider_result_join(server: FakeServer) -> None:
     assert p["left"] == "A:p" and p["right"] == 2
     assert p["_parallel"]["branches"] == 2 and p["_parallel"]["failed"] == 0
     assert "_errors" not in p
-    # the provider call and the branches overlapped: wall ≈ max, not the sum
-    assert p["_parallel"]["wall_ms"] < 650  # sequential would be >= 700
+    # the provider call and the branches overlapped: sequential would be >= 2000 ms; the
+    # margin is wide so a loaded machine cannot fail it
+    assert p["_parallel"]["wall_ms"] < 1900
 
 
 def test_parallel_calls_share_one_pool(server: FakeServer) -> None:
