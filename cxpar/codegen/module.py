@@ -28,12 +28,26 @@ class Compiled:
     module: py.Module
 
 
+def with_estimates(module: py.Module, comp: Compilation) -> py.Module:
+    """Append ``__cx_program__.__cx_paths__ = {(line, col): path, ...}``: each call site's
+    critical path (:func:`cxpar.analysis.schedule.call_paths`), which the runtime uses
+    to order one program's waiting calls under ``--max-concurrency``."""
+    from cxpar.analysis.schedule import call_paths
+
+    paths = call_paths(comp)
+    table = py.parse(f"__cx_program__.__cx_paths__ = {dict(sorted(paths.items()))!r}")
+    module.body.extend(table.body)
+    return module
+
+
 def compile_program(comp: Compilation, *, repl: bool = False, loops: Any = None) -> Compiled:
     """Generate, compile (filename = the CX path, so positions are CX lines) and load.
 
     ``loops`` (the llvm backend's :class:`~cxpar.codegen.llvm.backend.LiftedLoops`):
     the program then takes its native loops as a second argument."""
     module, spans = generate(comp, repl=repl, loops=loops)
+    if not repl:
+        with_estimates(module, comp)
     code: CodeType = compile(module, comp.source.name, "exec")
     namespace: dict[str, Any] = {"__name__": "__cx__"}
     exec(code, namespace)  # noqa: S102 - our own generated code
@@ -66,6 +80,7 @@ def python_source(comp: Compilation) -> str:
     if lifted is not None and not lifted.codes:
         lifted = None
     module, _spans = generate(comp, loops=lifted)
+    with_estimates(module, comp)
     head = (f'"""Compiled by cxpar from {comp.source.name}.\n\n'
             "Run it with `python this_file.py [--clock real|virtual] [--seed N]`; it needs only\n"
             'the installed `cxpar.runtime`.\n"""\n')

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .limits import POLICIES, Limiter
+from .schedule import POLICIES, CallPath, Limiter
 from .validate import non_negative, switch, updated
 
 __all__ = ["AdaptiveLimiter", "LimitsConfig", "ALGORITHMS"]
@@ -53,7 +53,7 @@ class LimitsConfig:
     schedule: str = "program"
     #: Aging window (ms): a call waiting since an earlier window ranks one priority level
     #: higher, so no wait is unbounded (0 = no aging). See docs/runtime.md, "Scheduling".
-    aging_ms: float = 10_000
+    aging_ms: float = 60_000
     #: Provider retries allowed per first attempt over the last 10 s (plus a reserve of 10).
     retry_budget: float = 0.2
 
@@ -129,9 +129,9 @@ class AdaptiveLimiter(Limiter):
                    algorithm=cfg.algorithm, aging_s=cfg.aging_ms / 1000,
                    policy=cfg.schedule)
 
-    async def acquire(self, priority: float = 0.0, flow: Any = None, crit: float = 0.0,
-                      ) -> bool:
-        queued = await super().acquire(priority, flow, crit)
+    async def acquire(self, priority: float = 0.0, flow: Any = None,
+                      path: CallPath | None = None) -> bool:
+        queued = await super().acquire(priority, flow, path)
         if self.active > self._peak:
             self._peak = self.active
         return queued
@@ -141,8 +141,9 @@ class AdaptiveLimiter(Limiter):
         if self.active > self._peak:
             self._peak = self.active
 
-    def sample(self, start: float, end: float, dropped: bool) -> None:
-        """One finished attempt (loop seconds); releases its slot."""
+    def sample(self, start: float, end: float, dropped: bool,
+               service: str | None = None) -> None:
+        """One finished attempt (loop seconds) of ``service``; releases its slot."""
         if start >= self._w_start:
             self._n += 1
             if dropped:
@@ -152,7 +153,7 @@ class AdaptiveLimiter(Limiter):
                 self._rtt_sum += end - start
             if self._n >= MIN_WINDOW:
                 self._update(end)
-        self.release()
+        self.release(service, 0.0 if dropped else end - start)
 
     def _update(self, now: float) -> None:
         limit = self.estimate

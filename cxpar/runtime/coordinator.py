@@ -30,6 +30,9 @@ __all__ = ["run_service", "DEPTH"]
 #: Handler depth (rule 18): top level 0, branches caller + 1, emitted handlers inherit.
 DEPTH: contextvars.ContextVar[int] = contextvars.ContextVar("cx_depth", default=0)
 
+#: The branch invocation the running code belongs to (set only while calls can queue).
+BRANCH: contextvars.ContextVar[_Inv | None] = contextvars.ContextVar("cx_branch", default=None)
+
 _IDLE, _RUNNING, _SETTLED = 0, 1, 2
 
 #: ``fallback`` absent (``null`` is a valid fallback value).
@@ -44,7 +47,8 @@ class _Inv:
     """One subscriber of one branch key: attempts, task, timer, outcome."""
 
     __slots__ = ("join", "ki", "fn", "inst", "attempts", "task", "timer", "state",
-                 "t_start", "t_end", "value", "err", "shared")
+                 "t_start", "t_end", "value", "err", "shared", "deadline_at", "blocked",
+                 "blocked_at")
 
     def __init__(self, join: _Join, ki: int, fn: Any, inst: Any) -> None:
         self.join = join
@@ -60,6 +64,11 @@ class _Inv:
         self.value: Any = None
         self.err: tuple[str, str] | None = None
         self.shared = False
+        #: When this attempt times out (loop seconds); queue waits push it back.
+        self.deadline_at = 0.0
+        #: Calls made inside this branch that wait for a slot right now, since when.
+        self.blocked = 0
+        self.blocked_at = 0.0
 
     # -- starting
     def start(self) -> bool:
@@ -79,15 +88,40 @@ class _Inv:
         # then sharing the call's (never mutated) request is indistinguishable.
         ev = dict(base) if type(base) is dict and not getattr(
             self.fn, "__cx_pure_event__", False) else base
-        task = loop.create_task(self.fn(join.rt, self.inst, ev), context=join.ctx)
+        ctx = join.ctx
+        if join.rt.queueing and ctx is not None:  # calls inside know their branch
+            ctx = ctx.copy()
+            ctx.run(BRANCH.set, self)
+        task = loop.create_task(self.fn(join.rt, self.inst, ev), context=ctx)
         self.task = task
         task.add_done_callback(self.on_done)
+        self.deadline_at = now + join.timeout_s
+        self.blocked = 0
         if join.fanning and self.attempts == 1:
             self.shared = True
         else:
             self.shared = False
-            self.timer = loop.call_at(now + join.timeout_s, self.on_timeout)
+            self.timer = loop.call_at(self.deadline_at, self.on_timeout)
         return True
+
+    # -- waits for slots inside the branch do not count toward its timeout (rule 45)
+    def block(self, now: float) -> None:
+        if self.blocked == 0:
+            self.blocked_at = now
+        self.blocked += 1
+
+    def unblock(self, now: float) -> None:
+        self.blocked -= 1
+        if self.blocked or self.state != _RUNNING:
+            return
+        if now > self.blocked_at:
+            self.deadline_at += now - self.blocked_at
+        elif self.shared or self.timer is not None:
+            return
+        if not self.shared:
+            if self.timer is not None:
+                self.timer.cancel()
+            self.timer = self.join.loop.call_at(self.deadline_at, self.on_timeout)
 
     def _retry(self) -> None:
         self.timer = None
@@ -119,6 +153,9 @@ class _Inv:
         self.timer = None
         task = self.task
         if task is None or task.done() or self.state != _RUNNING:
+            return
+        if self.blocked:  # a call inside waits for a slot: unblock() re-arms the timer
+            self.shared = False
             return
         self.task = None
         task.cancel()
@@ -163,7 +200,7 @@ class _Join:
                  "key_err", "pending", "fut", "timeout_s", "retries", "priority",
                  "concurrency", "running", "queue", "closed", "fanning", "ctx",
                  "deadline", "prov_done", "prov_value", "prov_err", "prov_attempts",
-                 "prov_t", "prov_task", "t0")
+                 "prov_t", "prov_task", "t0", "prov_waiting", "deadline_held", "parent")
 
     def __init__(self, rt: Runtime, service: str) -> None:
         self.rt = rt
@@ -194,6 +231,11 @@ class _Join:
         self.prov_t = 0.0
         self.prov_task: asyncio.Task[None] | None = None
         self.t0 = 0.0
+        #: The provider's first attempt waits for a slot (branch deadlines wait with it).
+        self.prov_waiting = False
+        self.deadline_held = False
+        #: The branch this call is made in (its queue waits push that branch's deadline).
+        self.parent: _Inv | None = BRANCH.get() if rt.queueing else None
 
     # -- per-call concurrency (branches never hold a global slot: rule 45)
     def request_start(self, inv: _Inv) -> None:
@@ -210,11 +252,37 @@ class _Join:
             if self.queue and not self.closed:
                 self.request_start(self.queue.popleft())
 
+    def slot_granted(self, t_slot: float, waited: bool) -> None:
+        """The provider's first attempt got its slot at ``t_slot``. If it had to wait, the
+        branches started at fan-out time out ``timeout`` after the slot (rule 45: a call's
+        timeout starts at its slot), so a program whose turn comes late is not failed
+        for waiting it."""
+        self.prov_waiting = False
+        if not waited or (self.deadline is None and not self.deadline_held):
+            return
+        if self.deadline is not None:
+            self.deadline.cancel()
+        self.deadline_held = False
+        due = t_slot + self.timeout_s
+        for inv in self.invs:
+            if inv.shared and inv.deadline_at < due:
+                inv.deadline_at = due
+        self.deadline = self.loop.call_at(due, self.on_deadline)
+
     def on_deadline(self) -> None:
         self.deadline = None
+        if self.prov_waiting:  # the provider has no slot yet: slot_granted re-arms
+            self.deadline_held = True
+            return
+        loop = self.loop
+        now = loop.time()
         for inv in self.invs:
             if inv.shared and inv.state == _RUNNING and inv.attempts == 1:
-                inv.on_timeout()
+                if inv.deadline_at > now + 1e-9 and not inv.blocked:  # pushed back
+                    inv.shared = False
+                    inv.timer = loop.call_at(inv.deadline_at, inv.on_timeout)
+                else:
+                    inv.on_timeout()
 
     def finish(self) -> None:
         if self.deadline is not None:
@@ -276,7 +344,7 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
         alim = res.adaptive_for(rt.provider, service) if impl is None else None
         budget = res.budget(service)
         attempts = join.retries + 1
-        crit = 0.0
+        path = rt.call_path(span) if lim is not None or alim is not None else None
         for attempt in range(1, attempts + 1):
             now = loop.time()
             if breaker is not None and breaker.blocked(now):  # fail fast, do not queue
@@ -293,15 +361,22 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
             t_call = -1.0
             try:
                 waited = False
-                if alim is not None:
-                    waited = await alim.acquire(join.priority, flow, crit)
-                    held_a = True
-                if lim is not None:
-                    waited = await lim.acquire(join.priority, flow, crit) or waited
-                    held_g = True
+                if attempt == 1:
+                    join.prov_waiting = True
+                _blocked(join.parent, now, True)
+                try:
+                    if alim is not None:
+                        waited = await alim.acquire(join.priority, flow, path)
+                        held_a = True
+                    if lim is not None:
+                        waited = await lim.acquire(join.priority, flow, path) or waited
+                        held_g = True
+                finally:
+                    _blocked(join.parent, loop.time(), False)
                 t_call = loop.time()
                 if t_first < 0:
                     t_first = t_call
+                    join.slot_granted(t_call, waited)
                 if waited:
                     queued += t_call - now
                     _record_wait(rt, flow, service, now, t_call)
@@ -344,13 +419,14 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
                     join.prov_value = value
             finally:
                 t_done = loop.time()
+                served = t_done - t_call if outcome else 0.0
                 if held_g and lim is not None:
-                    lim.release()
+                    lim.release(service, served)
                 if held_a and alim is not None:
                     if outcome is None:
                         alim.release()
                     else:
-                        alim.sample(t_call, t_done, not outcome)
+                        alim.sample(t_call, t_done, not outcome, service)
                 if t_call >= 0 and flow is not None:
                     flow.attained += t_done - t_call
                 if ticket is not None and breaker is not None:
@@ -387,6 +463,16 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
             join.finish()
 
 
+def _blocked(inv: _Inv | None, now: float, on: bool) -> None:
+    """A call inside ``inv`` (and every branch around it) starts/stops waiting for a slot."""
+    while inv is not None:
+        if on:
+            inv.block(now)
+        else:
+            inv.unblock(now)
+        inv = inv.join.parent
+
+
 def _record_wait(rt: Runtime, flow: Flow | None, service: str, t0: float,
                  t1: float) -> None:
     """One call waited from ``t0`` to ``t1`` (loop seconds) for a slot."""
@@ -395,7 +481,7 @@ def _record_wait(rt: Runtime, flow: Flow | None, service: str, t0: float,
         flow.waits += 1
     rec = rt.recorder
     if rec is not None:
-        rec.queued(service, t0, t1)
+        rec.queued(service, t0, t1, flow.label if flow is not None else None)
 
 
 async def run_service(rt: Runtime, name: str, span: int, request: dict[str, Any],

@@ -14,10 +14,7 @@ import contextvars
 import itertools
 import math
 
-__all__ = ["Flow", "FLOW", "new_flow", "level_of", "DEFAULT_QUANTUM_S"]
-
-#: Attained service (s) that ends a flow's first level; level k ends at ``quantum·2^k``.
-DEFAULT_QUANTUM_S = 4.0
+__all__ = ["Flow", "FLOW", "new_flow", "level_of"]
 
 _seq = itertools.count()
 
@@ -54,7 +51,8 @@ def new_flow(label: str, *, root: bool = False) -> Flow:
 
 def level_of(attained_s: float, quantum_s: float) -> int:
     """Multi-level queue of a flow with ``attained_s`` of service: 0 below one quantum,
-    then one level per doubling (``quantum_s`` <= 0: a single level)."""
+    then one level per doubling — level k ends at ``quantum_s·2^k`` (``quantum_s`` <= 0:
+    a single level)."""
     if quantum_s <= 0 or attained_s < quantum_s:
         return 0
     return int(math.log2(attained_s / quantum_s)) + 1

@@ -97,6 +97,14 @@ class Resilience:
         cfg = self.limits_config
         return Limiter(max_concurrency, cfg.aging_ms / 1000, cfg.schedule)
 
+    def may_queue(self, provider: Any) -> bool:
+        """Whether provider calls may wait for an adaptive limit's slot."""
+        on = self.limits_config.adaptive
+        if on is None:
+            cap = getattr(provider, "capacity", None)
+            return isinstance(cap, Mapping) and bool(cap)
+        return on
+
     def adaptive_for(self, provider: Any, service: str) -> AdaptiveLimiter | None:
         cfg = self.limits_config
         on = cfg.adaptive

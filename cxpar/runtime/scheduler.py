@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import random
 import sys
@@ -17,6 +18,7 @@ from .breaker import CircuitBreaker
 from .bus import Bus, Handler, Router
 from .coordinator import DEPTH, run_await, run_service
 from .errors import NO_SPAN_ID, CxRuntimeError, SpanLike, lookup_span, render_error
+from .flows import FLOW, new_flow
 from .providers import build_provider
 from .providers.base import Provider
 from .resilience import Resilience
@@ -87,7 +89,14 @@ class Runtime:
         #: Breakers, adaptive limits, retry budgets (issue 9; docs/runtime.md "Resilience").
         self.resilience = resilience
         self.limiter = resilience.global_limiter(settings.max_concurrency)
+        #: Calls may wait for a slot (a global or adaptive limit): branches then track
+        #: their queue waits, which never count toward their timeouts (rule 45).
+        self.queueing = self.limiter is not None or resilience.may_queue(provider)
         self.recorder = recorder
+        #: Critical path per call site ``(line, col)`` (the compiled program's
+        #: ``__cx_paths__``): orders one program's waiting calls under a limit.
+        self.call_paths: Mapping[tuple[int, int], Any] = {}
+        self._path_of: dict[int, Any] = {}
         self.error_count = 0
         #: Emitted handlers finished so far (for the live dashboard).
         self.handled = 0
@@ -145,6 +154,25 @@ class Runtime:
         entry = PLUGIN_SERVICES.get(name)
         return entry[1] if entry is not None and name not in SERVICE_STEMS else None
 
+    def use_program(self, factory: Any) -> None:
+        """Take the scheduling estimates a compiled program carries (``__cx_paths__``,
+        also through wrappers that set ``__wrapped__``)."""
+        while not hasattr(factory, "__cx_paths__") and hasattr(factory, "__wrapped__"):
+            factory = factory.__wrapped__
+        self.call_paths = getattr(factory, "__cx_paths__", None) or {}
+        self._path_of.clear()
+
+    def call_path(self, span: int) -> Any:
+        """The critical path headed by the call at span id ``span`` (None if unknown)."""
+        try:
+            return self._path_of[span]
+        except KeyError:
+            pass
+        where = lookup_span(self.spans, span) if self.call_paths else None
+        path = self.call_paths.get((where[1], where[2])) if where is not None else None
+        self._path_of[span] = path
+        return path
+
     def breaker(self, name: str) -> CircuitBreaker | None:
         """The breaker of service ``name`` (and the provider's endpoint), or None if off."""
         return self.resilience.breaker(self.resilience.breaker_key(self.provider, name),
@@ -196,6 +224,8 @@ class Runtime:
         done = self._task_done
         obj = type(payload) is dict
         shared: Any = None  # one copy for every handler that only reads its event
+        flow = FLOW.get()
+        spawn = flow is None or flow.root  # the top level's emits start programs of their own
         for fn, inst in subs:
             if not obj:
                 ev = payload
@@ -211,7 +241,12 @@ class Runtime:
                 # ready queue a task's first step would use (rule 33): no task needed.
                 loop.call_soon(self._run_sync, sync, inst, ev, self._epoch)
                 continue
-            t: asyncio.Task[Any] = create(fn(self, inst, ev))
+            if spawn:
+                ctx = contextvars.copy_context()
+                ctx.run(FLOW.set, new_flow(name))
+                t: asyncio.Task[Any] = create(fn(self, inst, ev), context=ctx)
+            else:
+                t = create(fn(self, inst, ev))
             tasks.add(t)
             t.add_done_callback(done)
         self._inflight += len(subs)
@@ -363,6 +398,7 @@ class Runtime:
             self.attach()
         loop = self.loop
         DEPTH.set(0)
+        FLOW.set(new_flow("top level", root=True))
         stalled = False
         with_timeout = asyncio.timeout(None if timeout_ms is None else timeout_ms / 1000)
 

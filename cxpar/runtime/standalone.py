@@ -24,6 +24,7 @@ def run_factory(factory: Callable[[Any], Any], spans: Sequence[Any],
     holder: list[Any] = []
 
     def setup(rt: Any) -> None:
+        rt.use_program(factory)
         holder.append(factory(rt))
 
     async def main(rt: Any) -> Any:

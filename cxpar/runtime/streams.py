@@ -29,6 +29,7 @@ from typing import IO, Any
 from .clock import new_loop
 from .coordinator import DEPTH
 from .errors import NO_SPAN_ID, CxRuntimeError, SpanLike, lookup_span, render_error
+from .flows import FLOW, Flow, new_flow
 from .limits import CircuitBreaker
 from .providers import build_provider
 from .providers.base import Provider
@@ -61,6 +62,13 @@ class Shared:
         self.breakers: dict[str, CircuitBreaker] = resilience.breakers
         self.recorder = recorder
 
+    def flow_done(self, flow: Flow) -> None:
+        """A stream ended: every limit's levels learn its attained service."""
+        if self.limiter is not None:
+            self.limiter.flow_done(flow)
+        for lim in self.resilience.limiters.values():
+            lim.flow_done(flow)
+
 
 class StreamRuntime(Runtime):
     """The runtime of one stream: its own bus, entities and errors; shared services."""
@@ -76,6 +84,7 @@ class StreamRuntime(Runtime):
                          if rec is not None and rec.keep_spans else rec)
         self.reseed(seed)
         self.limiter = shared.limiter
+        self.queueing = self.queueing or shared.limiter is not None
         self._breakers = shared.breakers
         self.index = index
         #: ``emit output.record`` payloads, as JSON text captured at emit time.
@@ -429,6 +438,7 @@ class _Batch:
             mon.runtimes.append(rt)
         self.counts.active += 1
         t0 = loop.time()
+        flow = new_flow(f"record {index}")  # the program --schedule program orders
         error: dict[str, Any] | None = None
         timeout_ms = self.settings.timeout_ms
         cm = asyncio.timeout(None if timeout_ms is None else timeout_ms / 1000)
@@ -437,7 +447,9 @@ class _Batch:
             try:
                 async with cm:
                     DEPTH.set(0)
+                    FLOW.set(flow)
                     try:
+                        rt.use_program(self.factory)
                         main = self.factory(rt)
                         await main(rt)
                     except Exception as exc:  # noqa: BLE001 - aborts the top level only
@@ -465,6 +477,7 @@ class _Batch:
         finally:
             del self.active[index]
             self.counts.active -= 1
+            self.shared.flow_done(flow)
             if mon is not None:
                 mon.stream_done(rt)
         if error is None and rt.errors:

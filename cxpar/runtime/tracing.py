@@ -35,9 +35,10 @@ class Recorder:
         self.processes: dict[int, str] = {}
         self.calls: dict[str, list[float]] = {}  # service → [n, wall, busy]
         self._crit: dict[str, float] = {}
-        #: Seconds provider calls waited for a slot (rule 45): per service, per trace pid.
+        #: Seconds provider calls waited for a slot (rule 45): each wait per service;
+        #: per stream (flow label) [waits, seconds].
         self.waits: dict[str, list[float]] = {}
-        self.pid_waits: dict[int, float] = {}
+        self.flow_waits: dict[str, list[float]] = {}
 
     def span(self, name: str, cat: str, event: str, t0: float, t1: float,
              err: str | None, pid: int = 1) -> None:
@@ -53,10 +54,18 @@ class Recorder:
         if self.keep_spans:
             self.spans.append((name, cat, event, t0, t1, err, pid))
 
-    def queued(self, service: str, t0: float, t1: float, pid: int = 1) -> None:
-        """A provider call of ``service`` waited for a slot from ``t0`` to ``t1``."""
+    def queued(self, service: str, t0: float, t1: float, flow: str | None = None,
+               pid: int = 1) -> None:
+        """A provider call of ``service`` waited for a slot from ``t0`` to ``t1`` (rule
+        45); ``flow``: the stream it belongs to (``record 3``, ``top level``)."""
         self.waits.setdefault(service, []).append(t1 - t0)
-        self.pid_waits[pid] = self.pid_waits.get(pid, 0.0) + (t1 - t0)
+        key = flow or "top level"
+        w = self.flow_waits.get(key)
+        if w is None:
+            self.flow_waits[key] = [1, t1 - t0]
+        else:
+            w[0] += 1
+            w[1] += t1 - t0
         if self.keep_spans:
             self.spans.append((service, "queue", service, t0, t1, None, pid))
 
@@ -155,8 +164,8 @@ class _Tagged:
              err: str | None) -> None:
         self.rec.span(name, cat, event, t0, t1, err, self.pid)
 
-    def queued(self, service: str, t0: float, t1: float) -> None:
-        self.rec.queued(service, t0, t1, self.pid)
+    def queued(self, service: str, t0: float, t1: float, flow: str | None = None) -> None:
+        self.rec.queued(service, t0, t1, flow, self.pid)
 
     def call(self, service: str, t0: float, t1: float, critical_s: float,
              busy_s: float) -> None:

@@ -155,9 +155,13 @@ def test_low_priority_never_starves_under_a_stream_of_high_priority_work() -> No
         await asyncio.gather(*tasks)
         rt.print(ends["low"])
 
-    # one slot, 300 ms per call: high work alone would keep the slot busy for 120 s
+    # one slot, 300 ms per call: high work alone keeps the slot busy for 120 s. With 5 s
+    # aging windows `low` (two levels below) waits only for the high calls that started
+    # waiting within two windows of it (100 calls, 30 s); without aging it runs last.
     r = run(main, max_concurrency=1, limits=LimitsConfig(aging_ms=5000))
-    assert float(r.lines[0]) < 20_000, r.lines
+    assert 30_000 <= float(r.lines[0]) <= 30_600, r.lines
+    r = run(main, max_concurrency=1, limits=LimitsConfig(aging_ms=0))
+    assert float(r.lines[0]) > 120_000, r.lines
 
 
 def test_adaptive_limiter_queues_by_priority() -> None:

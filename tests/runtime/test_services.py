@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from cxpar.runtime import CxRuntimeError, SimProvider, service
 from cxpar.runtime import values as V
 from cxpar.runtime.breaker import BreakerConfig
@@ -355,7 +357,8 @@ def test_learn_self_request_and_plugin_services() -> None:
         "sum:t 250", "done sum:t", "[classify] c", "unknown service `nope` 9"]
 
 
-def test_priority_orders_queued_provider_calls_under_global_limit() -> None:
+@pytest.mark.parametrize("schedule", ["fifo", "program"])
+def test_priority_orders_queued_provider_calls_under_global_limit(schedule: str) -> None:
     async def caller(rt: Any, self: Any, ev: Any) -> None:
         await rt.service("iam", 0, {"name": ev["name"]}, priority=ev["prio"])
         rt.print("done", ev["name"], rt.now())
@@ -367,9 +370,15 @@ def test_priority_orders_queued_provider_calls_under_global_limit() -> None:
         rt.emit("c", {"name": "high", "prio": "high"})
         rt.emit("c", {"name": "n2", "prio": 0.0})
 
-    r = run(main, max_concurrency=1, provider=SimProvider(latency_ms={"iam": 100}))
-    # `low` asks first and gets the only slot; the rest wait: priority, then FIFO
-    assert r.lines == ["done low 100", "done high 200", "done n1 300", "done n2 400"]
+    from cxpar.runtime.adaptive import LimitsConfig
+    from cxpar.runtime.resilience import Resilience
+
+    r = run(main, max_concurrency=1, provider=SimProvider(latency_ms={"iam": 100}),
+            resilience=Resilience(limits=LimitsConfig(schedule=schedule)))
+    if schedule == "fifo":  # `low` asks first and gets the free slot; then priority, FIFO
+        assert r.lines == ["done low 100", "done high 200", "done n1 300", "done n2 400"]
+    else:  # calls issued at one instant all compete for the free slot
+        assert r.lines == ["done high 100", "done n1 200", "done n2 300", "done low 400"]
 
 
 def test_branches_never_hold_a_global_slot() -> None:

@@ -139,4 +139,5 @@ def with_router(program: Callable[..., Any], router: NativeRouter,
         rt.use_router(router())
         return program(rt, loops) if loops is not None else program(rt)
 
+    factory.__wrapped__ = program  # type: ignore[attr-defined]  # its __cx_paths__ too
     return factory

@@ -63,4 +63,5 @@ def bind(program: Callable[..., Any], loops: Sequence[Any] | None) -> Callable[[
     def factory(rt: Any) -> Any:
         return program(rt, loops)
 
+    factory.__wrapped__ = program  # type: ignore[attr-defined]  # its __cx_paths__ too
     return factory
