@@ -14,7 +14,6 @@ import pytest
 from .conftest import ROOT, cli
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.cx"))
-GOLDEN = ROOT / "examples"
 
 NESTED = """\
 on work.a (e) { var x = infer { prompt: "a" }; return 1; }
@@ -79,8 +78,9 @@ def test_nested_calls_in_a_batch(tmp_path: Path, limit: int) -> None:
     assert end <= total_ms / limit + 3 * 800 + 1
 
 
-def _golden_code(name: str) -> int:
-    code = GOLDEN / f"{name}.code"  # absent: exit 0
+def _golden_code(path: Path) -> int:
+    """The example's expected exit code (``NAME.code`` next to it; absent = 0)."""
+    code = path.with_suffix(".code")
     return int(code.read_text()) if code.exists() else 0
 
 
@@ -92,7 +92,7 @@ def test_every_example_under_a_limit(path: Path, limit: int, tmp_path: Path) -> 
     lim = cli("run", "--clock", "virtual", "--max-concurrency", str(limit), rel,
               trace_dir=tmp_path)
     assert "internal error" not in lim.stderr
-    assert lim.code == free.code == _golden_code(path.stem), lim.stderr[-2000:]
+    assert lim.code == free.code == _golden_code(path), lim.stderr[-2000:]
     # no call or branch timed out that did not time out without the limit
     assert lim.errors("timeout") == free.errors("timeout")
     assert "timed out" not in lim.stderr.replace(free.stderr, "")
