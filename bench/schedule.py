@@ -194,14 +194,19 @@ def rows_for(shape: Shape, res: dict[str, Outcome]) -> list[Row]:
     if shape.records:
         out.append(Row(f"schedule.{shape.name}.mean_completion", params, p.mean / 1000, "s",
                        f.mean / 1000, p.mean / f.mean, reps=1, baseline_name="fifo",
-                       target="ratio <= 0.8", met=p.mean / f.mean <= 0.8))
+                       **_target(shape.name, "ratio <= 0.8", p.mean / f.mean <= 0.8)))
         out.append(Row(f"schedule.{shape.name}.p99_completion", params, p.p99() / 1000, "s",
                        f.p99() / 1000, p.p99() / f.p99(), reps=1, baseline_name="fifo"))
     out.append(Row(f"schedule.{shape.name}.makespan", params, p.makespan / 1000, "s",
                    f.makespan / 1000, p.makespan / f.makespan, reps=1, baseline_name="fifo",
-                   target="ratio <= 1.05", met=p.makespan / f.makespan <= 1.05,
+                   **_target(shape.name, "ratio <= 1.05", p.makespan / f.makespan <= 1.05),
                    extra={"lower_bound_s": shape.lower_bound() / 1000}))
     return out
+
+
+def _target(shape: str, target: str, met: bool) -> dict[str, Any]:
+    """The issue's targets apply to the target shape; the others report ratios only."""
+    return {"target": target, "met": met} if shape == "target" else {}
 
 
 def run(mode: str) -> list[Row]:

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from cxpar.analysis.graph import GNode, Graph
+from cxpar.analysis.schedule import LimitEstimate
 
 FORMATS = ("text", "mermaid", "dot", "json")
 SCHEMA_VERSION = 1
@@ -206,14 +207,31 @@ def to_json(g: Graph) -> str:
     return json.dumps(to_data(g), indent=2, ensure_ascii=False) + "\n"
 
 
-def render(g: Graph, fmt: str, *, colour: bool = False) -> str:
-    """Serialize ``g`` as ``fmt`` (one of :data:`FORMATS`)."""
-    if fmt == "text":
-        return to_text(g, colour=colour)
-    if fmt == "mermaid":
-        return to_mermaid(g)
-    if fmt == "dot":
-        return to_dot(g)
+def limit_lines(est: LimitEstimate) -> list[str]:
+    """``cxpar graph --limit N``: the makespan estimate under the limit, as plain lines."""
+    return [f"with --max-concurrency {est.limit}: estimated {fmt_ms(est.program_ms)} "
+            f"(--schedule program), {fmt_ms(est.fifo_ms)} (fifo)",
+            f"lower bound {fmt_ms(est.bound_ms)} = max(provider time "
+            f"{fmt_ms(est.work_ms)} / {est.limit}, critical path "
+            f"{fmt_ms(est.unlimited_ms)})"]
+
+
+def render(g: Graph, fmt: str, *, colour: bool = False,
+           limit: LimitEstimate | None = None) -> str:
+    """Serialize ``g`` as ``fmt`` (one of :data:`FORMATS`); ``limit``: also the makespan
+    estimate under a concurrency limit (``cxpar graph --limit N``)."""
     if fmt == "json":
-        return to_json(g)
+        data = to_data(g)
+        if limit is not None:
+            data["limit"] = {"max_concurrency": limit.limit, "program_ms": limit.program_ms,
+                             "fifo_ms": limit.fifo_ms, "work_ms": limit.work_ms,
+                             "lower_bound_ms": limit.bound_ms}
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    extra = limit_lines(limit) if limit is not None else []
+    if fmt == "text":
+        return to_text(g, colour=colour) + "".join(line + "\n" for line in extra)
+    if fmt == "mermaid":
+        return to_mermaid(g) + "".join(f"%% {line}\n" for line in extra)
+    if fmt == "dot":
+        return to_dot(g) + "".join(f"// {line}\n" for line in extra)
     raise ValueError(f"unknown graph format `{fmt}`")

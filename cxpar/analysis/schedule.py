@@ -182,7 +182,8 @@ def _list_schedule(g: Graph, limit: int, key: object) -> float:
     ready([x.id for x in g.nodes if blocking[x.id] == 0], 0.0)
     now = 0.0
     while True:
-        while waiting and free > 0:
+        # like the runtime's anticipation: every call issued at this instant competes
+        while waiting and free > 0 and (not events or events[0][0] > now):
             _, i = heapq.heappop(waiting)
             free -= 1
             seq += 1

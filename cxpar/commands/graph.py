@@ -13,8 +13,9 @@ from cxpar.settings import config_option
 
 
 def render_graph(fe: FrontEnd, fmt: str, latency: str | None = None, *,
-                 colour: bool = False) -> str:
-    """The graph of an analysed program in ``fmt`` (text, mermaid, dot, json)."""
+                 colour: bool = False, limit: int | None = None) -> str:
+    """The graph of an analysed program in ``fmt`` (text, mermaid, dot, json); ``limit``:
+    with the makespan estimated under ``--max-concurrency limit``."""
     from cxpar.analysis.graph import build_graph, parse_latency
     from cxpar.analysis.graph_format import render
 
@@ -27,7 +28,12 @@ def render_graph(fe: FrontEnd, fmt: str, latency: str | None = None, *,
         raise UsageError(f"--latency: {exc}") from None
     graph = comp.graph if (not lat and comp.graph is not None) else \
         build_graph(comp.info, comp.program, {**comp.latency, **lat})
-    return render(graph, fmt, colour=colour)
+    estimate = None
+    if limit is not None:
+        from cxpar.analysis.schedule import makespan_under_limit
+
+        estimate = makespan_under_limit(graph, limit)
+    return render(graph, fmt, colour=colour, limit=estimate)
 
 
 @click.command("graph")
@@ -36,10 +42,13 @@ def render_graph(fe: FrontEnd, fmt: str, latency: str | None = None, *,
               default="text", show_default=True, help="Output format.")
 @click.option("--latency", default=None, metavar="SVC=MS,...",
               help="Per-service latency estimates in ms, e.g. think=800,infer=300.")
+@click.option("--limit", type=click.IntRange(1), default=None, metavar="N",
+              help="Also estimate the time with at most N provider calls at once "
+                   "(--max-concurrency N), in program and fifo order.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write to this file instead of stdout.")
 @config_option
-def graph(file: str, fmt: str, latency: str | None, output: str | None,
+def graph(file: str, fmt: str, latency: str | None, limit: int | None, output: str | None,
           config_path: str | None) -> None:
     """Show the stream execution graph of FILE: parallel batches and the critical path."""
     path = Path(file)
@@ -57,7 +66,7 @@ def graph(file: str, fmt: str, latency: str | None, output: str | None,
     if fe.has_errors or fe.compilation is None:
         sys.exit(1)
     colour = fmt == "text" and output is None and use_colour(sys.stdout)
-    text = render_graph(fe, fmt, latency, colour=colour)
+    text = render_graph(fe, fmt, latency, colour=colour, limit=limit)
     if output:
         Path(output).write_text(text, encoding="utf-8")
     else:

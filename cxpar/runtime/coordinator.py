@@ -48,7 +48,7 @@ class _Inv:
 
     __slots__ = ("join", "ki", "fn", "inst", "attempts", "task", "timer", "state",
                  "t_start", "t_end", "value", "err", "shared", "deadline_at", "blocked",
-                 "blocked_at")
+                 "blocked_at", "waited")
 
     def __init__(self, join: _Join, ki: int, fn: Any, inst: Any) -> None:
         self.join = join
@@ -69,6 +69,8 @@ class _Inv:
         #: Calls made inside this branch that wait for a slot right now, since when.
         self.blocked = 0
         self.blocked_at = 0.0
+        #: Seconds calls inside waited for slots (not its own time: rule 45).
+        self.waited = 0.0
 
     # -- starting
     def start(self) -> bool:
@@ -116,6 +118,7 @@ class _Inv:
             return
         if now > self.blocked_at:
             self.deadline_at += now - self.blocked_at
+            self.waited += now - self.blocked_at
         elif self.shared or self.timer is not None:
             return
         if not self.shared:
@@ -668,7 +671,7 @@ def _busy_s(join: _Join) -> float:
     total = join.prov_t
     for inv in join.invs:
         if inv.t_start >= 0 and inv.t_end >= inv.t_start:
-            total += inv.t_end - inv.t_start
+            total += inv.t_end - inv.t_start - inv.waited
     return total
 
 
@@ -752,8 +755,8 @@ def _assemble(join: _Join, request: dict[str, Any], t_join: float) -> dict[str, 
             if inv.err is not None:
                 err = {"type": inv.err[0], "message": inv.err[1],
                        "event": join.events[ki], "attempts": inv.attempts}
-            if inv.t_end - inv.t_start > critical:
-                critical = inv.t_end - inv.t_start
+            if inv.t_end - inv.t_start - inv.waited > critical:
+                critical = inv.t_end - inv.t_start - inv.waited
         elif n == 0:
             value = None
         else:
@@ -769,8 +772,8 @@ def _assemble(join: _Join, request: dict[str, Any], t_join: float) -> dict[str, 
                     bad.append(i - first)
                     if first_err is None:
                         first_err = inv.err
-                if inv.t_end - inv.t_start > critical:
-                    critical = inv.t_end - inv.t_start
+                if inv.t_end - inv.t_start - inv.waited > critical:
+                    critical = inv.t_end - inv.t_start - inv.waited
             if first_err is not None:
                 idx = ", ".join(str(b) for b in bad)
                 err = {"type": first_err[0],

@@ -97,9 +97,11 @@ class Monitor:
                 if prev is None or now - prev[0] >= 0.2:
                     self._prev[name] = (now, count)
                     self._rate[name] = rate
+                waits = self.recorder.waits.get(name, []) if self.recorder else []
                 services.append({"name": name, "calls": count, "failures": a.failures,
                                  "rate": rate,
-                                 "p95_ms": _p95(a.durations[-WINDOW:]) * 1000})
+                                 "p95_ms": _p95(a.durations[-WINDOW:]) * 1000,
+                                 "wait_p95_ms": _p95(waits[-WINDOW:]) * 1000})
         services.sort(key=lambda s: s["name"])
         p95 = {s["name"]: s["p95_ms"] for s in services}
         crit = [{"service": c, "p95_ms": p95.get(c)} for c in self.critical]
@@ -108,7 +110,15 @@ class Monitor:
         if lim is not None:
             limit = {"limit": getattr(lim, "limit", None), "active": getattr(lim, "active", 0),
                      "queued": getattr(lim, "queued", 0),
-                     "adaptive": bool(getattr(lim, "adaptive", False))}
+                     "adaptive": bool(getattr(lim, "adaptive", False)),
+                     "schedule": getattr(lim, "policy", "fifo")}
+        flow_waits = list(self.recorder.flow_waits.items()) if self.recorder else []
+        queue = None
+        if flow_waits:
+            worst, (n, secs) = max(flow_waits, key=lambda kv: kv[1][1])
+            queue = {"streams": len(flow_waits),
+                     "mean_ms": sum(w[1] for _, w in flow_waits) / len(flow_waits) * 1000,
+                     "max_ms": secs * 1000, "max_stream": worst}
         snap: dict[str, Any] = {
             "elapsed_s": now - self._t0,
             "handlers": {"active": emitted_active, "completed": emitted_done + branch_done,
@@ -121,6 +131,8 @@ class Monitor:
                          for k, a in list(self.adaptive.items())},
             "critical": crit,
             "streams": None,
+            #: Queue wait per stream (rule 45): streams that waited, mean, the longest.
+            "queue": queue,
         }
         b = self.batch
         if b is not None:
@@ -152,21 +164,28 @@ class Monitor:
         if lim is not None:
             kind = "adaptive limit" if lim["adaptive"] else "limit"
             head.append(f"\n{kind}  {lim['active']}/{lim['limit']} running, "
-                        f"{lim['queued']} queued")
+                        f"{lim['queued']} queued ({lim['schedule']} order)")
+        q = s["queue"]
+        if q is not None:
+            head.append(f"\nqueue wait  {q['streams']} streams waited, mean "
+                        f"{q['mean_ms']:.0f} ms, longest {q['max_ms']:.0f} ms "
+                        f"({q['max_stream']})")
         for key, a in s["adaptive"].items():
             head.append(f"\nadaptive limit {key}  {a['active']}/{a['limit']} running, "
                         f"{a['queued']} queued")
         table = Table(box=None, pad_edge=False, show_edge=False)
-        for col in ("service", "calls", "failed", "calls/s", "p95 ms", "breaker"):
+        for col in ("service", "calls", "failed", "calls/s", "p95 ms", "wait p95 ms",
+                    "breaker"):
             table.add_column(col, justify="left" if col in ("service", "breaker") else "right")
         names = [sv["name"] for sv in s["services"]]
         names += [n for n in s["breakers"] if n not in names]
         by_name = {sv["name"]: sv for sv in s["services"]}
         for n in names:
-            sv = by_name.get(n, {"calls": 0, "failures": 0, "rate": 0.0, "p95_ms": 0.0})
+            sv = by_name.get(n, {"calls": 0, "failures": 0, "rate": 0.0, "p95_ms": 0.0,
+                                 "wait_p95_ms": 0.0})
             br = s["breakers"].get(n, "closed")
             table.add_row(n, str(sv["calls"]), str(sv["failures"]), f"{sv['rate']:.1f}",
-                          f"{sv['p95_ms']:.1f}",
+                          f"{sv['p95_ms']:.1f}", f"{sv['wait_p95_ms']:.1f}",
                           Text(br, style={"open": "bold red", "half-open": "yellow"}
                                .get(br, "green")))
         parts: list[Any] = [head, table]

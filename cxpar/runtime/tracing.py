@@ -102,8 +102,32 @@ class Recorder:
             out.append(row)
         return out
 
+    def queue_rows(self) -> dict[str, Any]:
+        """Time provider calls waited for a slot (rule 45): per service (waits, total,
+        p50/p95/max ms) and per stream (streams that waited, mean/p95/max ms, the five
+        that waited longest)."""
+        services = []
+        for name, waits in sorted(self.waits.items()):
+            d = sorted(waits)
+            services.append({"service": name, "waits": len(d),
+                             "queued_ms": round(sum(d) * 1000, 3),
+                             "p50_ms": round(_pct(d, 0.5) * 1000, 3),
+                             "p95_ms": round(_pct(d, 0.95) * 1000, 3),
+                             "max_ms": round(d[-1] * 1000, 3)})
+        flows = sorted(self.flow_waits.items(), key=lambda kv: (-kv[1][1], kv[0]))
+        totals = sorted(w[1] for _, w in flows)
+        streams: dict[str, Any] = {
+            "streams": len(flows),
+            "mean_ms": round(sum(totals) / len(totals) * 1000, 3) if totals else 0.0,
+            "p95_ms": round(_pct(totals, 0.95) * 1000, 3),
+            "max_ms": round(totals[-1] * 1000, 3) if totals else 0.0,
+            "longest": [{"stream": k, "waits": int(w[0]), "queued_ms": round(w[1] * 1000, 3)}
+                        for k, w in flows[:5]],
+        }
+        return {"services": services, "streams": streams}
+
     def render_stats(self, stream: IO[str]) -> None:
-        """A rich table on ``stream`` (stderr)."""
+        """A rich table on ``stream`` (stderr); queue waits in a second one, if any."""
         from rich.console import Console
         from rich.table import Table
 
@@ -116,7 +140,27 @@ class Recorder:
                           f"{r['p50_ms']:g}", f"{r['p95_ms']:g}", f"{r['total_ms']:g}",
                           "" if r["critical_ms"] is None else f"{r['critical_ms']:g}",
                           "" if r["speedup"] is None else f"{r['speedup']:g}x")
-        Console(file=stream, width=120).print(table)
+        console = Console(file=stream, width=120)
+        console.print(table)
+        if self.waits:
+            self._render_queue(console)
+
+    def _render_queue(self, console: Any) -> None:
+        from rich.table import Table
+
+        q = self.queue_rows()
+        table = Table(title="queue waits for a slot (--max-concurrency / adaptive limit)")
+        for col in ("service", "waits", "queued ms", "p50 ms", "p95 ms", "max ms"):
+            table.add_column(col, justify="left" if col == "service" else "right")
+        for r in q["services"]:
+            table.add_row(r["service"], str(r["waits"]), f"{r['queued_ms']:g}",
+                          f"{r['p50_ms']:g}", f"{r['p95_ms']:g}", f"{r['max_ms']:g}")
+        console.print(table)
+        st = q["streams"]
+        longest = ", ".join(f"{x['stream']} {x['queued_ms']:g} ms" for x in st["longest"])
+        console.print(f"queue wait per stream: {st['streams']} waited, mean "
+                      f"{st['mean_ms']:g} ms, p95 {st['p95_ms']:g} ms, max {st['max_ms']:g} "
+                      f"ms; longest: {longest}", highlight=False, soft_wrap=True)
 
     def trace_events(self) -> list[dict[str, Any]]:
         """Chrome trace events: one complete ("X") event per span, one track per name

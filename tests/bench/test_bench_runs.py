@@ -14,7 +14,8 @@ if str(ROOT) not in sys.path:
 
 
 @pytest.mark.parametrize("name", ["fanout", "parallel", "memory", "frontend", "vclock",
-                                  "dispatch", "native_loops", "editor"])
+                                  "dispatch", "native_loops", "editor", "schedsim",
+                                  "schedule"])
 def test_benchmark_runs(name: str) -> None:
     mod = importlib.import_module(f"bench.{name}")
     rows = mod.run("tiny")

@@ -34,6 +34,8 @@ def test_monitor_view_fields() -> None:
         rec.span("think", "service", "think", 0.0, 0.8 + i / 1000, "provider" if i < 3 else None)
         rec.span("on_item", "handler", "work.item", 0.0, 0.1, "timeout" if i == 0 else None)
     rec.span("infer", "service", "infer", 0.0, 0.3, None)
+    rec.queued("think", 0.0, 1.5, "record 7")
+    rec.queued("think", 0.0, 0.5, "record 2")
     lim = Limiter(8)
     lim.active = 8
     breakers = {"think": CircuitBreaker(5, 10), "infer": CircuitBreaker(5, 10)}
@@ -54,9 +56,14 @@ def test_monitor_view_fields() -> None:
     think = next(s for s in snap["services"] if s["name"] == "think")
     assert think["calls"] == 40 and think["failures"] == 3
     assert round(think["p95_ms"]) == 837
+    assert think["wait_p95_ms"] == 1500
+    assert snap["queue"] == {"streams": 2, "mean_ms": 1000, "max_ms": 1500,
+                             "max_stream": "record 7"}
     text = render(mon)
     for needle in ("cxpar dashboard", "handlers  active 5  completed 55  failed 2",
                    "streams   in flight 12  done 30/90  failed 2", "limit  8/8 running",
+                   "(fifo order)", "wait p95 ms", "1500.0",
+                   "queue wait  2 streams waited, mean 1000 ms, longest 1500 ms (record 7)",
                    "adaptive limit think  2/3 running, 0 queued",
                    "service", "calls/s", "p95 ms", "breaker", "think", "open", "infer",
                    "closed", "critical path  think (837 ms) → infer (300 ms)"):
