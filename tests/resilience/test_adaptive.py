@@ -99,32 +99,9 @@ def test_limits_config_validation() -> None:
 
 def drain_order(lim: Limiter, reqs: Sequence[tuple[float, float, str]]) -> list[str]:
     """Occupy the only slot, queue ``(enqueue_time_s, priority, name)``, release all."""
-    order: list[str] = []
+    from scheduling.helpers import order
 
-    async def waiter(prio: float, name: str) -> None:
-        await lim.acquire(prio)
-        order.append(name)
-        lim.release()
-
-    async def go() -> None:
-        loop = asyncio.get_running_loop()
-        await lim.acquire(0)
-        base = loop.time()
-        tasks = []
-        for t, prio, name in reqs:
-            await asyncio.sleep(max(0.0, base + t - loop.time()))
-            tasks.append(asyncio.ensure_future(waiter(prio, name)))
-            await asyncio.sleep(0)  # it queues now
-        lim.release()
-        await asyncio.gather(*tasks)
-
-    from cxpar.runtime.clock import new_loop
-    loop = new_loop("virtual")
-    try:
-        loop.run_until_complete(go())
-    finally:
-        loop.close()
-    return order
+    return order(lim, [(t, name, None, prio, None) for t, prio, name in reqs])
 
 
 def test_priority_order_at_one_instant_is_rule_19() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import ROOT, cli
+from .helpers import ROUNDS
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.cx"))
 
@@ -44,24 +45,10 @@ def test_queued_call_times_out_from_its_slot(tmp_path: Path) -> None:
     assert (r.code, r.stdout) == (0, "null\n"), r.stderr
 
 
-BATCH = """\
-on input.record (e) {
-    var i = 0;
-    while (i < e.rounds) {
-        var r = think { prompt: "q" + i, a: side.a, b: side.b };
-        i += 1;
-    }
-    emit output.record { id: e.id, t: now() };
-}
-on side.a (e) { var x = infer { prompt: "a " + e.prompt }; return x.result; }
-on side.b (e) { var x = infer { prompt: "b " + e.prompt }; return x.result; }
-"""
-
-
 @pytest.mark.parametrize("limit", [1, 8])
 def test_nested_calls_in_a_batch(tmp_path: Path, limit: int) -> None:
     prog = tmp_path / "batch.cx"
-    prog.write_text(BATCH)
+    prog.write_text(ROUNDS)
     records = tmp_path / "in.jsonl"
     n = 100 if limit == 8 else 10
     records.write_text("".join(json.dumps({"id": i, "rounds": 1 + i % 3}) + "\n"
