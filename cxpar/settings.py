@@ -179,9 +179,11 @@ def settings_options(*names: str) -> Callable[[Callable[..., Any]], Callable[...
                 opts.append(click.option(meta["cli"], _dest(name), default=None,
                                          metavar=_metavar(meta), help=help_text))
             for flag, key in meta["extra_cli"].items():
+                choices = meta["extra_choices"].get(key)
+                kw: dict[str, Any] = {"type": click.Choice(choices)} if choices else {}
                 opts.append(click.option(flag, _dest(f"{name}.{key}"), default=None,
                                          help=meta["extra_help"].get(key, f"`{key}` in "
-                                                                          f"[{name}].")))
+                                                                          f"[{name}]."), **kw))
         for opt in reversed(opts):
             fn = opt(fn)
         return fn

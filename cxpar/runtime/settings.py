@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 from .adaptive import LimitsConfig
 from .breaker import BreakerConfig
 from .clock import DEFAULT_GUARD_S
+from .schedule import POLICIES
 
 __all__ = ["ProviderSettings", "RunSettings", "SettingsError", "describe", "option",
            "setting_fields"]
@@ -66,16 +67,20 @@ def option(default: Any = MISSING, *, factory: Any = None, toml: str | None = No
            env: str | None = None, cli: str | None = None, kind: str = "str",
            choices: tuple[str, ...] = (), flag: bool = False, help: str = "",
            metavar: str | None = None, extra_cli: Mapping[str, str] | None = None,
-           extra_help: Mapping[str, str] | None = None, nested: bool = False) -> Any:
+           extra_help: Mapping[str, str] | None = None,
+           extra_choices: Mapping[str, tuple[str, ...]] | None = None,
+           nested: bool = False) -> Any:
     """A settings field with where it can come from (see the module docstring).
 
     ``extra_cli`` (``table`` fields): switches that set one key of the table, e.g.
-    ``{"--adaptive/--no-adaptive": "adaptive"}``. ``nested``: a settings dataclass of
+    ``{"--adaptive/--no-adaptive": "adaptive"}``, or options taking its value
+    (``{"--schedule": "schedule"}``, with ``extra_choices`` for the allowed values). ``nested``: a settings dataclass of
     its own (its fields carry their own sources).
     """
     meta = {"toml": toml, "env": env, "cli": cli, "kind": kind, "choices": choices,
             "flag": flag, "help": help, "metavar": metavar,
             "extra_cli": dict(extra_cli or {}), "extra_help": dict(extra_help or {}),
+            "extra_choices": dict(extra_choices or {}),
             "nested": nested}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
@@ -295,14 +300,22 @@ class RunSettings:
                                          "half_open_probes, enabled; `off` disables breakers.")
     limits: LimitsConfig = option(factory=LimitsConfig, toml="limits", cli="--limits",
                                   kind="table",
-                                  extra_cli={"--adaptive/--no-adaptive": "adaptive"},
+                                  extra_cli={"--adaptive/--no-adaptive": "adaptive",
+                                             "--schedule": "schedule"},
                                   extra_help={"adaptive": "Adaptive concurrency limit per "
                                               "provider endpoint (as `adaptive` in [limits]) "
-                                              "[default: on when the sim has a --capacity]."},
+                                              "[default: on when the sim has a --capacity].",
+                                              "schedule": "Order of provider calls waiting "
+                                              "for a slot under a limit: program (whole "
+                                              "programs first, then the critical path) or "
+                                              "fifo (as `schedule` in [limits]) [default: "
+                                              "program]."},
+                                  extra_choices={"schedule": POLICIES},
                                   help="Adaptive limit and scheduling settings (as "
                                        "[limits]): KEY=VALUE pairs joined by commas, e.g. "
                                        "algorithm=aimd,max=50; keys: adaptive, algorithm, "
-                                       "initial, min, max, aging_ms, retry_budget.")
+                                       "initial, min, max, schedule, aging_ms, "
+                                       "retry_budget.")
     # observability (command line only)
     stats: bool = option(False, cli="--stats", kind="bool", flag=True,
                          help="Print a table per service and handler to stderr.")

@@ -371,10 +371,9 @@ def test_priority_orders_queued_provider_calls_under_global_limit(schedule: str)
         rt.emit("c", {"name": "n2", "prio": 0.0})
 
     from cxpar.runtime.adaptive import LimitsConfig
-    from cxpar.runtime.resilience import Resilience
 
     r = run(main, max_concurrency=1, provider=SimProvider(latency_ms={"iam": 100}),
-            resilience=Resilience(limits=LimitsConfig(schedule=schedule)))
+            limits=LimitsConfig(schedule=schedule))
     if schedule == "fifo":  # `low` asks first and gets the free slot; then priority, FIFO
         assert r.lines == ["done low 100", "done high 200", "done n1 300", "done n2 400"]
     else:  # calls issued at one instant all compete for the free slot
