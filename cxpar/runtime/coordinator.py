@@ -97,8 +97,9 @@ class _Inv:
         task = loop.create_task(self.fn(join.rt, self.inst, ev), context=ctx)
         self.task = task
         task.add_done_callback(self.on_done)
+        # a cancelled attempt's waiting calls unblock shortly: count from this start
+        self.blocked_at = now
         self.deadline_at = now + join.timeout_s
-        self.blocked = 0
         if join.fanning and self.attempts == 1:
             self.shared = True
         else:

@@ -20,7 +20,8 @@ SEEDS = list(range(8))
 CALLS = 110
 
 
-def chaos(seed: int) -> tuple[Any, dict[str, int]]:
+def chaos(seed: int, **limits: Any) -> tuple[Any, dict[str, int]]:
+    """One chaos run; ``limits``: ``max_concurrency`` / ``limits`` settings to run under."""
     rng = random.Random(seed)
     fail = rng.uniform(0.01, 0.5)
     stats = {"branches": 0, "calls": 0, "raised": 0, "violations": 0}
@@ -104,7 +105,7 @@ def chaos(seed: int) -> tuple[Any, dict[str, int]]:
             if rng.random() < 0.1:
                 await asyncio.sleep(rng.random())
 
-    r = run(main, seed=seed, provider=provider, timeout_ms=120_000, guard_s=10.0)
+    r = run(main, seed=seed, provider=provider, timeout_ms=120_000, guard_s=10.0, **limits)
     stats["violations"] = len(problems)
     assert not problems, problems[:5]
     return r, stats
@@ -120,6 +121,22 @@ def test_chaos_invariants_and_replay(seed: int) -> None:
     assert a.err.count("error: ") == sa["raised"], (a.err.count("error: "), sa)
     assert (a.code == 3) == (sa["raised"] > 0)
     b, sb = chaos(seed)
+    assert (a.out, a.err, a.code) == (b.out, b.err, b.code) and sa == sb
+
+
+@pytest.mark.parametrize(("seed", "limit", "schedule"),
+                         [(0, 1, "program"), (1, 4, "program"), (2, 2, "fifo"), (3, 1, "fifo")])
+def test_chaos_under_a_global_limit(seed: int, limit: int, schedule: str) -> None:
+    """Nested calls, timeouts, retries and cancellations while calls wait for slots
+    (rule 45): the same invariants, nothing hangs, replays are exact."""
+    from cxpar.runtime.adaptive import LimitsConfig
+
+    kw = {"max_concurrency": limit, "limits": LimitsConfig(schedule=schedule)}
+    a, sa = chaos(seed, **kw)
+    assert a.code in (0, 3)
+    assert "timed out after" not in a.err and "stalled" not in a.err
+    assert a.err.count("error: ") == sa["raised"]
+    b, sb = chaos(seed, **kw)
     assert (a.out, a.err, a.code) == (b.out, b.err, b.code) and sa == sb
 
 

@@ -191,3 +191,15 @@ print("all done", now());
             str(prog))
     fifo_end = float(f.stdout.splitlines()[-1].split()[-1])
     assert float(r.stdout.splitlines()[-1].split()[-1]) <= fifo_end
+
+
+def test_the_adaptive_limiter_queues_in_the_same_order() -> None:
+    from cxpar.runtime.adaptive import AdaptiveLimiter, LimitsConfig
+
+    early, late = Flow("early"), Flow("late")
+    reqs: list[Req] = [(0, "late", late, 0, None), (0, "early", early, 0, None)]
+    lim = AdaptiveLimiter.from_config(LimitsConfig(initial=1, min=1))
+    assert lim.policy == "program"
+    assert order(lim, reqs) == ["early", "late"]
+    lim = AdaptiveLimiter.from_config(LimitsConfig(initial=1, min=1, schedule="fifo"))
+    assert order(lim, reqs) == ["late", "early"]
