@@ -18,6 +18,7 @@ from cxpar.ast import nodes as n
 from cxpar.ast.visit import walk
 from cxpar.diagnostics.model import Diagnostic, Label, error, warning
 from cxpar.diagnostics.suggest import suggest
+from cxpar.span import Span
 
 if TYPE_CHECKING:
     from cxpar.analysis.pipeline import Compilation
@@ -272,7 +273,9 @@ class Services:
 
     def new(self, node: n.New) -> None:
         name = node.cls.name
-        if name in self.info.entities:
+        info = self.info.entities.get(name)
+        if info is not None:
+            self.new_arity(node, info)
             return
         if any(isinstance(s, n.EntityDecl) and s.name.name == name
                for s in self.comp.program.body):
@@ -283,6 +286,29 @@ class Services:
             label="no `conscious` or `object` with this name",
             help=f"did you mean `{hint}`?" if hint else
             f"declare it: `conscious {name} {{ realize(self: conscious) {{ }} }}`"))
+
+
+    def new_arity(self, node: n.New, info: EntityInfo) -> None:
+        """CX312: `new` arguments beyond what `realize` takes are ignored (rule 29)."""
+        params = info.realize.params if info.realize is not None else []
+        takes = max(len(params), 1)  # the first argument always gives the fields
+        if len(node.args) <= takes:
+            return
+        extra = node.args[takes:]
+        where = (f"`{info.realize_owner}`'s `realize` takes {len(params)} "
+                 f"parameter{'s' if len(params) != 1 else ''}" if info.realize is not None
+                 else f"`{info.name}` has no `realize`")
+        labels: tuple[Label, ...] = ()
+        if info.realize is not None:
+            r = info.realize.span  # just the `realize` keyword
+            labels = (Label(Span(r.file, r.line, r.col, r.line, r.col + 7, r.start, r.start + 7),
+                            f"takes {len(params)} parameter{'s' if len(params) != 1 else ''}"),)
+        self.diags.append(warning(
+            "CX312", f"`new {info.name}` passes {len(node.args)} arguments; "
+                     f"{len(extra)} {'is' if len(extra) == 1 else 'are'} ignored",
+            extra[0].span.to(extra[-1].span), label="ignored", labels=labels,
+            help=f"{where}: the first argument gives the fields, each later argument the "
+                 "next parameter; remove the extra arguments or add parameters"))
 
 
 def run(comp: Compilation) -> None:

@@ -146,11 +146,16 @@ class Binary(Expr):
 
 @dataclass(slots=True, kw_only=True, eq=False)
 class Assign(Expr):
-    """``target op value`` with op one of ``= += -= *= /=``."""
+    """``target op value`` with op one of ``= += -= *= /=``.
+
+    ``x++`` / ``--x`` are ``x += 1`` / ``x -= 1``; ``postfix`` marks ``x++`` / ``x--``,
+    whose value is the target's old value (SPEC rule 48).
+    """
 
     op: str
     target: Expr
     value: Expr
+    postfix: bool = False
 
 
 @dataclass(slots=True, kw_only=True, eq=False)

@@ -27,6 +27,7 @@ T = TypeVar("T", bound=py.AST)
 
 RT = "rt"
 SELF = "cx_self"
+EXTRA = "_extra"  # a realize's ignored surplus `new` arguments
 V = "_v"  # cxpar.runtime.values
 S = "_s"  # cxpar.runtime.support
 
@@ -240,14 +241,16 @@ class PyGen:
         fn.type_params = []  # type: ignore[attr-defined]  # required from Python 3.12
         return self.at(prog.span, fn)
 
-    def arguments(self, names: list[str], defaults: int = 0) -> py.arguments:
+    def arguments(self, names: list[str], defaults: int = 0,
+                  vararg: str | None = None) -> py.arguments:
         return py.arguments(posonlyargs=[], args=[py.arg(arg=a) for a in names],
+                            vararg=py.arg(arg=vararg) if vararg else None,
                             kwonlyargs=[], kw_defaults=[],
                             defaults=[self.const(None)] * defaults)
 
     def function(self, name: str, params: list[str], body_stmts: list[n.Stmt], span: Span,
                  kind: str, in_entity: bool, prologue: list[py.stmt] | None = None,
-                 defaults: int = 0, is_async: bool = True) -> Any:
+                 defaults: int = 0, is_async: bool = True, vararg: str | None = None) -> Any:
         saved = self.fn
         self.fn = _Function(kind)
         self.fn.in_entity = in_entity
@@ -261,7 +264,7 @@ class PyGen:
             body.append(self.at(span, py.Pass()))
         self.fn = saved
         cls = py.AsyncFunctionDef if is_async else py.FunctionDef
-        fn = cls(name=name, args=self.arguments(params, defaults), body=body,
+        fn = cls(name=name, args=self.arguments(params, defaults, vararg), body=body,
                  decorator_list=[], returns=None)
         fn.type_params = []  # type: ignore[union-attr]  # required from Python 3.12
         return self.at(span, fn)
@@ -336,8 +339,10 @@ class PyGen:
                                                           value=self.name(SELF))))
             else:
                 params.append(pname)
+        # Rule 29: later parameters take later `new` arguments or null, and extra
+        # arguments are ignored (CX312 warns), so a realize never fails on arity.
         return self.function(name, params, r.body.body, r.span, "realize", True,
-                             prologue=prologue, defaults=len(params) - 2)
+                             prologue=prologue, defaults=len(params) - 2, vararg=EXTRA)
 
     def top_level(self, prog: n.Program) -> py.AsyncFunctionDef:
         stmts = [s for s in prog.body if not isinstance(s, (n.OnHandler, n.EntityDecl))]
@@ -387,7 +392,7 @@ class PyGen:
             b = self.binding_for_store(e.target)
             return [py.Assign(targets=[self.store_target(b.kind, b.unique, b.name)],
                               value=self.expr(e.value))]
-        return [py.Expr(value=self.expr(e))]
+        return [py.Expr(value=self.effect(e))]
 
     def s_Emit(self, s: n.Emit) -> list[py.stmt]:
         payload = self.expr(s.payload) if s.payload is not None else self.const(None)
@@ -425,7 +430,7 @@ class PyGen:
         body = self.block(s.body)
         self.fn.loops.pop()
         if s.update is not None:
-            body.append(self.at(s.update.span, py.Expr(value=self.expr(s.update))))
+            body.append(self.at(s.update.span, py.Expr(value=self.effect(s.update))))
         test = self.truth(s.cond) if s.cond is not None else self.const(True)
         start, tick = self.guard(s, body)
         out.append(start)
@@ -470,7 +475,7 @@ class PyGen:
     def s_Continue(self, s: n.Continue) -> list[py.stmt]:
         loop = self.fn.loops[-1] if self.fn.loops else None
         if isinstance(loop, n.ForC) and loop.update is not None:
-            return [self.at(loop.update.span, py.Expr(value=self.expr(loop.update))),
+            return [self.at(loop.update.span, py.Expr(value=self.effect(loop.update))),
                     py.Continue()]
         return [py.Continue()]
 
@@ -626,11 +631,31 @@ class PyGen:
                         orelse=self.expr(e.orelse))
 
     def e_Assign(self, e: n.Assign) -> py.expr:
+        if not e.postfix:
+            return self.assign(e)
+        # `x++` is `x += 1` whose value is the old value (rule 48): `(x := old + 1, old)[1]`,
+        # with `old` bound inside the update so the target is evaluated once.
+        old = self.temp()
+        return py.Subscript(value=py.Tuple(elts=[self.assign(e, old), self.name(old)],
+                                           ctx=py.Load()),
+                            slice=self.const(1), ctx=py.Load())
+
+    def effect(self, e: n.Expr) -> py.expr:
+        """``e`` evaluated for its effect only (statements, a `for`'s update)."""
+        if isinstance(e, n.Assign):
+            return self.at(e.span, self.assign(e))
+        return self.expr(e)
+
+    def assign(self, e: n.Assign, old: str | None = None) -> py.expr:
+        """The assignment's Python expression, valued as the new value; ``old`` names a
+        temporary that receives the target's previous value."""
         span = self.const(self.sid(e.span))
         value = self.expr(e.value)
         target = e.target
 
         def combine(current: py.expr) -> py.expr:
+            if old is not None:
+                current = py.NamedExpr(target=self.name(old, True), value=current)
             if e.op == "=":
                 return value
             return self.helper(V, _ARITH[e.op[0]], current, value, span)

@@ -206,6 +206,15 @@ parentheses.""", """
 print "hello";
 """)
 
+_code("CX312", "extra `new` arguments", """
+A warning (SPEC rule 29): `new Name(a, b, ...)` passes its first argument as the
+instance's fields and each later argument to the next parameter of `realize` (the
+first parameter is the instance itself). Arguments beyond the last parameter are
+ignored; parameters without an argument are `null`.""", """
+conscious Agent { realize(self) { print("ready"); } }
+var a = new Agent({ name: "a" }, 1);
+""")
+
 # ------------------------------------------------------------ events and graph
 _code("CX401", "parallel handler parameter without a handler", """
 A warning: `key: a.b` in a service call runs every handler of `a.b` in parallel, and

@@ -212,14 +212,16 @@ class ToAst:
                                 (isinstance(a, Token) and a.type == "VAR")][-3:]
         return n.ForIn(span=self.span(meta), var=self.ident(name), iterable=iterable, body=body)
 
-    def for_c_stmt(self, meta: Meta, init: n.Stmt | n.Expr | None, cond: n.Expr | None,
+    def for_c_stmt(self, meta: Meta, init: n.Stmt | None, cond: n.Expr | None,
                    update: n.Expr | None, body: n.Stmt) -> n.ForC:
-        if isinstance(init, n.Expr):
-            init = n.ExprStmt(span=init.span, expr=init)
         return n.ForC(span=self.span(meta), init=init, cond=cond, update=update, body=body)
 
     def for_var(self, meta: Meta, name: Token, value: n.Expr) -> n.VarDecl:
         return n.VarDecl(span=self.span(meta), name=self.ident(name), init=value)
+
+    def for_expr(self, meta: Meta, expr: n.Expr) -> n.ExprStmt:
+        """An expression as a C-style ``for``'s initialiser (``for (i = 0; ...)``)."""
+        return n.ExprStmt(span=expr.span, expr=expr)
 
     def block_call(self, meta: Meta, name: Token, arg: n.Object, body: n.Block) -> n.If:
         """``svc {props} {block}``: run the block when the call decides yes (desugared).
@@ -273,11 +275,13 @@ class ToAst:
         return n.Conditional(span=self.span(meta), cond=cond, then=then, orelse=orelse)
 
     def update(self, meta: Meta, a: Any, b: Any) -> n.Assign:
-        """``x++`` / ``--x`` desugar to ``x += 1`` / ``x -= 1`` (value: the updated value)."""
-        op, target = (a, b) if isinstance(a, Token) else (b, a)
+        """``x++`` / ``--x`` desugar to ``x += 1`` / ``x -= 1``; the postfix forms keep the
+        old value as the expression's value (rule 48)."""
+        postfix = not isinstance(a, Token)
+        op, target = (b, a) if postfix else (a, b)
         one = n.Number(span=self.tspan(op), value=1.0, text="1")
         return n.Assign(span=self.span(meta), op="+=" if str(op) == "++" else "-=",
-                        target=target, value=one)
+                        target=target, value=one, postfix=postfix)
 
     def new_name(self, meta: Meta) -> n.Name:
         """``new`` used as a name, as in the event reference ``new.user``."""
