@@ -52,8 +52,8 @@ var x = 1
 print(x);
 """)
 _code("CX103", "unexpected character", """
-A character that starts no CX token (for example `#`, `@`, `'` or `` ` ``).""", """
-var x = 1 # 2;
+A character that starts no CX token (for example `@`, `'` or `` ` ``).""", """
+var x = 1 @ 2;
 """)
 _code("CX104", "unterminated string", """
 A string literal has no closing `"` on its line. Strings cannot span lines; use `\\n`.""",
@@ -88,7 +88,7 @@ on later a.b (event) { }
 _code("CX112", "payload on a non-event", """
 Only an event name can be followed by a payload literal (`a.b { k: v }`), as a
 `handlers` item or a parallel handler parameter.""", """
-think { handlers: [ f(x) { k: 1 } ] };
+think { handlers: [ a[0].b { k: 1 } ] };
 """)
 
 

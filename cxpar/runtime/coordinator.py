@@ -288,6 +288,18 @@ class _Join:
                 else:
                     inv.on_timeout()
 
+    def on_provider_done(self, _task: asyncio.Task[None]) -> None:
+        """The provider task's done callback: its side of the join (rule 50).
+
+        Branches settle in their tasks' done callbacks, one step after their last
+        statement; the provider call settles the same way, so a call resumes equally
+        late whichever of them ends last -- with or without branches, and like the fast
+        ``await`` path (:func:`run_await`).
+        """
+        self.prov_done = True
+        if self.pending == 0:
+            self.finish()
+
     def finish(self) -> None:
         if self.deadline is not None:
             self.deadline.cancel()
@@ -462,9 +474,6 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
         if rec is not None:
             rec.span(service, "service", service, t_first if t_first >= 0 else t_end,
                      t_end, join.prov_err[0] if join.prov_err else None)
-        join.prov_done = True
-        if join.pending == 0:
-            join.finish()
 
 
 def _blocked(inv: _Inv | None, now: float, on: bool) -> None:
@@ -527,6 +536,7 @@ async def run_service(rt: Runtime, name: str, span: int, request: dict[str, Any]
     # step 2: fan-out — provider first, then branches in key order (rule 11)
     join.t0 = loop.time()
     join.prov_task = loop.create_task(_provider(join, request, span, caller, await_ms))
+    join.prov_task.add_done_callback(join.on_provider_done)
     too_deep = depth + 1 > MAX_DEPTH
     subscribers = rt.bus.subscribers
     invs = join.invs
@@ -700,22 +710,30 @@ def _wake(fut: asyncio.Future[Any]) -> None:
 
 
 async def run_await(rt: Runtime, span: int, request: dict[str, Any]) -> dict[str, Any]:
-    """``await { durationMs }`` with no branches or items (SPEC §4.5, rule 20, 34).
+    """``await { durationMs }`` with no branches or items (SPEC §4.5, rules 20, 34, 50).
 
     The same payload and ``awaiting.complete`` event as the general path, without a
     join, a timer task or a sleep coroutine: one future and one timer per call, since
     paced handlers are the hot path of large fan-outs.
+
+    Rule 50: it must be indistinguishable from the general path in every observable
+    order, so it takes the general path's steps through the ready queue one for one:
+    the general path's timer task first runs one step after the call (it sets its timer
+    then, or ends at once for 0 ms), and once the timer is done the task takes one step
+    to end and its done callback one more (:meth:`_Join.on_provider_done`) before the
+    caller wakes. Here :func:`_arm` is that first step and :func:`_fire` the two last;
+    so ``durationMs: 0`` suspends like any other call.
     """
     await_ms = _await_duration(rt, request, span)
     loop = rt.loop
     t0 = loop.time()
-    if await_ms > 0:
-        fut = loop.create_future()
-        timer = loop.call_at(t0 + await_ms / 1000, _wake, fut)
-        try:
-            await fut
-        finally:
-            timer.cancel()
+    fut = loop.create_future()
+    pending: list[asyncio.Handle] = []  # the step or timer to cancel if the caller is
+    pending.append(loop.call_soon(_arm, loop, fut, await_ms / 1000, pending))  # cancelled
+    try:
+        await fut
+    finally:
+        pending[0].cancel()
     t1 = loop.time()
     rec = rt.recorder
     if rec is not None:
@@ -728,6 +746,23 @@ async def run_await(rt: Runtime, span: int, request: dict[str, Any]) -> dict[str
                             "critical_ms": ms}
     rt.emit("awaiting.complete", payload)
     return payload
+
+
+def _arm(loop: asyncio.AbstractEventLoop, fut: asyncio.Future[Any], delay_s: float,
+         pending: list[asyncio.Handle]) -> None:
+    """The fast path's first step: set the timer (or finish at once for 0 ms)."""
+    if fut.done():
+        return
+    if delay_s > 0:
+        pending[0] = loop.call_at(loop.time() + delay_s, _fire, loop, fut)
+    else:  # the timer task ends in its first step; its done callback comes next
+        loop.call_soon(_wake, fut)
+
+
+def _fire(loop: asyncio.AbstractEventLoop, fut: asyncio.Future[Any]) -> None:
+    """The timer is done: wake the caller as many steps later as the general path does
+    (its timer task's last step, then its done callback)."""
+    loop.call_soon(loop.call_soon, _wake, fut)
 
 
 def _ms(s: float) -> float:
