@@ -79,7 +79,7 @@ class CxLexer(RegexLexer):
             (r"\*", Comment.Multiline),
         ],
         "string": [
-            (r'\\(["\\/bfnrt]|u[0-9a-fA-F]{4})', String.Escape),
+            (r'\\(["\\/\'bfnrtva0]|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4})', String.Escape),
             (r'\\.', String.Escape),
             (r'[^"\\\n]+', String.Double),
             (r'"', String.Double, "#pop"),

@@ -247,32 +247,8 @@ def bad_characters(source: SourceFile, e: UnexpectedCharacters) -> tuple[Diagnos
 
 
 def _bad_string(source: SourceFile, pos: int, eol: int) -> tuple[Diagnostic, int]:
-    text = source.text
-    i = pos + 1
-    while i < eol:
-        c = text[i]
-        if c == '"':
-            break
-        if c == "\\":
-            nxt = text[i + 1] if i + 1 < eol else ""
-            if nxt == "u":
-                digits = text[i + 2:i + 6]
-                if len(digits) == 4 and all(d in "0123456789abcdefABCDEF" for d in digits):
-                    i += 6
-                    continue
-                bad = text[i:i + 2 + len(digits)]
-            elif nxt in '"\\/nrtbf':
-                i += 2
-                continue
-            else:
-                bad = text[i:i + 2]
-            end = text.find('"', i + 1, eol)
-            skip = (end + 1 - pos) if end != -1 else eol - pos
-            return error("CX105", f"invalid escape `{bad}` in string", _span_at(source, i, len(bad)),
-                         label="unknown escape",
-                         help='use `\\\\` for a backslash; valid escapes are \\" \\\\ \\/ \\n '
-                              "\\t \\r \\b \\f \\uXXXX"), skip
-        i += 1
+    """A string the lexer could not match: it has no closing `"` on its line (a backslash
+    may precede any character but a line break, rule 31)."""
     return error("CX104", "unterminated string", _span_at(source, pos, max(eol - pos, 1)),
                  label="this string is never closed",
                  help='close it with `"` on the same line (use `\\n` for a line break)'), eol - pos

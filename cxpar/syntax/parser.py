@@ -283,8 +283,7 @@ class Parser:
         except RecursionError:
             st.diagnostics.append(error("CX108", "program nested too deeply to parse",
                                         Span(source.name, 1, 1, 1, 1)))
-        for code, span, message, help_text in self.builder.problems:
-            st.diagnostics.append(error(code, message, span, help=help_text))
+        st.diagnostics.extend(self.builder.problems)
         if st.diagnostics:
             st.diagnostics.sort(key=lambda d: (d.span.start, d.span.line, d.span.col))
         if not isinstance(program, Program):

@@ -6,21 +6,18 @@ same :class:`~cxpar.ast.nodes.Emit`). Name checks belong to analysis.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 from lark import Token
 
 from cxpar.ast import nodes as n
+from cxpar.diagnostics.model import Diagnostic, error, warning
 from cxpar.span import Span
+from cxpar.syntax import strings
 
-_NOT_RULES = frozenset({"span", "tspan", "ident", "doc_before", "callback_for"})
-
-
-def decode_string(raw: str) -> str:
-    """The value of a CX string token (JSON escapes are CX's escapes)."""
-    return json.loads(raw)
+_NOT_RULES = frozenset({"span", "tspan", "ident", "doc_before", "callback_for", "problem",
+                        "text_of"})
 
 
 #: Tokens that carry meaning for ToAst; every other token (punctuation, keywords) is
@@ -48,8 +45,8 @@ class ToAst:
         self.docs = docs if docs is not None else {}
         #: The source text (set by the parser; doc comments need line starts).
         self.text = ""
-        #: Syntax problems found while building nodes: ``(code, span, message, help)``.
-        self.problems: list[tuple[str, Span, str, str | None]] = []
+        #: Syntax problems found while building nodes (errors and warnings).
+        self.problems: list[Diagnostic] = []
 
     # ------------------------------------------------------------------ helpers
 
@@ -116,6 +113,22 @@ class ToAst:
     def ident(self, tok: Token) -> n.Ident:
         return n.Ident(span=self.tspan(tok), name=str(tok))
 
+    def problem(self, code: str, span: Span, message: str, help: str | None) -> None:
+        """An error found while building nodes."""
+        self.problems.append(error(code, message, span, help=help))
+
+    def text_of(self, tok: Token) -> str:
+        """The value of a STRING token (rule 31 escapes); escape issues become problems."""
+        value, issues = strings.decode(str(tok))
+        for iss in issues:
+            line, col, at = tok.line or 1, (tok.column or 1) + iss.start, (tok.start_pos or 0)
+            span = Span(self.file, line, col, line, col + iss.end - iss.start, at + iss.start,
+                        at + iss.end)
+            make = error if iss.error else warning
+            self.problems.append(make("CX105" if iss.error else "CX113", iss.message, span,
+                                      label=iss.label, help=iss.help))
+        return value
+
     def doc_before(self, meta: Span) -> str | None:
         """The ``///`` comment block that ends on the line just above a declaration that
         starts its line (so the formatter, which keeps that layout, keeps the doc)."""
@@ -144,8 +157,8 @@ class ToAst:
                 if realize is None:
                     realize = m
                 else:
-                    self.problems.append(("CX110", m.span, "an entity has at most one `realize`",
-                                          "merge the two `realize` blocks"))
+                    self.problem("CX110", m.span, "an entity has at most one `realize`",
+                                 "merge the two `realize` blocks")
             elif isinstance(m, n.OnHandler):
                 handlers.append(m)
         return n.EntityDecl(
@@ -174,9 +187,8 @@ class ToAst:
         param = next((r for r in rest if isinstance(r, n.Param)), None)
         body = rest[-1]
         if modifier is not None and str(modifier) != "async":
-            self.problems.append(("CX111", self.tspan(modifier),
-                                  f"unknown handler modifier `{modifier}`",
-                                  "the only modifier is `async`: `on async a.b (event) { ... }`"))
+            self.problem("CX111", self.tspan(modifier), f"unknown handler modifier `{modifier}`",
+                         "the only modifier is `async`: `on async a.b (event) { ... }`")
         return n.OnHandler(span=self.span(meta), event=event, param=param, body=body,
                            is_async=modifier is not None, doc=self.doc_before(meta))
 
@@ -321,7 +333,7 @@ class ToAst:
         return n.Number(span=self.span(meta), value=float(tok), text=str(tok))
 
     def string(self, meta: Meta, tok: Token) -> n.String:
-        return n.String(span=self.span(meta), value=decode_string(str(tok)), raw=str(tok))
+        return n.String(span=self.span(meta), value=self.text_of(tok), raw=str(tok))
 
     def true(self, meta: Meta) -> n.Bool:
         return n.Bool(span=self.span(meta), value=True)
@@ -337,7 +349,7 @@ class ToAst:
 
     def prop(self, meta: Meta, key: Token, value: n.Expr) -> n.Prop:
         quoted = key.type == "STRING"
-        name = decode_string(str(key)) if quoted else str(key)
+        name = self.text_of(key) if quoted else str(key)
         return n.Prop(span=self.span(meta), key=n.Ident(span=self.tspan(key), name=name),
                       value=value, quoted=quoted)
 
@@ -352,8 +364,8 @@ class ToAst:
             parts.append(node.name.name)
             node = node.obj
         if not isinstance(node, n.Name):
-            self.problems.append(("CX112", head.span, "only an event name can take a payload here",
-                                  "write the event as a dotted name: `a.b { k: v }`"))
+            self.problem("CX112", head.span, "only an event name can take a payload here",
+                         "write the event as a dotted name: `a.b { k: v }`")
             parts.append("?")
         else:
             parts.append(node.id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from cxpar.ast import nodes as n
+from cxpar.syntax.parser import parse_text
 
 from .helpers import diags, first_error, ok
 
@@ -274,14 +275,43 @@ def test_raw_newline_in_string() -> None:
     first_error('print("a\nb");', "CX104", 1, 7, 9)
 
 
-@pytest.mark.parametrize("escape", [r"\q", r"\d", r"\$", r"\'"])
-def test_bad_escape(escape: str) -> None:
-    d = first_error(f'print("ab{escape}c");', "CX105", 1, 10, 12)
-    assert d.message == f"invalid escape `{escape}` in string"
+@pytest.mark.parametrize("escape,char", [(r"\q", "q"), (r"\d", "d"), (r"\$", "$"),
+                                         (r"\%", "%")])
+def test_unknown_escape_is_the_character_with_a_warning(escape: str, char: str) -> None:
+    """Rule 31: CX v1.0 lexes a backslash before any character."""
+    ds = diags(f'print("ab{escape}c");')
+    assert [(d.code, d.severity.value, d.span.col, d.span.end_col) for d in ds] == [
+        ("CX113", "warning", 10, 12)]
+    assert ds[0].message == f"unknown escape `{escape}` means `{char}`"
+    prog = parse_text(f'print("ab{escape}c");', "t.cx").program
+    assert prog is not None
+    assert [x.value for x in _walk(prog) if isinstance(x, n.String)] == [f"ab{char}c"]
 
 
-def test_bad_unicode_escape() -> None:
-    first_error(r'print("\u12G4");', "CX105", 1, 8, 14)
+@pytest.mark.parametrize("literal,value", [
+    (r'"\x1b[2J\x1b[H"', "\x1b[2J\x1b[H"), (r'"\b\f\v\a\0"', "\b\f\v\a\0"),
+    (r'"it\'s"', "it's"), (r'"\x41\x7e\xFF"', "A~\xff"), (r'"\u00e9\/\"\\"', 'é/"\\'),
+    (r'"\ud83c\udfaf!"', "🎯!"), (r'"\uD83C\uDFAF"', "🎯"), (r'"\n\t\r"', "\n\t\r"),
+])
+def test_escapes(literal: str, value: str) -> None:
+    prog = ok(f"var s = {literal}; var o = {{ {literal}: 1 }};")
+    strings = [x for x in _walk(prog) if isinstance(x, n.String)]
+    keys = [x for x in _walk(prog) if isinstance(x, n.Prop)]
+    assert strings[0].value == value and keys[0].key.name == value
+
+
+@pytest.mark.parametrize("text,col,end_col,message", [
+    (r'print("\u12G4");', 8, 10, "invalid `\\u` escape in string"),
+    (r'print("\xZ1");', 8, 10, "invalid `\\x` escape in string"),
+    (r'print("a\x4");', 9, 11, "invalid `\\x` escape in string"),
+    (r'print("\ud800");', 8, 14, "lone surrogate `\\ud800` in string"),
+    (r'print("\udfaf\ud83c");', 8, 14, "lone surrogate `\\udfaf` in string"),
+    (r'var o = { "\ud83c": 1 };', 12, 18, "lone surrogate `\\ud83c` in string"),
+])
+def test_bad_escape_is_an_error_with_a_span(text: str, col: int, end_col: int,
+                                            message: str) -> None:
+    d = first_error(text, "CX105", 1, col, end_col)
+    assert d.message == message
 
 
 def test_unterminated_comment() -> None:
@@ -346,7 +376,7 @@ def _walk(prog: n.Program) -> list[n.Node]:
 
 @pytest.mark.parametrize("text,code", [
     ('print("open);\nprint("next");\nvar x = 1;', "CX104"),
-    ('var x = "a\\qb" + 1;\nvar y = 2;', "CX105"),
+    ('var x = "a\\ud800b" + 1;\nvar y = 2;', "CX105"),
     ("print('s' + x);\nvar y = 2;", "CX103"),
 ])
 def test_broken_string_causes_no_cascade(text: str, code: str) -> None:
