@@ -80,7 +80,9 @@ def main(argv: list[str] | None = None) -> Any:
         click.echo("interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except UsageError as exc:
-        click.echo(f"error: {exc}", err=True)
+        from cxpar.display import safe
+
+        click.echo(f"error: {safe(str(exc))}", err=True)
         sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

@@ -88,6 +88,20 @@ is not one of `\\"` `\\\\` `\\/` `\\'` `\\n` `\\t` `\\r` `\\b` `\\f` `\\v` `\\a`
 backslash was meant literally: write `\\\\`.""", """
 print("50\\% off");
 """)
+_code("CX109", "more syntax errors", """
+A file reports at most 100 syntax errors; this last entry counts the rest and points at
+the first one not shown. Errors that only follow from an earlier one (up to the next
+`;` or `}`) are never reported, so fix the first errors and check again.""")
+_code("CX115", "missing `,`", """
+Two properties of an object literal, two arguments or two array items are not
+separated by `,`. The error points at the second one; the help shows where the `,`
+goes, and the rest of the literal is read as if it were there (no follow-on errors).""",
+      """
+var order = {
+    id: 7
+    total: 12.5
+};
+""")
 _code("CX110", "duplicate `realize`", """
 An entity declares `realize` more than once. Only one constructor is allowed.""")
 _code("CX111", "unknown handler modifier", """

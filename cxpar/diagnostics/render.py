@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 
 from cxpar.diagnostics.model import Diagnostic, Severity
+from cxpar.display import escape_char, is_unsafe, safe
 
 TAB = 4
 #: Source lines longer than this are cut to a window around the underline.
@@ -22,13 +23,20 @@ _RESET = "\x1b[0m"
 
 
 def _expand(line: str, col: int) -> tuple[str, int]:
-    """``line`` with tabs expanded and the 0-based display column of 1-based ``col``."""
+    """``line`` as displayed (tabs expanded, control characters escaped) and the 0-based
+    display column of 1-based ``col``."""
     out: list[str] = []
+    width = 0
     display_col = None
     for i, ch in enumerate(line):
         if i == col - 1:
-            display_col = len("".join(out))
-        out.append(" " * (TAB - len("".join(out)) % TAB) if ch == "\t" else ch)
+            display_col = width
+        if ch == "\t":
+            ch = " " * (TAB - width % TAB)
+        elif is_unsafe(ch):
+            ch = escape_char(ch)
+        out.append(ch)
+        width += len(ch)
     text = "".join(out)
     if display_col is None:
         display_col = len(text) + (col - 1 - len(line))
@@ -56,11 +64,12 @@ def render_text(d: Diagnostic, source_line: Callable[[str, int], str],
         return f"{style}{s}{_RESET}" if colour else s
 
     sev = d.severity.value
-    head = c(_COLOURS[d.severity], f"{sev}[{d.code}]") + c(_BOLD, f": {d.message}")
+    head = c(_COLOURS[d.severity], f"{sev}[{d.code}]") + c(_BOLD, f": {safe(d.message)}")
     s = d.span
+    file = safe(s.file)
     num = str(s.line)
     pad = " " * len(num)
-    lines = [head, f"{pad}{c(_BLUE, '-->')} {s.file}:{s.line}:{s.col}"]
+    lines = [head, f"{pad}{c(_BLUE, '-->')} {file}:{s.line}:{s.col}"]
     marks: list[tuple[int, int, str, str, str]] = []  # line, order, file, underline, style
     text = source_line(s.file, s.line)
     shown, start = _expand(text, s.col)
@@ -69,19 +78,19 @@ def render_text(d: Diagnostic, source_line: Callable[[str, int], str],
     else:
         end = max(len(shown), start + 1)
     shown, start, end = _window(shown, start, end)
-    caret = " " * start + "^" * max(end - start, 1) + (" " + d.label if d.label else "")
+    caret = " " * start + "^" * max(end - start, 1) + (" " + safe(d.label) if d.label else "")
     marks.append((s.line, 0, shown, caret, _COLOURS[d.severity]))
     for i, lab in enumerate(d.labels, 1):
         ltext = source_line(lab.span.file, lab.span.line)
         lshown, lstart = _expand(ltext, lab.span.col)
         _, lend = _expand(ltext, max(lab.span.end_col, lab.span.col + 1))
         lshown, lstart, lend = _window(lshown, lstart, lend)
-        under = " " * lstart + "-" * max(lend - lstart, 1) + " " + lab.message
+        under = " " * lstart + "-" * max(lend - lstart, 1) + " " + safe(lab.message)
         marks.append((lab.span.line, i, lshown, under, _BLUE))
     marks.sort()
     width = max(len(str(m[0])) for m in marks)
     pad = " " * width
-    lines[1] = f"{pad}{c(_BLUE, '-->')} {s.file}:{s.line}:{s.col}"
+    lines[1] = f"{pad}{c(_BLUE, '-->')} {file}:{s.line}:{s.col}"
     previous = None
     for line_no, _, shown_line, under, style in marks:
         if previous is None or line_no != previous:
@@ -90,9 +99,9 @@ def render_text(d: Diagnostic, source_line: Callable[[str, int], str],
         lines.append(f"{pad} {c(_BLUE, '|')} {c(style, under)}")
         previous = line_no
     for note in d.notes:
-        lines.append(f"{pad} {c(_BLUE, '=')} {c(_BOLD, 'note')}: {note}")
+        lines.append(f"{pad} {c(_BLUE, '=')} {c(_BOLD, 'note')}: {safe(note)}")
     if d.help:
-        lines.append(f"{pad} {c(_BLUE, '=')} {c(_BOLD, 'help')}: {d.help}")
+        lines.append(f"{pad} {c(_BLUE, '=')} {c(_BOLD, 'help')}: {safe(d.help)}")
     return "\n".join(lines) + "\n"
 
 
@@ -100,10 +109,20 @@ def render_json(d: Diagnostic) -> str:
     """One JSON object (a line) with exactly the keys of SPEC §7."""
     s = d.span
     return json.dumps({
-        "file": s.file, "line": s.line, "col": s.col, "end_line": s.end_line,
+        "file": utf8(s.file), "line": s.line, "col": s.col, "end_line": s.end_line,
         "end_col": s.end_col, "severity": d.severity.value, "code": d.code,
-        "message": d.message,
+        "message": utf8(d.message),
     }, ensure_ascii=False)
+
+
+def utf8(text: str) -> str:
+    """``text`` as valid UTF-8: a file name's undecodable bytes (lone surrogates, PEP 383)
+    become ``\\xNN`` (JSON escapes control characters itself)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join(escape_char(ch) if "\ud800" <= ch <= "\udfff" else ch for ch in text)
+    return text
 
 
 def summary(files: int, errors: int, warnings: int) -> str:

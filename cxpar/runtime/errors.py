@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cxpar.display import safe
 from cxpar.span import Span
 
 #: A span table entry: a ``Span`` or a ``(file, line, col, end_line, end_col)`` tuple.
@@ -47,10 +48,10 @@ def render_error(message: str, span: tuple[str, int, int, int, int] | None,
                  sources: Mapping[str, str], *, level: str = "error",
                  notes: Sequence[str] = ()) -> str:
     """Render ``message`` at ``span`` like a compiler diagnostic (rustc layout)."""
-    out = [f"{level}: {message}"]
+    out = [f"{level}: {safe(message)}"]
     if span is not None:
         file, line, col, end_line, end_col = span
-        out.append(f"  --> {file}:{line}:{col}")
+        out.append(f"  --> {safe(file)}:{line}:{col}")
         text = sources.get(file)
         if text is not None:
             lines = text.split("\n")
@@ -62,9 +63,11 @@ def render_error(message: str, span: tuple[str, int, int, int, int] | None,
                     n = end_col - col
                 else:
                     n = max(1, len(src) - col + 1)
+                lead = len(safe(src[:col - 1], keep_tabs=True))
+                n = len(safe(src[col - 1:col - 1 + n], keep_tabs=True)) or n
                 out.append(f"{pad} |")
-                out.append(f"{line:>{width}} | {src}")
-                out.append(f"{pad} | {' ' * (col - 1)}{'^' * max(1, n)}")
+                out.append(f"{line:>{width}} | {safe(src, keep_tabs=True)}")
+                out.append(f"{pad} | {' ' * lead}{'^' * max(1, n)}")
     for note in notes:
-        out.append(f"   = note: {note}")
+        out.append(f"   = note: {safe(note)}")
     return "\n".join(out)

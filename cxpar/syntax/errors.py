@@ -8,7 +8,7 @@ single-quoted strings).
 from __future__ import annotations
 
 from lark import Lark, Token
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
 
 from cxpar.diagnostics.model import Diagnostic, Label, error
@@ -179,20 +179,34 @@ _FOREIGN = {
 
 def missing_semicolon(source: SourceFile, tok: Token) -> Diagnostic:
     """``expected `;`, found X`` with the place where the `;` belongs."""
+    return missing_separator(source, tok, ";")
+
+
+def missing_separator(source: SourceFile, tok: Token, sep: str) -> Diagnostic:
+    """``expected `;`, found X`` (CX102) or ``expected `,`, found X`` (CX115), with the
+    place where it belongs."""
     found = token_span(source, tok)
     end = _previous_code_end(source.text, found.start if tok.type != "$END" else len(source.text))
     after = _span_at(source, end, 1)
     word = source.text[:end].split()[-1][-12:] if source.text[:end].split() else ""
-    labels = (Label(after, "add `;` here"),) if after.line != found.line else ()
+    labels = (Label(after, f"add `{sep}` here"),) if after.line != found.line else ()
     words = source.text[:found.start].split()
     foreign = next((w for w in words[-3:] if w in _FOREIGN), None)
     if foreign is not None:
         return error("CX101", f"unexpected {describe_token(tok)} after `{foreign}`", found,
                      label="unexpected " + describe_token(tok), help=_FOREIGN[foreign])
+    code = "CX102" if sep == ";" else "CX115"
     return error(
-        "CX102", f"expected `;`, found {describe_token(tok)}", found,
+        code, f"expected `{sep}`, found {describe_token(tok)}", found,
         label="unexpected " + describe_token(tok), labels=labels,
-        help=f"add `;` after `{word}` on line {after.line}" if word else "add `;`")
+        help=f"add `{sep}` after `{word}` on line {after.line}" if word else f"add `{sep}`")
+
+
+def more_errors(span: Span, count: int) -> Diagnostic:
+    """CX109: the errors past the reporting limit, counted."""
+    return error("CX109", f"and {count} more syntax error{'s' if count != 1 else ''}", span,
+                 label="the first one not shown is here",
+                 help="fix the errors above first; the rest often follow from them")
 
 
 def unexpected_token(source: SourceFile, e: UnexpectedToken, lark: Lark | None) -> Diagnostic:
@@ -222,36 +236,58 @@ def unexpected_end(source: SourceFile, e: UnexpectedToken, open_: list[Token],
                  label="file ends here")
 
 
-def bad_characters(source: SourceFile, e: UnexpectedCharacters) -> tuple[Diagnostic, int]:
-    """A diagnostic for characters no token matches, and how many characters to skip."""
-    text = source.text
-    pos = e.pos_in_stream or 0
-    ch = text[pos] if pos < len(text) else ""
-    eol = text.find("\n", pos)
-    eol = len(text) if eol == -1 else eol
+#: Characters that can start some CX token (or whitespace, or a comment).
+_TOKEN_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$"
+                         " \t\n\r\f\ufeff\"'/#{}()[];,.:=!<>+-*%&|?")
+
+
+def bad_run_length(text: str, pos: int) -> int:
+    """How many characters to skip for a lexer error at ``pos``: an unterminated string
+    to the end of its line, an open comment to the end of the file, a single-quoted
+    string to its closing quote, else the run of characters that start no token."""
+    ch = text[pos:pos + 1]
     if ch == '"':
-        return _bad_string(source, pos, eol)
+        eol = text.find("\n", pos)
+        return (len(text) if eol == -1 else eol) - pos
     if text.startswith("/*", pos):
-        rest = len(text) - pos
-        return error("CX106", "unterminated block comment", _span_at(source, pos, 2),
-                     label="this comment is never closed", help="close it with `*/`"), rest
+        return len(text) - pos
     if ch == "'":
-        j = text.find("'", pos + 1, eol)
-        length = (j - pos + 1) if j != -1 else 1
-        return error("CX103", "strings use double quotes", _span_at(source, pos, length),
-                     label="single-quoted string",
-                     help='write "text" instead of \'text\''), max(length, 1)
-    shown = repr(ch)[1:-1] if not ch.isprintable() else ch
-    return error("CX103", f"unexpected character `{shown}`", _span_at(source, pos),
-                 label="not a CX token"), 1
+        eol = text.find("\n", pos)
+        j = text.find("'", pos + 1, len(text) if eol == -1 else eol)
+        return (j - pos + 1) if j != -1 else 1
+    end = pos + 1
+    while end < len(text) and text[end] not in _TOKEN_START:
+        end += 1
+    return end - pos
 
 
-def _bad_string(source: SourceFile, pos: int, eol: int) -> tuple[Diagnostic, int]:
+def bad_characters(source: SourceFile, pos: int, skip: int) -> Diagnostic:
+    """The diagnostic for the ``skip`` characters at ``pos`` that no token matches."""
+    text = source.text
+    ch = text[pos] if pos < len(text) else ""
+    if ch == '"':
+        return _bad_string(source, pos, pos + skip)
+    if text.startswith("/*", pos):
+        return error("CX106", "unterminated block comment", _span_at(source, pos, 2),
+                     label="this comment is never closed", help="close it with `*/`")
+    if ch == "'":
+        return error("CX103", "strings use double quotes", _span_at(source, pos, skip),
+                     label="single-quoted string", help='write "text" instead of \'text\'')
+    run = text[pos:pos + skip]
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in run[:12])
+    if len(run) > 12:
+        shown += "…"
+    what = "character" if len(run) == 1 else "characters"
+    return error("CX103", f"unexpected {what} `{shown}`", _span_at(source, pos, skip),
+                 label="not a CX token")
+
+
+def _bad_string(source: SourceFile, pos: int, eol: int) -> Diagnostic:
     """A string the lexer could not match: it has no closing `"` on its line (a backslash
     may precede any character but a line break, rule 31)."""
     return error("CX104", "unterminated string", _span_at(source, pos, max(eol - pos, 1)),
                  label="this string is never closed",
-                 help='close it with `"` on the same line (use `\\n` for a line break)'), eol - pos
+                 help='close it with `"` on the same line (use `\\n` for a line break)')
 
 
 def too_deep(source: SourceFile, tok: Token, limit: int) -> Diagnostic:

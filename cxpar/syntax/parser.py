@@ -9,6 +9,7 @@ file can report several independent errors.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -21,6 +22,7 @@ from lark.exceptions import (
     UnexpectedToken,
 )
 from lark.lexer import PatternStr
+from lark.parsers.lalr_analysis import Shift
 
 from cxpar.ast.nodes import Program
 from cxpar.diagnostics.model import Diagnostic, error
@@ -29,7 +31,8 @@ from cxpar.syntax import errors as syntax_errors
 from cxpar.syntax.transform import ToAst
 
 MAX_NESTING = 256
-MAX_ERRORS = 50
+#: Syntax errors reported per file; the rest are counted ("and N more", CX109).
+MAX_ERRORS = 100
 
 _OPEN = {"LBRACE": "{", "LPAR": "(", "LSQB": "["}
 _CLOSE = {"RBRACE": "LBRACE", "RPAR": "LPAR", "RSQB": "LSQB"}
@@ -67,6 +70,16 @@ class _Callbacks:
         return cb
 
 
+class _NoMatch(UnexpectedCharacters):
+    """Raised (one shared instance) when the state's lexer matches nothing."""
+
+    def __init__(self) -> None:  # noqa: D107 - none of UnexpectedCharacters' fields
+        Exception.__init__(self, "no match")
+
+
+_NO_MATCH = _NoMatch()
+
+
 class TooDeep(Exception):
     def __init__(self, token: Token) -> None:
         super().__init__("nesting too deep")
@@ -95,6 +108,9 @@ class _State:
         self.diagnostics: list[Diagnostic] = []
         self.quiet_until = -1
         self.last: Token | None = None
+        self.reported = 0
+        self.more = 0
+        self.first_unreported: Span | None = None
 
 
 class Parser:
@@ -165,88 +181,196 @@ class Parser:
         return tok
 
     # -------------------------------------------------------------------- errors
+    #
+    # Recovery must stay linear (issue 14: 200 KB of `)` once took minutes): a follow-on
+    # error inside a region already reported costs a table lookup, never a copy of the
+    # parser (Lark's ``accepts()`` copies it once per terminal), and diagnostics are
+    # built only for errors that are reported.
 
-    def _report(self, d: Diagnostic, at: int) -> None:
+    def _fits(self, ps: Any, types: tuple[str, ...]) -> bool:
+        """Whether the parser in state ``ps`` would shift these terminals in turn.
+
+        Simulates the LALR actions on a copy of the state stack only: no values, no
+        callbacks, no lexer (exact, and cheap).
+        """
+        states = ps.parse_conf.parse_table.states
+        stack = list(ps.state_stack)
+        for t in types:
+            while True:
+                action = states[stack[-1]].get(t)
+                if action is None:
+                    return False
+                kind, arg = action
+                if kind is Shift:
+                    stack.append(arg)
+                    break
+                size = len(arg.expansion)
+                if size:
+                    del stack[-size:]
+                stack.append(states[stack[-1]][arg.origin.name][1])
+        return True
+
+    def _reportable(self, at: int) -> bool:
+        """Whether an error at offset ``at`` is reported (not a follow-on error)."""
+        assert self.state is not None
+        return at >= self.state.quiet_until
+
+    def _report(self, d: Diagnostic | Callable[[], Diagnostic], at: int) -> None:
+        """Report ``d`` (or what ``d()`` builds) unless it follows one already reported;
+        past :data:`MAX_ERRORS` only count it (the diagnostic is built for the first)."""
         assert self.state is not None
         st = self.state
-        if at < st.quiet_until or len(st.diagnostics) >= MAX_ERRORS:
+        if at < st.quiet_until:
             return
-        st.diagnostics.append(d)
+        if st.reported >= MAX_ERRORS:
+            st.more += 1
+            if st.more == 1:
+                st.first_unreported = (d if isinstance(d, Diagnostic) else d()).span
+        else:
+            st.diagnostics.append(d if isinstance(d, Diagnostic) else d())
+            st.reported += 1
         st.quiet_until = syntax_errors.resync_offset(st.source.text, at)
 
     def _on_error(self, e: UnexpectedInput) -> bool:
         assert self.state is not None
         st = self.state
-        if len(st.diagnostics) >= MAX_ERRORS:
-            return False
+        ip = e.interactive_parser
         if isinstance(e, UnexpectedCharacters):
-            d, skip = syntax_errors.bad_characters(st.source, e)
-            pos = e.pos_in_stream or 0
-            self._report(d, pos)
-            lexer_state = e.interactive_parser.lexer_thread.state
-            assert lexer_state is not None
-            lexer_state.line_ctr.feed(st.source.text[pos:pos + skip])
-            if d.code in ("CX104", "CX105", "CX103") and st.source.text[pos:pos + 1] in "\"'":
-                # Stand in a string for the broken one, so the rest of the line parses.
-                ip = e.interactive_parser
-                if "STRING" in ip.accepts():
-                    lc = lexer_state.line_ctr
-                    ip.feed_token(Token("STRING", '""', pos, e.line, e.column, lc.line,
-                                        lc.column, lc.char_pos))
+            self._bad_characters(e.pos_in_stream or 0, e.line, e.column, ip)
+            self._drive(ip)
             return True
         if not isinstance(e, UnexpectedToken):
             return False
         tok = e.token
         if tok.type == "$END":
-            if st.open and any(d.span.start >= (st.open[-1].start_pos or 0) for d in st.diagnostics):
+            ps = ip.parser_state
+            if st.open and any(d.span.start >= (st.open[-1].start_pos or 0)
+                               for d in st.diagnostics):
                 return False
             st.quiet_until = -1
-            if not st.open and "SEMICOLON" in e.interactive_parser.accepts():
+            if not st.open and self._fits(ps, ("SEMICOLON",)):
                 self._report(syntax_errors.missing_semicolon(st.source, tok), len(st.source.text))
             else:
                 self._report(syntax_errors.unexpected_end(st.source, e, st.open, self.lark),
                              len(st.source.text))
             return False
-        ip = e.interactive_parser
-        accepts = ip.accepts()
-        if "SEMICOLON" in accepts and tok.type != "SEMICOLON":
-            probe = ip.copy()
-            try:
-                probe.feed_token(Token.new_borrow_pos("SEMICOLON", ";", tok))
-                fits = tok.type in probe.accepts()
-            except UnexpectedInput:
-                fits = False
-            if fits:
-                self._report(syntax_errors.missing_semicolon(st.source, tok), tok.start_pos or 0)
-                ip.feed_token(Token.new_borrow_pos("SEMICOLON", ";", tok))
-                ip.feed_token(tok)
-                return True
-        self._report(syntax_errors.unexpected_token(st.source, e, self.lark), tok.start_pos or 0)
-        self._unwind(ip)
-        if tok.type == "SEMICOLON":
-            return True
-        tok = self._relex(tok, ip)
-        if tok.type in ip.accepts():
-            try:
-                ip.feed_token(tok)
-            except UnexpectedInput:
-                pass
+        self._recover(tok, ip)
+        self._drive(ip)
         return True
 
-    def _unwind(self, ip: Any) -> None:
-        """Pop the parser stack back to a state where a statement or member may start."""
+    def _recover(self, tok: Token, ip: Any) -> bool:
+        """Handle one token the parser cannot shift; True if parsing can go on with it.
+
+        A missing `;` between statements or `,` between items (object properties,
+        arguments, array items) is inserted, with no cascade. Otherwise the error is
+        reported (unless it follows one already reported), the parser unwinds to where a
+        statement may start, and the token is fed if it fits there.
+        """
+        assert self.state is not None
+        st = self.state
         ps = ip.parser_state
+        at = tok.start_pos or 0
+        if tok.type not in ("SEMICOLON", "COMMA"):
+            # `,` only for a reported error: after one (an unterminated string that ate a
+            # `)`) the next line is better parsed as a new statement.
+            seps = (("SEMICOLON", ";"), ("COMMA", ",")) if self._reportable(at) else \
+                (("SEMICOLON", ";"),)
+            for sep, mark in seps:
+                if self._fits(ps, (sep, tok.type)):
+                    if self._reportable(at):
+                        self._report(lambda m=mark: syntax_errors.missing_separator(
+                            st.source, tok, m), at)  # type: ignore[misc]
+                    ip.feed_token(Token.new_borrow_pos(sep, mark, tok))
+                    ip.feed_token(tok)
+                    return True
+        if self._reportable(at):
+            expected = {t for t in ps.parse_conf.parse_table.states[ps.position] if t.isupper()}
+            self._report(lambda: syntax_errors.unexpected_token(
+                st.source, UnexpectedToken(tok, expected), self.lark), at)
+        self._unwind(ps)
+        if tok.type == "SEMICOLON":
+            return False
+        tok = self._relex(tok, ps)
+        if self._fits(ps, (tok.type,)):
+            ip.feed_token(tok)
+            return True
+        return False
+
+    def _drive(self, ip: Any) -> None:
+        """After the first error, parse the rest of the file here, recovering inline.
+
+        The same lexer (the parser state's, else the root lexer's, as Lark's contextual
+        lexer does) and the same LALR steps as Lark's loop, without its resume-on-error
+        cycle per error (an exception, a new lexer generator and an interactive parser
+        each), and a token already found unusable in an unchanged parser state is
+        dropped at once: recovery stays linear and cheap (issue 14). At the end of the
+        input Lark resumes and feeds ``$END``.
+        """
+        lexer = ip.lexer_thread.lexer
+        lstate = ip.lexer_thread.state
+        text = lstate.text
+        ps = ip.parser_state
+        lexers = lexer.lexers
+        root = lexer.root_lexer
+        dead: set[tuple[int, str]] = set()  # (state, terminal) known to be dropped there
+        while True:
+            lx = lexers[ps.position]
+            try:
+                try:
+                    if lx.match(text, lstate.line_ctr.char_pos) is None:
+                        raise _NO_MATCH  # (no exception object built per token)
+                    tok = lx.next_token(lstate, ps)
+                except UnexpectedCharacters:
+                    tok = root.next_token(lstate, ps)  # a token of another context
+            except EOFError:
+                return
+            except UnexpectedCharacters as ce:
+                self._bad_characters(ce.pos_in_stream or 0, ce.line, ce.column, ip)
+                continue
+            state = ps.position
+            if (state, tok.type) in dead and not self._reportable(tok.start_pos or 0):
+                continue  # a follow-on error, dropped like the last one
+            try:
+                ps.feed_token(tok)
+            except UnexpectedToken:
+                if not self._recover(tok, ip) and ps.position == state:
+                    dead.add((state, tok.type))
+                else:
+                    dead.clear()
+            else:
+                if dead:
+                    dead.clear()
+
+    def _bad_characters(self, pos: int, line: int, column: int, ip: Any) -> None:
+        """Characters no token matches: skip the run of them (one error for the run)."""
+        assert self.state is not None
+        st = self.state
+        text = st.source.text
+        skip = syntax_errors.bad_run_length(text, pos)
+        if self._reportable(pos):
+            self._report(lambda: syntax_errors.bad_characters(st.source, pos, skip), pos)
+        lexer_state = ip.lexer_thread.state
+        assert lexer_state is not None
+        lexer_state.line_ctr.feed(text[pos:pos + skip])
+        if text[pos:pos + 1] in ("\"", "'") and self._fits(ip.parser_state, ("STRING",)):
+            # Stand in a string for the broken one, so the rest of the line parses.
+            lc = lexer_state.line_ctr
+            ip.feed_token(Token("STRING", '""', pos, line, column, lc.line, lc.column,
+                                lc.char_pos))
+
+    def _unwind(self, ps: Any) -> None:
+        """Pop the parser stack back to a state where a statement or member may start."""
         states = ps.parse_conf.parse_table.states
         while len(ps.state_stack) > 1 and not (_SYNC & states[ps.state_stack[-1]].keys()):
             ps.state_stack.pop()
             if ps.value_stack:
                 ps.value_stack.pop()
 
-    def _relex(self, tok: Token, ip: Any) -> Token:
+    def _relex(self, tok: Token, ps: Any) -> Token:
         """A NAME lexed where keywords were not expected may be a keyword after unwinding."""
         if tok.type == "NAME":
             kw = self.keywords.get(str(tok))
-            if kw is not None and kw in ip.accepts():
+            if kw is not None and self._fits(ps, (kw,)):
                 return Token.new_borrow_pos(kw, str(tok), tok)
         return tok
 
@@ -284,6 +408,8 @@ class Parser:
             st.diagnostics.append(error("CX108", "program nested too deeply to parse",
                                         Span(source.name, 1, 1, 1, 1)))
         st.diagnostics.extend(self.builder.problems)
+        if st.more and st.first_unreported is not None:
+            st.diagnostics.append(syntax_errors.more_errors(st.first_unreported, st.more))
         if st.diagnostics:
             st.diagnostics.sort(key=lambda d: (d.span.start, d.span.line, d.span.col))
         if not isinstance(program, Program):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from cxpar.diagnostics.model import Diagnostic, error
@@ -40,21 +41,51 @@ def decode(data: bytes, name: str) -> SourceFile | Diagnostic:
 
 
 def read_source(path: Path, name: str | None = None) -> SourceFile | Diagnostic:
-    """Read and decode ``path``; ``name`` is the file name shown in diagnostics."""
+    """Read and decode ``path``; ``name`` is the file name shown in diagnostics.
+
+    Only regular files are read: a FIFO, socket or device is refused rather than read
+    (reading a FIFO with no writer would block forever). The file is opened without
+    blocking and checked through its descriptor, so a swapped path cannot slip through.
+    """
     shown = name if name is not None else str(path)
     here = Span(shown, 1, 1, 1, 2)
     try:
-        if not path.exists():
-            return error("CX001", f"no such file: `{shown}`", here)
-        if path.is_dir():
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except FileNotFoundError:
+        return error("CX001", f"no such file: `{shown}`", here)
+    except IsADirectoryError:
+        return error("CX001", f"`{shown}` is a directory, not a file", here)
+    except OSError as exc:
+        return error("CX001", f"cannot read `{shown}`: {exc.strerror or exc}", here)
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
             return error("CX001", f"`{shown}` is a directory, not a file", here)
-        size = path.stat().st_size
+        if not stat.S_ISREG(info.st_mode):
+            return error("CX001", f"`{shown}` is not a regular file ({_kind(info.st_mode)})",
+                         here, help="pass a `.cx` file; to check text from a pipe, save it "
+                                    "to a file first")
+        size = info.st_size
         limit = max_file_bytes()
         if size > limit:
             return error("CX003", f"file too large ({size / 2**20:.1f} MiB; the limit is "
                          f"{limit / 2**20:.1f} MiB)", here,
                          help="split the program, or raise CXPAR_MAX_FILE_BYTES")
-        data = path.read_bytes()
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(limit + 1)
     except OSError as exc:
         return error("CX001", f"cannot read `{shown}`: {exc.strerror or exc}", here)
+    finally:
+        os.close(fd)
+    if len(data) > limit:  # grew while we read it
+        return error("CX003", f"file too large (more than {limit / 2**20:.1f} MiB)", here,
+                     help="split the program, or raise CXPAR_MAX_FILE_BYTES")
     return decode(data, shown)
+
+
+def _kind(mode: int) -> str:
+    for test, what in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return what
+    return "not a plain file"

@@ -178,13 +178,14 @@ def test_keyword_as_event_part(part: str) -> None:
 def test_object_literal() -> None:
     ok('var o = { a: 1, "b c": 2, d: { e: [] }, };')
     first_error("var o = { a 1 };", "CX101", 1, 13, 14, "`1`")
-    first_error("var o = { a: 1 b: 2 };", "CX101", 1, 16, 17, "`b`")
+    d = first_error("var o = { a: 1 b: 2 };", "CX115", 1, 16, 17, "`b`")
+    assert len(diags("var o = { a: 1 b: 2 };")) == 1 and d.help == "add `,` after `1` on line 1"
     first_error("var o = { : 1 };", "CX101", 1, 11, 12, "`:`")
 
 
 def test_array_literal() -> None:
     ok("var a = [1, [2, 3], { k: 4 }, \"s\",];")
-    first_error("var a = [1 2];", "CX101", 1, 12, 13, "`2`")
+    first_error("var a = [1 2];", "CX115", 1, 12, 13, "`2`")
     first_error("var a = [,];", "CX101", 1, 10, 11, "`,`")
 
 
