@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 #: Built-in services and the stem of the events they emit (SPEC §4.4 step 5).
 SERVICE_STEMS: dict[str, str] = {
     "think": "thinking",
@@ -24,6 +26,11 @@ RESERVED_PAYLOAD_KEYS: tuple[str, ...] = ("result", "_errors", "_parallel")
 
 #: Builtin functions callable from CX.
 BUILTINS: tuple[str, ...] = ("print", "len", "str", "num", "keys", "now", "random")
+
+#: How many arguments each builtin takes (``print`` takes any number).
+BUILTIN_ARITY: dict[str, int] = {"len": 1, "str": 1, "num": 1, "keys": 1, "now": 0, "random": 0}
+BUILTIN_USAGE: dict[str, str] = {"len": "len(x)", "str": "str(x)", "num": "num(x)",
+                                 "keys": "keys(obj)", "now": "now()", "random": "random()"}
 
 #: Default simulated latency per service in ms (SPEC §10 rule 20; also `cxpar graph`).
 DEFAULT_LATENCY_MS: dict[str, float] = {
@@ -64,3 +71,17 @@ def parse_latency(text: str | None) -> dict[str, float]:
             raise ValueError(f"latency of `{name}` must be a non-negative number of ms")
         out[name] = ms
     return out
+
+
+def check_latency_services(latency: dict[str, float], known: Iterable[str]) -> None:
+    """ValueError for a ``--latency`` service name that is no known service (``thnk=5``),
+    with a did-you-mean; ``known``: the built-in and plug-in service names."""
+    from cxpar.diagnostics.suggest import suggest
+
+    names = set(known)
+    for name in latency:
+        if name not in names:
+            hint = suggest(name, names)
+            raise ValueError(f"--latency: unknown service `{name}`" + (
+                f"; did you mean `{hint}`?" if hint else
+                "; known services: " + ", ".join(f"`{k}`" for k in sorted(names))))

@@ -77,9 +77,14 @@ class Events:
                 notes=(f"emitted {more} more time{'s' if more > 1 else ''} in this file",)
                 if more else (),
                 help=self.no_subscriber_help(name)))
+        warned_returns: set[int] = set()
         for call in info.call_list:
             for b in call.branches:
                 subs = info.subscribers(b.event)
+                for h in subs:
+                    if id(h.node) not in warned_returns and not always_returns(h.node.body):
+                        warned_returns.add(id(h.node))
+                        self.no_return(h.node, b.key, b.event)
                 if not subs:
                     self.diags.append(warning(
                         "CX401", f"no handler for parallel handler parameter `{b.key}: "
@@ -120,6 +125,15 @@ class Events:
                 help="if it comes from outside the program, add `/// @external` above the "
                      "handler"))
 
+    def no_return(self, h: n.OnHandler, key: str, event: str) -> None:
+        """CX408: a branch handler that can end without `return` (its value is null)."""
+        self.diags.append(warning(
+            "CX408", f"this branch's value will be null: the handler for `{h.event.dotted}` "
+                     "can end without `return`", h.event.span,
+            label=f"runs as the branch `{key}: {event}`",
+            help="`return` the branch's value on every path (a handler that ends without "
+                 f"`return` gives null, so `{key}` would be null)"))
+
     def shadowed(self, key: str, value: n.Expr) -> None:
         """Rule 16: ``key: a.b`` with ``a`` bound, while ``a.b`` is also an event."""
         if not isinstance(value, n.Member):
@@ -140,3 +154,27 @@ class Events:
 def run(comp: Compilation) -> None:
     """Warn about events without subscribers and handlers without triggers."""
     Events(comp).run()
+
+
+def always_returns(s: n.Stmt) -> bool:
+    """Whether running ``s`` always ends in a `return` (or never falls through)."""
+    if isinstance(s, n.Return):
+        return True
+    if isinstance(s, n.Block):
+        return any(always_returns(x) for x in s.body)
+    if isinstance(s, n.If):
+        return s.orelse is not None and always_returns(s.then) and always_returns(s.orelse)
+    if isinstance(s, (n.While, n.ForC)):
+        cond = s.cond
+        endless = cond is None or (isinstance(cond, n.Bool) and cond.value)
+        return endless and not _breaks(s.body)
+    return False
+
+
+def _breaks(s: n.Node) -> bool:
+    """Whether a `break` in ``s`` leaves the loop whose body ``s`` is."""
+    if isinstance(s, n.Break):
+        return True
+    if isinstance(s, (n.While, n.ForC, n.ForIn, n.OnHandler, n.Expr)):
+        return False  # a nested loop's `break` is its own
+    return any(_breaks(c) for _, c in n.children(s))

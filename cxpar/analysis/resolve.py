@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 from cxpar import lang
 from cxpar.analysis.model import Binding, HandlerInfo, NameKind, NameRef, ProgramInfo
 from cxpar.ast import nodes as n
-from cxpar.diagnostics.model import Diagnostic, Label, error, warning
+from cxpar.diagnostics.habits import reserved_near_miss
+from cxpar.diagnostics.model import Diagnostic, Label, error
 from cxpar.diagnostics.suggest import suggest
 from cxpar.span import Span
 
@@ -81,6 +82,8 @@ class Resolver:
         self.entity: n.EntityDecl | None = None
         self.loops = 0
         self.counters: dict[int, dict[str, int]] = {}
+        #: The event parameter's name in the handler being resolved (None elsewhere).
+        self.event_param: str | None = None
 
     # ----------------------------------------------------------------- helpers
 
@@ -96,6 +99,12 @@ class Resolver:
         return name if k == 0 else f"{name}_{k}"
 
     def declare(self, name: n.Ident, kind: NameKind, decl: n.Node) -> Binding:
+        if name.name == "self" and self.entity is not None and kind is not NameKind.PARAM:
+            self.diags.append(error(
+                "CX211", "`self` cannot be declared inside an entity", name.span,
+                label="`self` is the instance here",
+                help="pick another name; inside `conscious`/`object` declarations `self` "
+                     "(and `this`) always mean the instance"))
         prev = self.scope.vars.get(name.name)
         if prev is not None:
             what = "parameter" if prev.kind is NameKind.PARAM else "variable"
@@ -157,6 +166,8 @@ class Resolver:
         self.note(node, NameRef(NameKind.UNKNOWN, None, node.id))
         if node.id in ("self", "this"):
             self.self_outside(node.span, node.id)
+            return
+        if self.event_misnamed(node.span, node.id, node.id):
             return
         hint = suggest(node.id, self.visible())
         self.diags.append(error(
@@ -305,7 +316,11 @@ class Resolver:
             params: list[tuple[n.Ident, n.Node]] = [(h.param.name, h.param)]
         else:  # `on a.b { ... }`: `event` is bound implicitly
             params = [(n.Ident(span=h.event.span, name="event"), h)]
-        bound = self.function_body(h, params, h.body)
+        saved_param, self.event_param = self.event_param, params[0][0].name
+        try:
+            bound = self.function_body(h, params, h.body)
+        finally:
+            self.event_param = saved_param
         doc = h.doc or ""
         self.info.handlers.append(HandlerInfo(
             node=h, event=h.event.dotted,
@@ -346,6 +361,7 @@ class Resolver:
             self.expr(e.func, callee=True)
             for a in e.args:
                 self.expr(a)
+            self.builtin_arity(e)
         elif isinstance(e, n.Index):
             self.expr(e.obj)
             self.expr(e.index)
@@ -379,6 +395,27 @@ class Resolver:
         elif isinstance(e, n.ServiceCall):
             self.service_call(e)
 
+    def builtin_arity(self, call: n.Call) -> None:
+        """CX212: a builtin called with the wrong number of arguments."""
+        func = call.func
+        if not isinstance(func, n.Name):
+            return
+        ref = self.info.names.get(id(func))
+        if ref is None or ref.kind is not NameKind.BUILTIN:
+            return
+        want = lang.BUILTIN_ARITY.get(func.id)
+        got = len(call.args)
+        if want is None or got == want:
+            return
+        what = f"{want} argument{'s' if want != 1 else ''}" if want else "no arguments"
+        span = call.args[want].span.to(call.args[-1].span) if got > want else call.span
+        usage = lang.BUILTIN_USAGE[func.id]
+        self.diags.append(error(
+            "CX212", f"`{func.id}` takes {what}, got {got}", span,
+            label="extra argument" + ("s" if got - want > 1 else "") if got > want
+            else "missing argument" + ("s" if want - got > 1 else ""),
+            help=f"call it as `{usage}`"))
+
     def member(self, e: n.Member, *, callee: bool) -> None:
         ch = self.is_event_chain(e)
         if ch is None:
@@ -393,20 +430,53 @@ class Resolver:
         dotted = ".".join(ch[1])
         self.mark_event(e, dotted)
         if callee:
-            self.diags.append(warning(
+            hint = "use `now()`" if dotted in ("Date.now", "DateTime.now", "DateTime.Now") \
+                else "CX calls only its builtins " \
+                f"({', '.join('`' + b + '`' for b in lang.BUILTINS)})"
+            self.diags.append(error(
                 "CX205", f"unknown function `{dotted}`", e.span,
-                label=f"`{ch[0].id}` is not declared, so this is an event name",
-                help="calling it is a runtime error; use a builtin "
-                     f"({', '.join('`' + b + '`' for b in lang.BUILTINS)}) or a declared value"))
+                label=f"`{ch[0].id}` is not declared, so this call can only fail",
+                help=f"{hint}; CX has no host functions or methods"))
         else:
             self.event_as_value(e, dotted, ch[0])
 
+    def event_misnamed(self, span: Span, root: str, written: str) -> bool:
+        """CX210: ``event`` (or ``event.x``) in a handler that names its event otherwise."""
+        param = self.event_param
+        if root != "event" or param is None or param == "event":
+            return False
+        fixed = param + written[len("event"):]
+        self.diags.append(error(
+            "CX210", f"`event` is not defined in this handler; its event is `{param}`", span,
+            label=f"did you mean `{fixed}`?",
+            help=f"this handler names its event parameter `{param}` (`on a.b ({param}) "
+                 f"{{ ... }}`): write `{fixed}`, or name the parameter `event`"))
+        return True
+
+    def values_visible(self) -> list[str]:
+        """Names that can have properties: variables, parameters, globals, `self`."""
+        out: list[str] = []
+        sc: Scope | None = self.scope
+        while sc is not None:
+            out.extend(sc.vars)
+            sc = sc.parent
+        out += list(self.info.globals)
+        if self.entity is not None:
+            out += ["self"]
+        return out
+
     def event_as_value(self, e: n.Expr, dotted: str, root: n.Name | None) -> None:
-        hint = suggest(root.id, self.visible()) if root is not None else None
+        if root is not None and self.event_misnamed(e.span, root.id, dotted):
+            return
+        # A property read's root is a value: never suggest a builtin or an entity (`user`
+        # is not `str`).
+        hint = suggest(root.id, self.values_visible()) if root is not None else None
         self.diags.append(error(
             "CX202", f"event reference `{dotted}` used as a value", e.span,
             label="an event name, not a value",
             help=(f"`{root.id}` is not declared; did you mean `{hint}`?" if hint and root
+                  else f"`{root.id}` is not declared, so `{dotted}` names an event; declare "
+                       f"`{root.id}` (`var {root.id} = ...;`) to read its property" if root
                   else "event names can only be `emit`/`on` targets, `handlers` items or "
                        "parallel handler parameters (`key: a.b` in a service call)")))
 
@@ -458,6 +528,9 @@ class Resolver:
 
     def service_call(self, call: n.ServiceCall) -> None:
         arg = call.arg
+        if call.service.name == "emit" and (ch := self.is_event_chain(arg)) is not None:
+            self.mark_event(arg, ".".join(ch[1]))  # `var r = emit a.b;`: CX118 from `services`
+            return
         if not isinstance(arg, n.Object):
             self.expr(arg)
             return
@@ -466,8 +539,9 @@ class Resolver:
             if p.key.name == "handlers" and not isinstance(v, n.Array) and \
                     (ch := self.is_event_chain(v)) is not None:
                 self.mark_event(v, ".".join(ch[1]))  # CX302 from `services`
-            elif p.key.name == "handlers" and isinstance(v, n.Array):
-                self.handler_items(v)
+            elif isinstance(v, n.Array) and (p.key.name == "handlers" or
+                                             reserved_near_miss(p.key.name) == "handlers"):
+                self.handler_items(v)  # `handler: [a.b]` is warned about (CX313)
             elif isinstance(v, n.EventPayload):
                 self.expr(v.payload)
             elif (p.key.name not in lang.RESERVED_PROPS or p.key.name == "fallback") and \

@@ -16,6 +16,7 @@ from cxpar.analysis.model import AnalysedCall, Branch, EntityInfo, Item, NameKin
 from cxpar.analysis.resolve import event_chain
 from cxpar.ast import nodes as n
 from cxpar.ast.visit import walk
+from cxpar.diagnostics.habits import emit_value, reserved_near_miss
 from cxpar.diagnostics.model import Diagnostic, Label, error, warning
 from cxpar.diagnostics.suggest import suggest
 from cxpar.span import Span
@@ -91,6 +92,11 @@ class Services:
                 label="called without parentheses",
                 help=f"write `{name}(...)`"))
             return
+        if name == "emit":  # `var r = emit a.b;`
+            self.diags.append(emit_value(node.service.span))
+            if (ref := self.info.ref(node.arg)) is not None and ref.kind is NameKind.EVENT:
+                self.info.emitted.add(ref.name)  # no follow-on "never triggered"
+            return
         if not known:
             hint = suggest(name, self.known)
             self.diags.append(error(
@@ -115,6 +121,13 @@ class Services:
                 ac.reserved[key] = v
                 self.reserved(ac, key, v)
                 continue
+            meant = reserved_near_miss(key)
+            if meant is not None:
+                self.diags.append(warning(
+                    "CX313", f"`{key}` is not a reserved prop; did you mean `{meant}`?",
+                    p.key.span, label="sent to the provider as part of the request",
+                    help=f"write `{meant}` to configure the call; the reserved props are "
+                         + ", ".join(f"`{r}`" for r in lang.RESERVED_PROPS)))
             branch: Branch | None = None
             if isinstance(v, n.EventPayload):
                 branch = Branch(key, v.event.dotted, v.payload, p.span, v)

@@ -54,14 +54,20 @@ def graph(file: str, fmt: str, latency: str | None, limit: int | None, output: s
     path = Path(file)
     if not path.exists():
         raise UsageError(f"no such file: `{file}`")
+    extra = plugin_services(path, config_path=config_path)
     if latency is not None:  # validate before doing any work
         from cxpar.analysis.graph import parse_latency
+        from cxpar.lang import SERVICE_STEMS, check_latency_services
 
         try:
-            parse_latency(latency)
+            lat = parse_latency(latency)
         except ValueError as exc:
             raise UsageError(f"--latency: {exc}") from None
-    fe = front_end(path, file, extra_services=plugin_services(path, config_path=config_path))
+        try:
+            check_latency_services(lat, {**SERVICE_STEMS, **extra})
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    fe = front_end(path, file, extra_services=extra)
     print_diagnostics(fe, "text")
     if fe.has_errors or fe.compilation is None:
         sys.exit(1)

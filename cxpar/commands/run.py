@@ -51,6 +51,12 @@ def run(file: str, config_path: str | None, explain: bool, show_settings: bool,
     from cxpar.plugins import prepare_run
 
     provider, extra_services = prepare_run(settings, resolved.config)
+    from cxpar.lang import SERVICE_STEMS, check_latency_services
+
+    try:
+        check_latency_services(settings.latency or {}, {**SERVICE_STEMS, **extra_services})
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     fe = front_end(path, file, extra_services=extra_services)
     if fe.diagnostics:
         print_diagnostics(fe, "text")

@@ -102,6 +102,30 @@ var order = {
     total: 12.5
 };
 """)
+_code("CX116", "`let` or `const`", """
+CX declares variables with `var` only (block-scoped and assignable, like JavaScript's
+`let`). `let` and `const` are read as `var` so that the rest of the file is checked, and
+reported once.""", """
+let total = 0;
+""")
+_code("CX117", "`===` or `!==`", """
+CX's `==` and `!=` never convert types (`1 == "1"` is false; arrays and objects compare
+by value), so they already are what `===` and `!==` are in JavaScript. Write `==`/`!=`.""",
+      """
+var same = 1 === 1;
+""")
+_code("CX118", "`emit` used as a value", """
+`emit a.b { ... };` is a statement: it queues the event for its subscribers and does not
+wait for them, so it has no value to assign, pass or return. To run handlers and use
+their results, call a service with a parallel handler parameter
+(`var r = think { prompt: p, k: a.b };`, then `r.k`).""", """
+var r = emit order.created { id: 1 };
+""")
+_code("CX119", "number with an exponent", """
+CX numbers are `digits` or `digits.digits` (SPEC rule 31); `1e3` is written `1000`.
+The error shows the number written out.""", """
+var big = 1e6;
+""")
 _code("CX110", "duplicate `realize`", """
 An entity declares `realize` more than once. Only one constructor is allowed.""")
 _code("CX111", "unknown handler modifier", """
@@ -144,10 +168,10 @@ are globals visible in every handler).""", """
 on a.b (event) { counter = 1; }
 """)
 _code("CX205", "call of an unknown dotted function", """
-A warning: `Date.now()` or `Guid.NewGuid()` calls an event name (its first part is not
-declared), which is no function. CX v1.0 programs sometimes contain such host calls;
-cxpar accepts the program, and the call is a runtime error if it runs. Use a builtin
-such as `now()` instead.""", """
+`Date.now()` or `other.thing()` calls an event name (its first part is not declared),
+which is no function, so the call can only fail when it runs. CX has no host functions
+or methods: use a builtin (`now()` instead of `Date.now()`), or declare the value first.""",
+      """
 var t = Date.now();
 """)
 _code("CX206", "`self` or `this` outside an entity", """
@@ -168,6 +192,24 @@ _code("CX209", "cannot assign to this expression", """
 Only variables, properties (`obj.k`) and indexes (`arr[i]`) can be assigned; not
 literals, calls, entity or builtin names, `self`/`this`, or event names.""", """
 print = 1;
+""")
+
+_code("CX210", "`event` in a handler that names its event otherwise", """
+A handler's event is the parameter it declares: in `on a.b (e) { ... }` it is `e`, and
+`event` is not defined (only `on a.b { ... }` without a parameter binds `event`).""", """
+on order.created (e) { print(event.id); }
+emit order.created { id: 1 };
+""")
+_code("CX211", "`self` declared inside an entity", """
+Inside `conscious`/`object` declarations `self` (and `this`) always mean the instance,
+so a `var self` (or a loop variable named `self`) is an error; pick another name. The
+first parameter of `realize` may be named `self`: it is the instance.""", """
+conscious Agent { realize(self) { var self = 1; } }
+""")
+_code("CX212", "builtin called with the wrong number of arguments", """
+`len`, `str`, `num` and `keys` take one argument; `now` and `random` take none;
+`print` takes any number.""", """
+print(len());
 """)
 
 # --------------------------------------------------------------------- services
@@ -239,6 +281,14 @@ conscious Agent { realize(self) { print("ready"); } }
 var a = new Agent({ name: "a" }, 1);
 """)
 
+_code("CX313", "misspelled reserved prop", """
+A warning: a prop of a service call is not one of the reserved props (`handlers`,
+`timeout`, `retries`, `priority`, `concurrency`, `fallback`) but is one letter away
+from one, or a name other libraries use for it (`retry`, `timeoutMs`, `handler`), so it
+is sent to the provider as part of the request instead of configuring the call.""", """
+think { prompt: "hi", timout: 500 };
+""")
+
 # ------------------------------------------------------------ events and graph
 _code("CX401", "parallel handler parameter without a handler", """
 A warning: `key: a.b` in a service call runs every handler of `a.b` in parallel, and
@@ -288,6 +338,15 @@ A warning: a handler calls itself again through parallel handler parameters
 (directly or through other handlers). Each level is one deeper; at depth 64 a
 branch fails with `depth` without running.""", """
 on a.b (e) { return think { prompt: e.prompt, again: a.b }; }
+""")
+
+
+_code("CX408", "branch handler without `return` on some path", """
+A warning: a handler that runs as a parallel handler parameter gives its `return` value
+to the result payload. This one can end without `return`, and then the branch's value is
+null (the branch still succeeds). Return a value on every path.""", """
+on doc.score (e) { if (e.text) { return 1; } }
+var r = think { prompt: "p", score: doc.score };
 """)
 
 

@@ -7,10 +7,13 @@ single-quoted strings).
 
 from __future__ import annotations
 
+import re
+
 from lark import Lark, Token
 from lark.exceptions import UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
 
+from cxpar.diagnostics.habits import emit_value
 from cxpar.diagnostics.model import Diagnostic, Label, error
 from cxpar.span import SourceFile, Span
 
@@ -173,8 +176,37 @@ def _comment_start(line: str) -> int:
 
 _FOREIGN = {
     w: f"CX has no `{w}`; use `var`, `on` handlers and `conscious`/`object` entities"
-    for w in ("function", "class", "def", "let", "const", "fn", "func", "foreach")
+    for w in ("function", "class", "def", "fn", "func", "foreach")
 }
+
+_STATEMENT_START = re.compile(r"[^;{}]*\Z")
+_EMIT_VALUE = re.compile(r"(?:[=(,:?]|\breturn|&&|\|\|)\s*(emit)\s+[A-Za-z_$]")
+
+
+def habit(source: SourceFile, tok: Token) -> Diagnostic | None:
+    """A syntax error that comes from a habit of another language, with the fix:
+    ``===``/``!==`` (CX117), ``emit`` used as a value (CX118). (``let``/``const`` parse
+    like ``var``; ToAst reports CX116.)"""
+    text = source.text
+    at = tok.start_pos if tok.start_pos is not None and tok.type != "$END" else len(text)
+    if str(tok) == "=" and text[max(0, at - 2):at] in ("==", "!="):
+        op = text[at - 2:at] + "="
+        start = at - 2
+        span = Span(source.name, tok.line or 1, (tok.column or 3) - 2, tok.line or 1,
+                    (tok.column or 3) + 1, start, at + 1)
+        fix = op[:2]
+        return error("CX117", f"CX has no `{op}`; use `{fix}`", span,
+                     label=f"write `{fix}`",
+                     help=f"`{fix}` never converts types in CX (`1 == \"1\"` is false), so "
+                          f"it is already what `{op}` is in JavaScript")
+    stmt = _STATEMENT_START.search(text, 0, at)
+    head = stmt.group() if stmt is not None else ""
+    uses = list(_EMIT_VALUE.finditer(head))
+    if uses:
+        m = uses[-1]
+        start = (stmt.start() if stmt is not None else 0) + m.start(1)
+        return emit_value(_span_at(source, start, 4))
+    return None
 
 
 def missing_semicolon(source: SourceFile, tok: Token) -> Diagnostic:
@@ -185,6 +217,9 @@ def missing_semicolon(source: SourceFile, tok: Token) -> Diagnostic:
 def missing_separator(source: SourceFile, tok: Token, sep: str) -> Diagnostic:
     """``expected `;`, found X`` (CX102) or ``expected `,`, found X`` (CX115), with the
     place where it belongs."""
+    hint = habit(source, tok)
+    if hint is not None:
+        return hint
     found = token_span(source, tok)
     end = _previous_code_end(source.text, found.start if tok.type != "$END" else len(source.text))
     after = _span_at(source, end, 1)
@@ -211,12 +246,15 @@ def more_errors(span: Span, count: int) -> Diagnostic:
 
 def unexpected_token(source: SourceFile, e: UnexpectedToken, lark: Lark | None) -> Diagnostic:
     tok = e.token
+    hint = habit(source, tok)
+    if hint is not None:
+        return hint
     expected = describe_expected(set(e.expected or ()), lark)
     help_text = None
     if tok.type == "RBRACE":
         help_text = "this `}` closes a block early, or something before it is incomplete"
-    elif tok.type in ("NAME",) and str(tok) in ("function", "class", "def", "let", "const"):
-        help_text = f"CX has no `{tok}`; use `var`, `on` handlers or entities"
+    elif tok.type in ("NAME",) and str(tok) in _FOREIGN:
+        help_text = _FOREIGN[str(tok)]
     return error("CX101", f"expected {expected}, found {describe_token(tok)}",
                  token_span(source, tok), label="unexpected " + describe_token(tok),
                  help=help_text)

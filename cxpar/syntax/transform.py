@@ -7,6 +7,7 @@ same :class:`~cxpar.ast.nodes.Emit`). Name checks belong to analysis.
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from lark import Token
@@ -17,14 +18,14 @@ from cxpar.span import Span
 from cxpar.syntax import strings
 
 _NOT_RULES = frozenset({"span", "tspan", "ident", "doc_before", "callback_for", "problem",
-                        "text_of"})
+                        "text_of", "var_keyword"})
 
 
 #: Tokens that carry meaning for ToAst; every other token (punctuation, keywords) is
 #: used only for positions.
 KEEP = frozenset({"NAME", "NUMBER", "STRING", "ASSIGN_OP", "OR_OP", "AND_OP", "EQ_OP",
                   "REL_OP", "ADD_OP", "MUL_OP", "UNARY_OP", "INCDEC", "CONSCIOUS", "OBJECT",
-                  "ARRAY_SUFFIX"})
+                  "ARRAY_SUFFIX", "LET", "CONST"})
 
 Meta = Span
 
@@ -200,7 +201,20 @@ class ToAst:
     def block(self, meta: Meta, *body: n.Stmt) -> n.Block:
         return n.Block(span=self.span(meta), body=list(body))
 
-    def var_decl(self, meta: Meta, name: Token, *rest: Any) -> n.VarDecl:
+    def var_keyword(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        """Drop a leading `let`/`const` (read like `var`), reporting CX116 for it."""
+        if args and isinstance(args[0], Token) and args[0].type in ("LET", "CONST"):
+            word = str(args[0])
+            self.problems.append(error(
+                "CX116", f"CX has no `{word}`; use `var`", self.tspan(args[0]),
+                label="not a CX keyword",
+                help="declare variables with `var`: `var x = 1;` (CX's `var` is block-scoped "
+                     "and assignable)"))
+            return args[1:]
+        return args
+
+    def var_decl(self, meta: Meta, *args: Any) -> n.VarDecl:
+        name, *rest = self.var_keyword(args)
         type_ref = next((r for r in rest if isinstance(r, n.TypeRef)), None)
         init = next((r for r in rest if isinstance(r, n.Expr)), None)
         return n.VarDecl(span=self.span(meta), name=self.ident(name), type=type_ref, init=init)
@@ -220,15 +234,16 @@ class ToAst:
         return n.While(span=self.span(meta), cond=cond, body=body)
 
     def for_stmt(self, meta: Meta, *args: Any) -> n.ForIn:
-        name, iterable, body = [a for a in args if a is not None and not
-                                (isinstance(a, Token) and a.type == "VAR")][-3:]
+        name, iterable, body = [a for a in self.var_keyword(tuple(a for a in args if a is not None))
+                                if not (isinstance(a, Token) and a.type == "VAR")][-3:]
         return n.ForIn(span=self.span(meta), var=self.ident(name), iterable=iterable, body=body)
 
     def for_c_stmt(self, meta: Meta, init: n.Stmt | None, cond: n.Expr | None,
                    update: n.Expr | None, body: n.Stmt) -> n.ForC:
         return n.ForC(span=self.span(meta), init=init, cond=cond, update=update, body=body)
 
-    def for_var(self, meta: Meta, name: Token, value: n.Expr) -> n.VarDecl:
+    def for_var(self, meta: Meta, *args: Any) -> n.VarDecl:
+        name, value = self.var_keyword(args)
         return n.VarDecl(span=self.span(meta), name=self.ident(name), init=value)
 
     def for_expr(self, meta: Meta, expr: n.Expr) -> n.ExprStmt:
@@ -330,7 +345,14 @@ class ToAst:
         return n.New(span=self.span(meta), cls=self.ident(cls), args=[obj])
 
     def number(self, meta: Meta, tok: Token) -> n.Number:
-        return n.Number(span=self.span(meta), value=float(tok), text=str(tok))
+        text = str(tok)
+        if "e" in text or "E" in text:
+            written = format(Decimal(text), "f")
+            self.problems.append(error(
+                "CX119", f"CX numbers have no exponent: write `{written}`", self.span(meta),
+                label=f"means {written}",
+                help="CX numbers are written out in digits: `digits` or `digits.digits`"))
+        return n.Number(span=self.span(meta), value=float(text), text=text)
 
     def string(self, meta: Meta, tok: Token) -> n.String:
         return n.String(span=self.span(meta), value=self.text_of(tok), raw=str(tok))
@@ -373,3 +395,4 @@ class ToAst:
         ev_span = head.span.to(self.tspan(last))
         return n.EventPayload(span=self.span(meta),
                               event=n.EventName(span=ev_span, parts=parts), payload=payload)
+

@@ -112,9 +112,12 @@ def test_event_reference_in_nested_literal_is_error() -> None:
     assert "CX202" in codes("think { prompt: \"p\", data: { x: a.b } };")
 
 
-def test_dotted_host_call_is_warning() -> None:
+def test_dotted_host_call_is_an_error() -> None:
+    """Issue 15: a call that can only fail at run time is an error, not a warning."""
     d = one("var t = Date.now();", "CX205")
-    assert not d.is_error and at(d) == (1, 9, 1, 17)
+    assert d.is_error and at(d) == (1, 9, 1, 17) and d.help and "`now()`" in d.help
+    d = one("var u = other.thing();", "CX205")
+    assert d.is_error and d.message == "unknown function `other.thing`"
 
 
 def test_redeclaration_in_one_block() -> None:
