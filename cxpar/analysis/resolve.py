@@ -394,6 +394,10 @@ class Resolver:
             self.expr(e.payload)
         elif isinstance(e, n.ServiceCall):
             self.service_call(e)
+        else:  # literals, `cond ? a : b`, and any other expression: resolve what it holds
+            for _, child in n.children(e):
+                if isinstance(child, n.Expr):
+                    self.expr(child)
 
     def builtin_arity(self, call: n.Call) -> None:
         """CX212: a builtin called with the wrong number of arguments."""

@@ -55,3 +55,9 @@ def test_updates_in_loops_and_statements(cx: Any) -> None:
         print(n, j);
     """)
     assert r.lines == ["33 -1"]
+
+
+def test_conditional_expression_reads_names(run_file: Any) -> None:
+    """`c ? a : b` once skipped name resolution: an internal error in codegen."""
+    r = run_file("var x = 1; var y = 2; print(x > 1 ? x : y, x == 1 ? [x] : { k: y });")
+    assert (r.code, r.lines) == (0, ["2 [1]"])
