@@ -29,6 +29,7 @@ from cxpar.codegen.module import compile_program, python_source
 from cxpar.commands.graph import render_graph
 from cxpar.driver import front_end_source
 from cxpar.runtime import support
+from cxpar.runtime.settings import RunSettings
 from cxpar.runtime.standalone import run_factory
 from cxpar.span import SourceFile
 
@@ -219,8 +220,9 @@ def through_every_stage(text: str) -> None:
     ast.parse(python_source(fe.compilation))
     compiled = compile_program(fe.compilation)
     out, err = io.StringIO(), io.StringIO()
-    code = run_factory(compiled.program, compiled.spans, compiled.sources, clock="virtual",
-                       stdout=out, stderr=err, timeout_ms=5_000, guard_s=2.0)
+    settings = RunSettings(clock="virtual", timeout_ms=5_000, guard_s=2.0)
+    code = run_factory(compiled.program, compiled.spans, compiled.sources, settings,
+                       stdout=out, stderr=err)
     assert code in (0, 3), (code, err.getvalue())
     assert "internal error" not in err.getvalue(), err.getvalue()
 
