@@ -7,6 +7,7 @@ building the wrong tree is caught too.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -269,3 +270,66 @@ def test_crlf_and_tabs_programs() -> None:
     tabbed = program_of("36_crlf_tabs.cx").body[0]
     assert isinstance(tabbed, n.OnHandler) and tabbed.event.dotted == "tabbed.event"
     assert tabbed.event.span.col == 4  # a tab is one code point
+
+
+# ------------------------------------------------------------- the corpus as a whole
+
+#: Grammar terminals that only appear in programs with errors (CX116: `let`/`const`).
+ERROR_ONLY = {"LET", "CONST"}
+
+
+def test_corpus_covers_every_construct() -> None:
+    """Every rule and terminal of the grammar, and every AST node type, occurs in some
+    corpus program: the corpus is the project's own CX covering the whole language."""
+    from lark import Lark, Token
+
+    from cxpar.syntax.parser import grammar_text
+
+    lark = Lark(grammar_text(), parser="lalr", lexer="contextual", keep_all_tokens=True,
+                lexer_callbacks={"DOC_COMMENT": _seen_comment, "LINE_COMMENT": _seen_comment,
+                                 "HASH_COMMENT": _seen_comment,
+                                 "BLOCK_COMMENT": _seen_comment})
+    rules = {str(r.alias or r.origin.name) for r in lark.rules
+             if not (r.options.expand1 or str(r.alias or r.origin.name).startswith("_"))}
+    terminals = {t.name for t in lark.terminals} - ERROR_ONLY - {"WS"}
+    seen: set[str] = set()
+    node_types: set[str] = set()
+    for path in FILES:
+        src = decode(path.read_bytes(), path.name)
+        assert isinstance(src, SourceFile)
+        tree = lark.parse(src.text)
+        seen |= {sub.data for sub in tree.iter_subtrees()}
+        seen |= {tok.type for tok in tree.scan_values(lambda v: isinstance(v, Token))}
+        node_types |= {type(x).__name__ for x in walk(load(path).program)}  # type: ignore[arg-type]
+    seen |= _COMMENTS
+    assert rules - seen == set()
+    assert terminals - seen == set()
+    all_nodes = {c.__name__ for c in _subclasses(n.Node)} - {"Node", "Expr", "Stmt"}
+    assert all_nodes - node_types == set()
+
+
+_COMMENTS: set[str] = set()
+
+
+def _seen_comment(tok: Any) -> Any:
+    _COMMENTS.add(tok.type)
+    return tok
+
+
+def _subclasses(cls: type) -> list[type]:
+    out = [cls]
+    for sub in cls.__subclasses__():
+        out += _subclasses(sub)
+    return out
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_program_checks_and_runs(path: Path) -> None:
+    """The corpus is valid CX: no error diagnostics, and it runs to the end (exit 0)."""
+    from tests.semantics.conftest import run_cx
+
+    src = decode(path.read_bytes(), path.name)
+    assert isinstance(src, SourceFile)
+    r = run_cx(src.text, path.name)
+    assert r.code == 0, r.err
+    assert "internal error" not in r.err
