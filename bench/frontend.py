@@ -6,6 +6,11 @@
 * ``frontend.lines_per_s``: ``front_end_source`` (parse → AST → analysis, in-process) on
   a generated 20 000-line program, vs Lark alone building a parse tree with the same
   grammar (no AST, no analysis). Target: ≥ 50 000 lines/s.
+* ``frontend.recovery_tokens_per_s``: parsing input made of syntax errors (200 KB of
+  `)`, stray `}`, statements missing `;`, a missing `,` in every object, `var = ;`),
+  in bad tokens per CPU second, vs parsing a valid program's tokens in the same run.
+  Target (issue 14): ≥ 100 000 bad tokens/s, i.e. recovery is linear and no slower
+  than parsing.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from .core import ROOT, Row, compare, med
 
@@ -121,9 +127,66 @@ def throughput(lines: int, reps: int) -> Row:
                    parse_only_lines_per_s=round(med(parse_only)))
 
 
+#: Garbage the parser drops: (name, text, number of tokens).
+GARBAGE = [
+    ("close-parens", ")" * 200_000, 200_000),
+    ("close-parens-lines", ")\n" * 100_000, 100_000),
+    ("stray-braces", "} " * 100_000, 100_000),
+    ("commas", ", " * 100_000, 100_000),
+    ("unknown-characters", "@ " * 100_000, 100_000),
+]
+#: Errors the parser repairs (a `;` or `,` inserted): (name, text, repaired text).
+REPAIRABLE = [
+    ("missing-semicolons", "f(1) g(2) " * 20_000, "f(1); g(2); " * 20_000),
+    ("missing-commas", "var o = { a: 1 b: 2 };\n" * 10_000,
+     "var o = { a: 1, b: 2 };\n" * 10_000),
+]
+
+
+def _cpu_rate(fn: Any, units: int) -> float:
+    t0 = time.process_time()
+    fn()
+    return units / max(time.process_time() - t0, 1e-9)
+
+
+def recovery(reps: int, scale: float) -> list[Row]:
+    """Parse speed on inputs made of errors (CPU time, so noise from other processes
+    matters less; ratios within one run)."""
+    from lark import Lark
+
+    from cxpar.syntax.parser import grammar_text, parse_text
+
+    lexer = Lark(grammar_text(), parser="lalr", lexer="basic")
+    valid = generate(int(4000 * scale))
+    n_valid = sum(1 for _ in lexer.lex(valid))
+    parse_text(valid)  # builds the parser
+    rows = []
+    for name, text, tokens in GARBAGE:
+        text = text[:max(1, int(len(text) * scale))]
+        tokens = max(1, int(tokens * scale))
+        ours = [_cpu_rate(lambda t=text: parse_text(t), tokens) for _ in range(reps)]
+        base = [_cpu_rate(lambda: parse_text(valid), n_valid) for _ in range(reps)]
+        rows.append(compare("frontend.recovery_tokens_per_s", {"input": name, "tokens": tokens},
+                            ours, base, "tokens/s", baseline_name="valid program tokens/s",
+                            target="value ≥ 100 000", check=lambda x: x >= 100_000,
+                            on="value"))
+    for name, text, fixed in REPAIRABLE:
+        text = text[:max(1, int(len(text) * scale))]
+        fixed = fixed[:max(1, int(len(fixed) * scale))]
+        tokens = sum(1 for _ in lexer.lex(text))
+        ours = [_cpu_rate(lambda t=text: parse_text(t), tokens) for _ in range(reps)]
+        base = [_cpu_rate(lambda f=fixed: parse_text(f), tokens) for _ in range(reps)]
+        rows.append(compare("frontend.repair_tokens_per_s", {"input": name, "tokens": tokens},
+                            ours, base, "tokens/s", baseline_name="the repaired text",
+                            target="ratio ≥ 0.5", check=lambda x: x >= 0.5))
+    return rows
+
+
 def run(mode: str) -> list[Row]:
     reps = {"tiny": 1, "quick": 7, "full": 11}[mode]
     rows = [startup(reps)]
+    rows += recovery({"tiny": 1, "quick": 3, "full": 5}[mode],
+                     {"tiny": 0.05, "quick": 1.0, "full": 1.0}[mode])
     # analysis is currently superlinear (see docs/performance.md): sizes scale with mode
     sizes = {"tiny": [(300, 1)], "quick": [(1000, 3), (2000, 3)],
              "full": [(1000, 3), (2000, 3), (5000, 3), (20_000, 1)]}[mode]

@@ -294,9 +294,17 @@ def bad_run_length(text: str, pos: int) -> int:
         j = text.find("'", pos + 1, len(text) if eol == -1 else eol)
         return (j - pos + 1) if j != -1 else 1
     end = pos + 1
-    while end < len(text) and text[end] not in _TOKEN_START:
-        end += 1
-    return end - pos
+    n = len(text)
+    while True:  # the run, including blanks between bad characters on the same line
+        while end < n and text[end] not in _TOKEN_START:
+            end += 1
+        j = end
+        while j < n and text[j] in " \t":
+            j += 1
+        if j < n and j > end and text[j] not in _TOKEN_START:
+            end = j
+            continue
+        return end - pos
 
 
 def bad_characters(source: SourceFile, pos: int, skip: int) -> Diagnostic:
@@ -316,7 +324,8 @@ def bad_characters(source: SourceFile, pos: int, skip: int) -> Diagnostic:
     if len(run) > 12:
         shown += "…"
     what = "character" if len(run) == 1 else "characters"
-    return error("CX103", f"unexpected {what} `{shown}`", _span_at(source, pos, skip),
+    quoted = f"`` {shown} ``" if "`" in shown else f"`{shown}`"
+    return error("CX103", f"unexpected {what} {quoted}", _span_at(source, pos, skip),
                  label="not a CX token")
 
 

@@ -8,6 +8,7 @@ file can report several independent errors.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -78,6 +79,17 @@ class _NoMatch(UnexpectedCharacters):
 
 
 _NO_MATCH = _NoMatch()
+
+
+class _NotHere(UnexpectedToken):
+    """Raised (one shared instance) when the parser state has no action for a token."""
+
+    def __init__(self) -> None:  # noqa: D107 - none of UnexpectedToken's fields
+        Exception.__init__(self, "no action")
+
+
+_NOT_HERE = _NotHere()
+_BLANKS = re.compile(r"[ \t\f\r\n\ufeff]*")
 
 
 class TooDeep(Exception):
@@ -306,18 +318,23 @@ class Parser:
         dropped at once: recovery stays linear and cheap (issue 14). At the end of the
         input Lark resumes and feeds ``$END``.
         """
+        assert self.state is not None
+        st = self.state
         lexer = ip.lexer_thread.lexer
         lstate = ip.lexer_thread.state
         text = lstate.text
         ps = ip.parser_state
         lexers = lexer.lexers
         root = lexer.root_lexer
+        states = ps.parse_conf.parse_table.states
+        raw = text.text
         dead: set[tuple[int, str]] = set()  # (state, terminal) known to be dropped there
         while True:
             lx = lexers[ps.position]
             try:
                 try:
-                    if lx.match(text, lstate.line_ctr.char_pos) is None:
+                    at = _BLANKS.match(raw, lstate.line_ctr.char_pos).end()  # type: ignore[union-attr]
+                    if lx.match(text, at) is None:
                         raise _NO_MATCH  # (no exception object built per token)
                     tok = lx.next_token(lstate, ps)
                 except UnexpectedCharacters:
@@ -328,9 +345,19 @@ class Parser:
                 self._bad_characters(ce.pos_in_stream or 0, ce.line, ce.column, ip)
                 continue
             state = ps.position
-            if (state, tok.type) in dead and not self._reportable(tok.start_pos or 0):
-                continue  # a follow-on error, dropped like the last one
+            if (state, tok.type) in dead:  # dropped like the last one (state unchanged)
+                at = tok.start_pos or 0
+                if not self._reportable(at):
+                    continue  # a follow-on error
+                if st.reported >= MAX_ERRORS:  # past the cap: only counted
+                    if not st.more:
+                        st.first_unreported = syntax_errors.token_span(st.source, tok)
+                    st.more += 1
+                    st.quiet_until = syntax_errors.resync_offset(st.source.text, at)
+                    continue
             try:
+                if tok.type not in states[state]:
+                    raise _NOT_HERE  # (the common error, without building Lark's exception)
                 ps.feed_token(tok)
             except UnexpectedToken:
                 if not self._recover(tok, ip) and ps.position == state:
