@@ -120,14 +120,10 @@ class Resolver:
         return b
 
     def visible(self) -> list[str]:
-        out: list[str] = []
-        s: Scope | None = self.scope
-        while s is not None:
-            out.extend(s.vars)
-            s = s.parent
-        out += list(self.info.globals) + list(self.entities) + list(lang.BUILTINS)
+        """Every name in scope: values, entities, builtins (and `this` in an entity)."""
+        out = self.values_visible() + list(self.entities) + list(lang.BUILTINS)
         if self.entity is not None:
-            out += ["self", "this"]
+            out.append("this")
         return out
 
     def lookup(self, name: str) -> NameRef | None:

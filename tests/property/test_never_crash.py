@@ -94,13 +94,19 @@ def test_arbitrary_text(text: str) -> None:
 def mutated(draw: st.DrawFn) -> str:
     """A corpus program with tokens (whitespace-separated words) deleted, duplicated,
     swapped or replaced."""
-    text = draw(st.sampled_from(CORPUS))
+    return mutate_words(draw, draw(st.sampled_from(CORPUS)), 4, TOKENS)
+
+
+def mutate_words(draw: st.DrawFn, text: str, most: int, tokens: list[str] | None) -> str:
+    """``text`` with 1..``most`` of its words deleted, duplicated, swapped, cut short or
+    (given ``tokens``) replaced by one of them."""
     words = text.split(" ")
-    for _ in range(draw(st.integers(1, 4))):
+    ops = ["delete", "duplicate", "swap", "cut"] + (["replace"] if tokens else [])
+    for _ in range(draw(st.integers(1, most))):
         if not words:
             break
         i = draw(st.integers(0, len(words) - 1))
-        op = draw(st.sampled_from(["delete", "duplicate", "swap", "replace", "cut"]))
+        op = draw(st.sampled_from(ops))
         if op == "delete":
             del words[i]
         elif op == "duplicate":
@@ -108,8 +114,8 @@ def mutated(draw: st.DrawFn) -> str:
         elif op == "swap":
             j = draw(st.integers(0, len(words) - 1))
             words[i], words[j] = words[j], words[i]
-        elif op == "replace":
-            words[i] = draw(st.sampled_from(TOKENS))
+        elif op == "replace" and tokens:
+            words[i] = draw(st.sampled_from(tokens))
         else:
             word = words[i]
             k = draw(st.integers(0, len(word)))

@@ -33,6 +33,8 @@ from cxpar.runtime.settings import RunSettings
 from cxpar.runtime.standalone import run_factory
 from cxpar.span import SourceFile
 
+from .test_never_crash import mutate_words
+
 SETTINGS = settings(max_examples=150, derandomize=True, deadline=timedelta(seconds=60),
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
                     database=None)
@@ -182,22 +184,7 @@ def program(draw: st.DrawFn) -> str:
 
 @st.composite
 def mutated(draw: st.DrawFn) -> str:
-    words = draw(program()).split(" ")
-    for _ in range(draw(st.integers(1, 3))):
-        if not words:
-            break
-        i = draw(st.integers(0, len(words) - 1))
-        op = draw(st.sampled_from(["delete", "duplicate", "swap", "cut"]))
-        if op == "delete":
-            del words[i]
-        elif op == "duplicate":
-            words.insert(i, words[i])
-        elif op == "swap":
-            j = draw(st.integers(0, len(words) - 1))
-            words[i], words[j] = words[j], words[i]
-        else:
-            words[i] = words[i][:draw(st.integers(0, len(words[i])))]
-    return " ".join(words)
+    return mutate_words(draw, draw(program()), 3, None)
 
 
 def through_every_stage(text: str) -> None:
