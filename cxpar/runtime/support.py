@@ -24,23 +24,19 @@ def builtin_value(name: str) -> Any:
     return name
 
 
-def repl_globals(rt: Any, names: list[str]) -> Any:
-    """The namespace of globals kept on ``rt`` across REPL entries; declares ``names``."""
-    ns = getattr(rt, "repl_namespace", None)
+def repl_globals(rt: Any, names: list[str]) -> dict[str, Any]:
+    """The globals kept on ``rt`` across REPL entries, by CX name; declares ``names``."""
+    ns: dict[str, Any] | None = getattr(rt, "repl_namespace", None)
     if ns is None:
-        from types import SimpleNamespace
-
-        ns = SimpleNamespace()
-        rt.repl_namespace = ns
+        ns = rt.repl_namespace = {}
     for name in names:
-        if not hasattr(ns, name):
-            setattr(ns, name, None)
+        ns.setdefault(name, None)
     return ns
 
 
-def set_global(ns: Any, name: str, value: Any) -> Any:
-    """``name = value`` on a REPL namespace, as an expression."""
-    setattr(ns, name, value)
+def set_global(ns: dict[str, Any], name: str, value: Any) -> Any:
+    """``name = value`` in the REPL globals, as an expression."""
+    ns[name] = value
     return value
 
 
