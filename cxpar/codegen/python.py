@@ -413,7 +413,8 @@ class PyGen:
         body = self.block(s.body)
         self.fn.loops.pop()
         it = self.helper(V, "iterate", self.expr(s.iterable), self.const(self.sid(s.iterable.span)))
-        return [py.For(target=target, iter=it, body=body, orelse=[])]
+        start, tick = self.guard(s, body)
+        return [start, py.For(target=target, iter=it, body=[tick, *body], orelse=[])]
 
     def s_ForC(self, s: n.ForC) -> list[py.stmt]:
         out: list[py.stmt] = []
@@ -444,14 +445,14 @@ class PyGen:
                            temps, self.load, self.store_target, self.sid, S, [loop], CHUNK)
 
     def guard(self, s: n.Stmt, body: list[py.stmt]) -> tuple[py.stmt, py.stmt]:
-        """Bound loops that never suspend (SPEC §7: never a hang).
+        """Bound every loop (SPEC §7: never a hang): ``--timeout``, Ctrl-C, loop limit.
 
         Returns the statement that starts the guard (before the loop) and the one that
-        counts an iteration (first in the body); every 65 536 iterations the runtime
-        checks the loop's real running time.
+        counts an iteration (first in the body); see :func:`cxpar.runtime.support.loop_tick`.
         """
         c = self.temp()
-        start = py.Assign(targets=[self.name(c, True)], value=self.helper(S, "loop_start"))
+        start = py.Assign(targets=[self.name(c, True)],
+                          value=self.helper(S, "loop_start", self.name(RT)))
         tick = py.Assign(targets=[self.name(c, True)], value=self.helper(
             S, "loop_tick", self.name(c), self.const(self.sid(s.span))))
         return self.at(s.span, start), self.at(s.span, tick)

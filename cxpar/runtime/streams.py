@@ -18,6 +18,7 @@ indexes already in the output file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import re
@@ -28,7 +29,7 @@ from typing import IO, Any
 
 from .clock import new_loop
 from .coordinator import DEPTH
-from .errors import NO_SPAN_ID, CxRuntimeError, SpanLike, lookup_span, render_error
+from .errors import NO_SPAN_ID, CxRuntimeError, SpanLike, Stopped, render_error
 from .flows import FLOW, Flow, new_flow
 from .limits import CircuitBreaker
 from .providers import build_provider
@@ -98,10 +99,13 @@ class StreamRuntime(Runtime):
         super().emit(name, payload, span)
 
     def report(self, exc: BaseException) -> None:
+        if isinstance(exc, Stopped):
+            return
+        exc = self.cx_error(exc)
         err: dict[str, Any]
         if isinstance(exc, CxRuntimeError):
             err = {"type": "runtime", "message": exc.message}
-            where = lookup_span(self.spans, exc.span_id)
+            where = exc.span(self.spans)
             if where is not None:
                 err.update(file=where[0], line=where[1], col=where[2])
         else:
@@ -382,6 +386,7 @@ class _Batch:
         self.active: dict[int, tuple[StreamRuntime, asyncio.Timeout]] = {}
         self.stalled = False
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
+        self.main_task: asyncio.Task[Any] | None = None
 
     def finish(self, index: int, text: str, failed: bool) -> None:
         self.writer.put(index, text)
@@ -395,12 +400,15 @@ class _Batch:
 
     async def run(self) -> None:
         self.loop = asyncio.get_running_loop()
+        self.main_task = asyncio.current_task()
         if hasattr(self.loop, "on_stall"):
             self.loop.on_stall = self.on_stall
         assert self.settings.input is not None
         records = read_records(self.settings.input)
+        # Never more workers than records left to run (`--streams 1000000` on 50 records).
+        todo = self.counts.total - self.counts.skipped
         workers = [asyncio.create_task(self.worker(records))
-                   for _ in range(max(1, self.settings.streams))]
+                   for _ in range(max(1, min(self.settings.streams, todo)))]
         try:
             await asyncio.gather(*workers)
         except BaseException:
@@ -442,7 +450,12 @@ class _Batch:
         error: dict[str, Any] | None = None
         timeout_ms = self.settings.timeout_ms
         cm = asyncio.timeout(None if timeout_ms is None else timeout_ms / 1000)
+        if timeout_ms is not None and not hasattr(loop, "on_stall"):
+            rt.deadline = time.monotonic() + timeout_ms / 1000
+        rt.main_task = self.main_task
+        rt.on_stop = lambda: cm.reschedule(loop.time())
         self.active[index] = (rt, cm)
+        timed_out = False
         try:
             try:
                 async with cm:
@@ -455,10 +468,17 @@ class _Batch:
                     except Exception as exc:  # noqa: BLE001 - aborts the top level only
                         rt.report(exc)
                     rt._top_done = True
-                    rt.emit("system.start", {})
-                    rt.emit(INPUT_EVENT, record)
+                    with contextlib.suppress(Stopped):  # ending early (flood, deadline)
+                        rt.emit("system.start", {})
+                        rt.emit(INPUT_EVENT, record)
                     await rt.quiesce()
             except TimeoutError:
+                timed_out = True
+            finally:
+                rt.on_stop = None
+            if rt.stop_reason == "flood":
+                rt.cancel_all()  # its error is the stream's error record
+            elif timed_out or rt.stop_reason == "timeout":
                 if self.stalled:
                     msg = ("virtual clock stalled: work kept running without virtual time "
                            "advancing (an endless loop of emits?)")
