@@ -77,6 +77,13 @@ class ClassDef:
     handlers: list[tuple[str, Handler]]
 
 
+def expire_now(cm: asyncio.Timeout, loop: asyncio.AbstractEventLoop) -> None:
+    """Make the ``asyncio.timeout`` ``cm`` fire now (unless it already did)."""
+    if not cm.expired():
+        with contextlib.suppress(RuntimeError):  # left already: nothing to end
+            cm.reschedule(loop.time())
+
+
 def task_names(tasks: Iterable[asyncio.Task[Any]]) -> list[str]:
     """Sorted names of the unfinished ``tasks`` (their coroutines' qualified names)."""
     out = []
@@ -515,7 +522,7 @@ class Runtime:
         elif timeout_ms is not None:
             self.deadline = time.monotonic() + timeout_ms / 1000
         self.main_task = asyncio.current_task()
-        self.on_stop = lambda: with_timeout.reschedule(loop.time())
+        self.on_stop = lambda: expire_now(with_timeout, loop)
         timed_out = False
         try:
             async with with_timeout:

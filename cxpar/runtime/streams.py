@@ -36,7 +36,7 @@ from .providers import build_provider
 from .providers.base import Provider
 from .resilience import Resilience
 from .run import gc_tuned
-from .scheduler import Runtime, task_names
+from .scheduler import Runtime, expire_now, task_names
 from .settings import RunSettings
 from .tracing import Recorder
 from .values import fmt_num, to_json
@@ -453,7 +453,7 @@ class _Batch:
         if timeout_ms is not None and not hasattr(loop, "on_stall"):
             rt.deadline = time.monotonic() + timeout_ms / 1000
         rt.main_task = self.main_task
-        rt.on_stop = lambda: cm.reschedule(loop.time())
+        rt.on_stop = lambda: expire_now(cm, loop)
         self.active[index] = (rt, cm)
         timed_out = False
         try:
