@@ -29,6 +29,7 @@ from cxpar.codegen.llvm import backend as llvm_backend
 from cxpar.codegen.module import compile_program, python_source
 from cxpar.codegen.names import FIXED, Mangler, sanitize
 from cxpar.driver import front_end_source
+from cxpar.runtime.settings import RunSettings
 from cxpar.runtime.standalone import run_factory
 from cxpar.span import SourceFile
 
@@ -184,7 +185,8 @@ def analysed(text: str) -> Any:
 
 def run(program: Any, spans: Any, sources: Any) -> list[str]:
     out, err = io.StringIO(), io.StringIO()
-    code = run_factory(program, spans, sources, clock="virtual", stdout=out, stderr=err)
+    code = run_factory(program, spans, sources, RunSettings(clock="virtual"), stdout=out,
+                       stderr=err)
     assert code == 0, err.getvalue()
     return out.getvalue().splitlines()
 
