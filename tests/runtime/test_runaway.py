@@ -105,6 +105,14 @@ def test_every_loop_honours_the_timeout(tmp_path: Path, loop: str, place: str) -
     assert_cx_error(r, "program timed out after 700 ms")
 
 
+@pytest.mark.parametrize("loop", ["while (true) { var x = 1; }",
+                                  "var n = 0; for (var i = 0; ; i += 1) { n += i; }"])
+def test_native_loops_honour_the_timeout(tmp_path: Path, loop: str) -> None:
+    r = cxpar(tmp_path, PLACES["handler"].format(loop=loop), "--backend", "llvm",
+              "--timeout", "700", env=NO_LIMITS)
+    assert_cx_error(r, "program timed out after 700 ms")
+
+
 @pytest.mark.parametrize("loop", sorted(LOOPS))
 def test_every_loop_honours_the_loop_limit(tmp_path: Path, loop: str) -> None:
     text = PLACES["handler"].format(loop=LOOPS[loop])
