@@ -14,6 +14,7 @@ from .core import Row
 
 #: Benchmark modules in run order.
 BENCHES = ["fanout", "parallel", "memory", "frontend", "vclock", "dispatch", "native_loops",
+           "runaway",
            "editor", "schedsim", "schedule"]
 
 

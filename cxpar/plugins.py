@@ -203,7 +203,10 @@ def make_provider(settings: RunSettings, *, env: Mapping[str, str] | None = None
     if name in BUILTIN_PROVIDERS:
         if name == "openai" and settings.provider.http2 and importlib.util.find_spec("h2") is None:
             raise PluginError("http2 = true needs the `h2` package (pip install h2)")
-        return build_provider(settings, env)
+        try:
+            return build_provider(settings, env)
+        except ValueError as exc:  # e.g. an API key no HTTP header can carry
+            raise PluginError(str(exc)) from None
     provider = _instantiate(load_provider_object(name), settings.provider, name)
     register_services(provider_services(provider))
     return provider

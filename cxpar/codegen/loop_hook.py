@@ -101,5 +101,5 @@ def native_loop(code: Any, fn_name: str, guard: str, status: str,
         native.append(py.If(test=_name(status), body=[py.Expr(value=py.Call(
             func=_attr(support, "fail"), args=[py.Starred(value=pick, ctx=py.Load())],
             keywords=[]))], orelse=[]))
-    return py.If(test=py.BoolOp(op=py.And(), values=checks), body=native,
-                 orelse=python_loop)
+    test = checks[0] if len(checks) == 1 else py.BoolOp(op=py.And(), values=checks)
+    return py.If(test=test, body=native, orelse=python_loop)

@@ -81,13 +81,18 @@ def python_source(comp: Compilation) -> str:
         lifted = None
     module, _spans = generate(comp, loops=lifted)
     with_estimates(module, comp)
-    head = (f'"""Compiled by cxpar from {comp.source.name}.\n\n'
-            "Run it with `python this_file.py [--clock real|virtual] [--seed N]`; it needs only\n"
-            'the installed `cxpar.runtime`.\n"""\n')
-    body = py.unparse(module)
-    source = f"__cx_source__ = {comp.source.text!r}\n"
-    if lifted is None:
-        return head + body + "\n" + source + _MAIN
-    native = (f"__cx_loops_ir__ = {lifted.ir()!r}\n"
-              f"__cx_loop_symbols__ = {lifted.symbols!r}\n")
-    return head + body + "\n" + source + native + _MAIN_NATIVE
+    # User text (the file name, the source, the loops' IR) enters only as string
+    # constants, which `ast.unparse` writes as escaped literals.
+    doc = (f"Compiled by cxpar from {comp.source.name}.\n\n"
+           "Run it with `python this_file.py [--clock real|virtual] [--seed N]`; it needs "
+           "only\nthe installed `cxpar.runtime`.\n")
+    module.body.insert(0, py.Expr(value=py.Constant(value=doc)))
+    tables: dict[str, Any] = {"__cx_source__": comp.source.text}
+    if lifted is not None:
+        tables.update(__cx_loops_ir__=lifted.ir(), __cx_loop_symbols__=lifted.symbols)
+    for name, value in tables.items():
+        node: py.expr = py.Constant(value=value) if isinstance(value, str) else py.List(
+            elts=[py.Constant(value=x) for x in value], ctx=py.Load())
+        module.body.append(py.Assign(targets=[py.Name(id=name, ctx=py.Store())], value=node))
+    py.fix_missing_locations(module)
+    return py.unparse(module) + "\n" + (_MAIN if lifted is None else _MAIN_NATIVE)

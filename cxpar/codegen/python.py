@@ -16,11 +16,12 @@ from __future__ import annotations
 import ast as py
 from typing import Any, TypeVar
 
-from cxpar.analysis.model import AnalysedCall, NameKind, ProgramInfo
+from cxpar.analysis.model import AnalysedCall, Binding, NameKind, ProgramInfo
 from cxpar.analysis.pipeline import Compilation
 from cxpar.ast import nodes as n
 from cxpar.ast.visit import walk
 from cxpar.codegen.loop_hook import NATIVE_PARAM, native_loop
+from cxpar.codegen.names import Mangler
 from cxpar.span import SourceFile, Span
 
 T = TypeVar("T", bound=py.AST)
@@ -50,7 +51,6 @@ class _Function:
         self.kind = kind  # "top", "handler", "realize"
         self.assigned_globals: set[str] = set()
         self.loops: list[n.Stmt] = []
-        self.temps = 0
         self.in_entity = False
 
 
@@ -69,7 +69,8 @@ class PyGen:
         self.span_ids: dict[tuple[str, int, int, int, int], int] = {}
         self.fn = _Function("top")
         self.handler_names: dict[int, str] = {}
-        self.used_names: set[str] = set()
+        #: Every Python name of the module comes from here (never a clash).
+        self.names = Mangler()
         #: REPL mode: globals live in a namespace that persists between entries.
         self.repl = repl
         #: Module-level constants (``_k0 = {...}``): literal requests shared by every call.
@@ -127,18 +128,11 @@ class PyGen:
         return py.Constant(value=value)
 
     def temp(self) -> str:
-        self.fn.temps += 1
-        return f"_t{self.fn.temps}"
+        return self.names.fresh("_t")
 
     def fresh(self, base: str) -> str:
-        clean = "".join(c if c.isalnum() else "_" for c in base)
-        name = clean
-        k = 1
-        while name in self.used_names:
-            k += 1
-            name = f"{clean}_{k}"
-        self.used_names.add(name)
-        return name
+        """A new Python name that looks like ``base`` (see :class:`Mangler`)."""
+        return self.names.fresh(base)
 
     # ------------------------------------------------------------------ program
 
@@ -169,12 +163,12 @@ class PyGen:
         prog = self.program_node
         body: list[py.stmt] = []
         # Globals: closure variables of __cx_program__, null until their `var` runs.
-        gnames = [f"g_{name}" for name in info.globals]
+        gnames = [self.global_name(name) for name in info.globals]
         if self.repl:
             body.append(self.at(prog.span, py.Assign(
                 targets=[self.name("G", True)],
-                value=self.helper(S, "repl_globals", self.name(RT),
-                                  py.List(elts=[self.const(g) for g in gnames], ctx=py.Load())))))
+                value=self.helper(S, "repl_globals", self.name(RT), py.List(
+                    elts=[self.const(g) for g in info.globals], ctx=py.Load())))))
         elif gnames:
             body.append(self.at(prog.span, py.Assign(
                 targets=[py.Tuple(elts=[self.name(g, True) for g in gnames], ctx=py.Store())]
@@ -258,8 +252,7 @@ class PyGen:
         for s in body_stmts:
             body.extend(self.stmt(s))
         if self.fn.assigned_globals and not self.repl:
-            body.insert(0, self.at(span, py.Nonlocal(names=sorted(
-                f"g_{g}" for g in self.fn.assigned_globals))))
+            body.insert(0, self.at(span, py.Nonlocal(names=sorted(self.fn.assigned_globals))))
         if not body:
             body.append(self.at(span, py.Pass()))
         self.fn = saved
@@ -277,7 +270,7 @@ class PyGen:
         # `on a.b { ... }` binds `event` implicitly; its declaration is the handler itself.
         binding = self.info.binding_of(h.param if h.param is not None else h)
         if binding is not None:
-            event_param = self.var_name(binding.kind, binding.unique, binding.name)
+            event_param = self.var_name(binding)
         if binding is None or self.event_read_only(h, binding):
             self.read_only_handlers.append(name)
         label = f"{entity}: on {h.event.dotted}" if entity else f"on {h.event.dotted}"
@@ -332,8 +325,8 @@ class PyGen:
         prologue: list[py.stmt] = []
         for i, p in enumerate(r.params):
             binding = self.info.binding_of(p)
-            pname = self.var_name(NameKind.PARAM, binding.unique if binding else p.name.name,
-                                  p.name.name)
+            pname = self.var_name(binding) if binding is not None \
+                else self.names.of(id(p), "v_" + p.name.name)
             if i == 0:
                 prologue.append(self.at(p.span, py.Assign(targets=[self.name(pname, True)],
                                                           value=self.name(SELF))))
@@ -349,10 +342,15 @@ class PyGen:
         fn = self.function("__cx_main__", [RT], stmts, prog.span, "top", False)
         return fn
 
-    def var_name(self, kind: NameKind, unique: str, name: str) -> str:
-        if kind is NameKind.GLOBAL:
-            return f"g_{name}"
-        return f"v_{unique}"
+    def var_name(self, binding: Binding) -> str:
+        """The Python name of a variable: one per binding, never another's."""
+        if binding.kind is NameKind.GLOBAL:
+            return self.global_name(binding.name)
+        return self.names.of(id(binding), "v_" + binding.name)
+
+    def global_name(self, name: str) -> str:
+        """The closure variable of the top-level ``var name``."""
+        return self.names.of(("global", name), "g_" + name)
 
     # --------------------------------------------------------------- statements
 
@@ -383,14 +381,14 @@ class PyGen:
         if binding is None:
             raise CodegenError(f"unresolved variable `{s.name.name}`", s.span)
         value = self.expr(s.init) if s.init is not None else self.const(None)
-        return [py.Assign(targets=[self.store_target(binding.kind, binding.unique, binding.name)],
+        return [py.Assign(targets=[self.store_target(binding)],
                           value=value)]
 
     def s_ExprStmt(self, s: n.ExprStmt) -> list[py.stmt]:
         e = s.expr
         if isinstance(e, n.Assign) and e.op == "=" and isinstance(e.target, n.Name):
             b = self.binding_for_store(e.target)
-            return [py.Assign(targets=[self.store_target(b.kind, b.unique, b.name)],
+            return [py.Assign(targets=[self.store_target(b)],
                               value=self.expr(e.value))]
         return [py.Expr(value=self.effect(e))]
 
@@ -415,12 +413,13 @@ class PyGen:
         binding = self.info.binding_of(s)
         if binding is None:
             raise CodegenError(f"unresolved loop variable `{s.var.name}`", s.span)
-        target = self.store_target(binding.kind, binding.unique, binding.name)
+        target = self.store_target(binding)
         self.fn.loops.append(s)
         body = self.block(s.body)
         self.fn.loops.pop()
         it = self.helper(V, "iterate", self.expr(s.iterable), self.const(self.sid(s.iterable.span)))
-        return [py.For(target=target, iter=it, body=body, orelse=[])]
+        start, tick = self.guard(s, body)
+        return [start, py.For(target=target, iter=it, body=[tick, *body], orelse=[])]
 
     def s_ForC(self, s: n.ForC) -> list[py.stmt]:
         out: list[py.stmt] = []
@@ -447,24 +446,18 @@ class PyGen:
         assert isinstance(start, py.Assign) and isinstance(start.targets[0], py.Name)
         temps = [self.temp() for v in code.loop.state if not v.outer]
 
-        def load(b: Any) -> py.expr:
-            return self.load(b.kind, b.unique, b.name)
-
-        def store(b: Any) -> py.expr:
-            return self.store_target(b.kind, b.unique, b.name)
-
         return native_loop(code, self.loop_fns[id(s)], start.targets[0].id, self.temp(),
-                           temps, load, store, self.sid, S, [loop], CHUNK)
+                           temps, self.load, self.store_target, self.sid, S, [loop], CHUNK)
 
     def guard(self, s: n.Stmt, body: list[py.stmt]) -> tuple[py.stmt, py.stmt]:
-        """Bound loops that never suspend (SPEC §7: never a hang).
+        """Bound every loop (SPEC §7: never a hang): ``--timeout``, Ctrl-C, loop limit.
 
         Returns the statement that starts the guard (before the loop) and the one that
-        counts an iteration (first in the body); every 65 536 iterations the runtime
-        checks the loop's real running time.
+        counts an iteration (first in the body); see :func:`cxpar.runtime.support.loop_tick`.
         """
         c = self.temp()
-        start = py.Assign(targets=[self.name(c, True)], value=self.helper(S, "loop_start"))
+        start = py.Assign(targets=[self.name(c, True)],
+                          value=self.helper(S, "loop_start", self.name(RT)))
         tick = py.Assign(targets=[self.name(c, True)], value=self.helper(
             S, "loop_tick", self.name(c), self.const(self.sid(s.span))))
         return self.at(s.span, start), self.at(s.span, tick)
@@ -518,7 +511,7 @@ class PyGen:
         if kind is NameKind.SELF:
             return self.name(SELF)
         if kind in (NameKind.LOCAL, NameKind.PARAM, NameKind.GLOBAL) and ref.binding is not None:
-            return self.load(ref.binding.kind, ref.binding.unique, ref.binding.name)
+            return self.load(ref.binding)
         if kind is NameKind.ENTITY:
             return self.helper(S, "entity_value", self.const(e.id))
         if kind is NameKind.BUILTIN:
@@ -535,19 +528,20 @@ class PyGen:
             raise CodegenError(f"cannot assign to `{e.id}`", e.span)
         return ref.binding
 
-    def load(self, kind: NameKind, unique: str, name: str) -> py.expr:
-        """Read a variable (REPL globals live on the namespace ``G``)."""
-        if kind is NameKind.GLOBAL and self.repl:
-            return py.Attribute(value=self.name("G"), attr=f"g_{name}", ctx=py.Load())
-        return self.name(self.var_name(kind, unique, name))
+    def load(self, b: Binding) -> py.expr:
+        """Read a variable (REPL globals live in the dict ``G``, keyed by CX name)."""
+        if b.kind is NameKind.GLOBAL and self.repl:
+            return py.Subscript(value=self.name("G"), slice=self.const(b.name), ctx=py.Load())
+        return self.name(self.var_name(b))
 
-    def store_target(self, kind: NameKind, unique: str, name: str) -> py.expr:
+    def store_target(self, b: Binding) -> py.expr:
         """An assignment target for a variable; records `nonlocal` globals."""
-        if kind is NameKind.GLOBAL:
+        if b.kind is NameKind.GLOBAL:
             if self.repl:
-                return py.Attribute(value=self.name("G"), attr=f"g_{name}", ctx=py.Store())
-            self.fn.assigned_globals.add(name)
-        return self.name(self.var_name(kind, unique, name), True)
+                return py.Subscript(value=self.name("G"), slice=self.const(b.name),
+                                    ctx=py.Store())
+            self.fn.assigned_globals.add(self.var_name(b))
+        return self.name(self.var_name(b), True)
 
     def e_Member(self, e: n.Member) -> py.expr:
         ref = self.info.ref(e)
@@ -662,11 +656,11 @@ class PyGen:
 
         if isinstance(target, n.Name):
             b = self.binding_for_store(target)
-            current = self.load(b.kind, b.unique, b.name)
+            current = self.load(b)
             if b.kind is NameKind.GLOBAL and self.repl:
-                return self.helper(S, "set_global", self.name("G"), self.const(f"g_{b.name}"),
+                return self.helper(S, "set_global", self.name("G"), self.const(b.name),
                                    combine(current))
-            tgt = self.store_target(b.kind, b.unique, b.name)
+            tgt = self.store_target(b)
             assert isinstance(tgt, py.Name)
             return py.NamedExpr(target=tgt, value=combine(current))
         if isinstance(target, n.This):
@@ -716,7 +710,7 @@ class PyGen:
             if all(isinstance(v, (n.Number, n.String, n.Bool, n.Null)) for _, v in call.request):
                 # A constant request is built once per program (the runtime never mutates
                 # a request), which keeps paced handlers small in memory.
-                name = f"_k{len(self.constants)}"
+                name = self.fresh("_k")
                 self.constants.append(self.at(e.span, py.Assign(
                     targets=[self.name(name, True)], value=req)))
                 req = self.name(name)

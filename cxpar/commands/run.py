@@ -78,10 +78,15 @@ def run(file: str, config_path: str | None, explain: bool, show_settings: bool,
         program = compiled.program
     critical = critical_services(fe.compilation) if settings.dashboard else []
     if settings.input is not None:
+        from cxpar.runtime.batchfile import BatchFileError
         from cxpar.runtime.streams import run_batch
 
-        sys.exit(run_batch(program, compiled.spans, compiled.sources, settings,
-                           provider=provider, critical=critical))
+        try:
+            code = run_batch(program, compiled.spans, compiled.sources, settings,
+                             provider=provider, critical=critical)
+        except BatchFileError as exc:  # the output is locked, or holds other results
+            raise UsageError(str(exc)) from None
+        sys.exit(code)
     from cxpar.runtime.standalone import run_factory
 
     sys.exit(run_factory(program, compiled.spans, compiled.sources, settings,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast as py
 import asyncio
+import contextlib
 import linecache
 import os
 import re
@@ -23,6 +24,7 @@ from typing import IO, Any
 
 from cxpar.ast import nodes as n
 from cxpar.diagnostics.model import Diagnostic
+from cxpar.runtime.errors import Stopped
 from cxpar.runtime.settings import ProviderSettings, RunSettings, SettingsError
 from cxpar.span import SourceFile
 
@@ -358,6 +360,8 @@ class Session:
         async def entry() -> None:
             DEPTH.set(0)
             task = asyncio.current_task()
+            rt.stop_reason = None  # a flood ends one entry, not the session
+            rt.main_task = task  # Ctrl-C stops loops that never suspend
 
             def on_stall() -> None:
                 stalled.append(True)
@@ -373,7 +377,8 @@ class Session:
             except Exception as exc:  # noqa: BLE001 - aborts this entry's top level only
                 rt.report(exc)
             if start:
-                rt.emit("system.start", {})
+                with contextlib.suppress(Stopped):
+                    rt.emit("system.start", {})
             await rt.quiesce()
 
         try:

@@ -149,6 +149,7 @@ class _Inv:
         if exc is None:
             self._settle(task.result(), None)
             return
+        exc = join.rt.cx_error(exc)
         join.rt.report(exc)
         msg = exc.message if isinstance(exc, CxRuntimeError) else f"internal error: {exc!r}"
         self._fail("error", msg)

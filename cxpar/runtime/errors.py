@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,14 +16,67 @@ NO_SPAN_ID = -1
 
 
 class CxRuntimeError(Exception):
-    """An error raised while evaluating CX code; ``span_id`` indexes the span table."""
+    """An error raised while evaluating CX code; ``span_id`` indexes the span table
+    (``where``: a span tuple found another way, see :func:`resource_error`)."""
 
-    __slots__ = ("message", "span_id")
+    __slots__ = ("message", "span_id", "where")
 
-    def __init__(self, message: str, span_id: int = NO_SPAN_ID) -> None:
+    def __init__(self, message: str, span_id: int = NO_SPAN_ID,
+                 where: tuple[str, int, int, int, int] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.span_id = span_id
+        self.where = where
+
+    def span(self, spans: Sequence[SpanLike]) -> tuple[str, int, int, int, int] | None:
+        """Where the error happened, as a span tuple (None if unknown)."""
+        return self.where if self.where is not None else lookup_span(spans, self.span_id)
+
+
+#: Errors that CX code causes by running out of a resource, and what to tell the user.
+_RESOURCE = {
+    RecursionError: "nesting too deep: Python's recursion limit was reached",
+    MemoryError: "out of memory: a value grew too large",
+}
+
+
+def resource_error(exc: BaseException, sources: Mapping[str, str]) -> BaseException:
+    """``exc`` as a :class:`CxRuntimeError` located at the CX code that ran when it
+    happened, for errors the program causes (recursion, memory); else ``exc``.
+
+    Generated code is compiled with the CX file name and CX positions, so the innermost
+    traceback frame from a CX file gives the span (columns there are UTF-8 bytes).
+    """
+    message = next((m for cls, m in _RESOURCE.items() if isinstance(exc, cls)), None)
+    if message is None:
+        return exc
+    where = None
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename in sources:
+            pos = next(itertools.islice(code.co_positions(), tb.tb_lasti // 2, None), None)
+            if pos is not None and pos[0] is not None:
+                where = _char_span(sources[code.co_filename], code.co_filename, pos)
+        tb = tb.tb_next
+    return CxRuntimeError(message, where=where)
+
+
+def _char_span(text: str, file: str, pos: tuple[Any, ...]) -> tuple[str, int, int, int, int]:
+    line, end_line, col, end_col = pos
+    end_line = end_line or line
+    lines = text.split("\n")
+
+    def char_col(ln: int, byte_col: Any) -> int:
+        src = lines[ln - 1] if 1 <= ln <= len(lines) else ""
+        return len(src.encode("utf-8")[: byte_col or 0].decode("utf-8", "ignore")) + 1
+
+    return (file, line, char_col(line, col), end_line, char_col(end_line, end_col))
+
+
+class Stopped(Exception):  # noqa: N818 - a signal, not an error
+    """The program is ending (``--timeout``, Ctrl-C, an event flood): raised where a
+    running handler notices, it unwinds that handler silently (never reported)."""
 
 
 def _span_tuple(span: SpanLike) -> tuple[str, int, int, int, int] | None:

@@ -18,13 +18,15 @@ from typing import Any
 from .adaptive import AdaptiveLimiter, LimitsConfig
 from .breaker import BreakerConfig, CircuitBreaker
 from .limits import Limiter, RetryBudget
+from .providers.secrets import shown_url
 
 __all__ = ["Resilience", "BreakerConfig", "LimitsConfig", "endpoint_of", "parse_settings"]
 
 
 def endpoint_of(provider: Any) -> str | None:
+    """The provider's endpoint as it may be shown (breaker keys, dashboard): no user info."""
     ep = getattr(provider, "endpoint", None) or getattr(provider, "base_url", None)
-    return ep if isinstance(ep, str) and ep else None
+    return shown_url(ep) if isinstance(ep, str) and ep else None
 
 
 def parse_settings(text: str | None, what: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from .errors import SpanLike, render_error
 from .providers.base import Provider
 from .scheduler import Runtime
 from .settings import RunSettings
+from .signals import EXIT_TERMINATED, sigterm_cancels
 from .tracing import Recorder
 
 __all__ = ["run_program"]
@@ -76,7 +77,8 @@ def run_program(main: Callable[[Runtime], Awaitable[Any]],
         rt.stderr = live  # type: ignore[assignment]  # reports go above the live view
     loop = new_loop(s.clock, guard_s=s.guard_s)
     code = 0
-    with gc_tuned(), asyncio.Runner(loop_factory=lambda: loop) as runner:
+    with gc_tuned(), asyncio.Runner(loop_factory=lambda: loop) as runner, \
+            sigterm_cancels(lambda: rt.main_task) as term:
         rt.attach(loop)
         if setup is not None:
             setup(rt)
@@ -89,12 +91,16 @@ def run_program(main: Callable[[Runtime], Awaitable[Any]],
                 if live is not None:
                     live.stop()
                     rt.stderr = err
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError) and not term.received:
+                raise
             pend = rt.pending()
             notes = [f"still running: {', '.join(pend[:10])}"
                      + (f" and {len(pend) - 10} more" if len(pend) > 10 else "")] if pend else []
-            err.write(render_error("interrupted", None, {}, notes=notes) + "\n")
-            code = 130
+            terminated = isinstance(exc, asyncio.CancelledError)
+            err.write(render_error("terminated (SIGTERM)" if terminated else "interrupted",
+                                   None, {}, notes=notes) + "\n")
+            code = EXIT_TERMINATED if terminated else 130
     try:
         out.flush()
     except (OSError, ValueError):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import os
 import random
 import sys
+import time
 import traceback
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,7 +19,15 @@ from cxpar.lang import SERVICE_STEMS
 from .breaker import CircuitBreaker
 from .bus import Bus, Handler, Router
 from .coordinator import DEPTH, run_await, run_service
-from .errors import NO_SPAN_ID, CxRuntimeError, SpanLike, lookup_span, render_error
+from .errors import (
+    NO_SPAN_ID,
+    CxRuntimeError,
+    SpanLike,
+    Stopped,
+    lookup_span,
+    render_error,
+    resource_error,
+)
 from .flows import FLOW, new_flow
 from .providers import build_provider
 from .providers.base import Provider
@@ -25,7 +35,23 @@ from .resilience import Resilience
 from .settings import RunSettings
 from .values import Instance, to_str, type_name
 
-__all__ = ["Runtime", "ClassDef", "PLUGIN_SERVICES", "service"]
+__all__ = ["Runtime", "ClassDef", "PLUGIN_SERVICES", "service", "FLOOD_LIMIT"]
+
+
+def _flood_limit() -> int:
+    try:
+        return max(1, int(os.environ.get("CXPAR_FLOOD_LIMIT", "1000000")))
+    except ValueError:
+        return 1_000_000
+
+
+#: ``new`` nested inside ``realize`` (in one task) at most this deep: far below Python's
+#: recursion limit, also in a standalone module.
+MAX_NEW_NESTING = 200
+
+#: Handlers queued or running at once in one program (or stream) before ``emit`` calls
+#: it an event flood (``CXPAR_FLOOD_LIMIT``): 10x the biggest fan-out we benchmark.
+FLOOD_LIMIT = _flood_limit()
 
 #: Plug-in services: name → (stem, implementation or None to use the provider).
 PLUGIN_SERVICES: dict[str, tuple[str, Callable[..., Awaitable[Any]] | None]] = {}
@@ -49,6 +75,13 @@ class ClassDef:
     base: str | None
     realize: Callable[..., Awaitable[Any]] | None
     handlers: list[tuple[str, Handler]]
+
+
+def expire_now(cm: asyncio.Timeout, loop: asyncio.AbstractEventLoop) -> None:
+    """Make the ``asyncio.timeout`` ``cm`` fire now (unless it already did)."""
+    if not cm.expired():
+        with contextlib.suppress(RuntimeError):  # left already: nothing to end
+            cm.reschedule(loop.time())
 
 
 def task_names(tasks: Iterable[asyncio.Task[Any]]) -> list[str]:
@@ -110,6 +143,21 @@ class Runtime:
         self._quiet: asyncio.Future[None] | None = None
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.t_start = 0.0
+        #: Why the program is ending early ("timeout", "interrupt", "flood"), once known.
+        self.stop_reason: str | None = None
+        #: Real-clock deadline (``time.monotonic()``) of ``--timeout``, checked by loops
+        #: and emits so that a busy program still ends on time.
+        self.deadline: float | None = None
+        #: The task whose cancellation (Ctrl-C) ends the program.
+        self.main_task: asyncio.Task[Any] | None = None
+        #: Ends the program's wait (reschedules its timeout to now); set by its runner.
+        self.on_stop: Callable[[], None] | None = None
+        self.flood_limit = FLOOD_LIMIT
+        self._emits = 0
+        #: Service calls, awaits and ``new`` started (points where CX code may suspend):
+        #: a loop that sees this change is not keeping the event loop busy.
+        self.suspensions = 0
+        self._realizing: dict[asyncio.Task[Any] | None, int] = {}
 
     # ------------------------------------------------------------ setup
     def reseed(self, seed: int) -> None:
@@ -193,6 +241,11 @@ class Runtime:
             raise
         try:
             self.stdout.write(text)
+        except UnicodeEncodeError as exc:
+            bad = text[exc.start:exc.end]
+            raise CxRuntimeError(
+                f"cannot print {ascii(bad)[1:-1]}: not valid Unicode text (a lone surrogate "
+                "from a `\\u` escape?); the output encoding cannot write it", span) from None
         except BrokenPipeError:
             import os as _os
 
@@ -210,12 +263,48 @@ class Runtime:
         """Call a value that is not a known builtin name: always a runtime error."""
         raise CxRuntimeError(f"cannot call {type_name(fn)}: it is not a function", span)
 
+    # ------------------------------------------------------------ ending early
+    def should_stop(self) -> bool:
+        """Whether the program is ending: its real-clock deadline passed, Ctrl-C was
+        pressed, or an earlier check said so. Code that can keep the event loop busy
+        (loops, emits) calls this now and then and raises :class:`Stopped`."""
+        if self.stop_reason is None:
+            if self.deadline is not None and time.monotonic() > self.deadline:
+                self.stop("timeout")
+            else:
+                task = self.main_task
+                if task is not None and task.cancelling():
+                    self.stop("interrupt")
+        return self.stop_reason is not None
+
+    def stop(self, reason: str) -> None:
+        """End the program now: drop queued handlers, cancel running ones, stop waiting."""
+        if self.stop_reason is not None:
+            return
+        self.stop_reason = reason
+        self.cancel_all()
+        if self.on_stop is not None and reason != "interrupt":  # Ctrl-C cancels the owner
+            self.on_stop()
+
+    def _flood(self, name: str, span: int) -> None:
+        self.report(CxRuntimeError(
+            f"event flood: more than {self.flood_limit} handlers queued or running at once; "
+            f"`{name}` is emitted faster than its handlers finish "
+            "(set CXPAR_FLOOD_LIMIT to change the limit)", span))
+        self.stop("flood")
+        raise Stopped
+
     # ------------------------------------------------------------ emit
     def emit(self, name: str, payload: Any = None, span: int = NO_SPAN_ID) -> None:
         """Queue every subscriber of ``name`` with its own copy of ``payload`` (rules 1, 14)."""
         subs = self.bus.subscribers(name)
         if not subs:
             return
+        self._emits += 1
+        if self._inflight + len(subs) > self.flood_limit:
+            self._flood(name, span)
+        if self.stop_reason is not None or (not self._emits & 0x3FF and self.should_stop()):
+            raise Stopped
         if payload is None:
             payload = {}
         loop = self.loop
@@ -308,6 +397,7 @@ class Runtime:
     # ------------------------------------------------------------ services
     def await_(self, span: int, request: dict[str, Any]) -> Coroutine[Any, Any, dict[str, Any]]:
         """``await { ... }`` with no branches or ``handlers`` items: a plain timer."""
+        self.suspensions += 1
         return run_await(self, span, request)
 
     def service(self, name: str, span: int, request: Any,
@@ -320,6 +410,7 @@ class Runtime:
         ``run_service`` coroutine itself (no wrapper coroutine frame per call).
         ``degrade``: ``fallback=value`` or ``fallback_event="a.b"`` (the reserved prop
         ``fallback``; absent = no fallback)."""
+        self.suspensions += 1
         return run_service(self, name, span, request, branches, items, timeout=timeout,
                            retries=retries, priority=priority, concurrency=concurrency,
                            caller=caller, **degrade)
@@ -339,6 +430,7 @@ class Runtime:
 
     async def new(self, cls: str, args: Sequence[Any] = (), span: int = NO_SPAN_ID) -> Instance:
         """``new Cls(args)``: copy fields, subscribe handlers base-first, await realize."""
+        self.suspensions += 1
         chain = self._chain(cls, span)
         arg = args[0] if args else None
         if arg is None:
@@ -359,19 +451,33 @@ class Runtime:
             if cd.realize is not None:
                 realize = cd.realize
         if realize is not None:
+            task = asyncio.current_task()
+            depth = self._realizing.get(task, 0)
+            if depth >= MAX_NEW_NESTING:
+                raise CxRuntimeError(
+                    f"`new {cls}` nested {depth} deep inside `realize` (does `realize` "
+                    f"create another `{cls}`?)", span)
+            self._realizing[task] = depth + 1
             try:
                 await realize(self, inst, *args[1:])
             except Exception as exc:  # noqa: BLE001 - aborts realize only (rule 6)
                 self.report(exc)
+            finally:
+                if depth:
+                    self._realizing[task] = depth
+                else:
+                    del self._realizing[task]
         return inst
 
     # ------------------------------------------------------------ errors
     def report(self, exc: BaseException) -> None:
         """Report one runtime error on stderr with its CX span; the exit code becomes 3."""
+        if isinstance(exc, Stopped):
+            return
+        exc = self.cx_error(exc)
         self.error_count += 1
         if isinstance(exc, CxRuntimeError):
-            text = render_error(exc.message, lookup_span(self.spans, exc.span_id),
-                                self.sources)
+            text = render_error(exc.message, exc.span(self.spans), self.sources)
         else:
             text = f"error: internal error in the runtime: {type(exc).__name__}: {exc}\n" \
                    "   = note: please report this at the cxpar issue tracker"
@@ -379,6 +485,10 @@ class Runtime:
                 text += "\n" + "".join(traceback.format_exception(exc))
         self.stderr.write(text + "\n")
         self.stderr.flush()
+
+    def cx_error(self, exc: BaseException) -> BaseException:
+        """``exc``, or the CX runtime error it stands for (out of memory, recursion)."""
+        return resource_error(exc, self.sources)
 
     def pending(self) -> list[str]:
         """Names of handlers and calls still running (for timeout/interrupt reports)."""
@@ -409,6 +519,11 @@ class Runtime:
 
         if hasattr(loop, "on_stall"):
             loop.on_stall = on_stall
+        elif timeout_ms is not None:
+            self.deadline = time.monotonic() + timeout_ms / 1000
+        self.main_task = asyncio.current_task()
+        self.on_stop = lambda: expire_now(with_timeout, loop)
+        timed_out = False
         try:
             async with with_timeout:
                 try:
@@ -416,9 +531,16 @@ class Runtime:
                 except Exception as exc:  # noqa: BLE001 - aborts the top level only
                     self.report(exc)
                 self._top_done = True
-                self.emit("system.start", {})
+                with contextlib.suppress(Stopped):  # ending early (flood, deadline)
+                    self.emit("system.start", {})
                 await self.quiesce()
         except TimeoutError:
+            timed_out = True
+        finally:
+            self.on_stop = None
+        if self.stop_reason == "flood":
+            self.cancel_all()  # reported where it happened
+        elif timed_out or self.stop_reason == "timeout":
             pend = self.pending()
             if stalled:
                 msg = ("virtual clock stalled: work kept running without virtual time "
@@ -434,7 +556,7 @@ class Runtime:
 
     async def quiesce(self) -> None:
         """Wait until no emitted handler is running (e.g. after each REPL entry)."""
-        while self._inflight:
+        while self._inflight and self.stop_reason is None:
             self._quiet = self.loop.create_future()
             await self._quiet
 

@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 from .adaptive import LimitsConfig
 from .breaker import BreakerConfig
 from .clock import DEFAULT_GUARD_S
+from .providers.secrets import check_endpoint
 from .schedule import POLICIES
 
 __all__ = ["ProviderSettings", "RunSettings", "SettingsError", "describe", "option",
@@ -203,6 +204,11 @@ class ProviderSettings:
                                     help="openai: reply length limit")
     headers: dict[str, str] = option(factory=dict, toml="provider.headers", kind="map",
                                      help="openai: extra HTTP headers")
+    max_retries: int = option(2, toml="provider.max_retries", kind="int",
+                              help="openai: transport retries of a request (connection "
+                                   "errors, 408/409/429, 5xx; independent of CX `retries`)")
+    max_response_mb: float = option(16.0, toml="provider.max_response_mb", kind="float",
+                                    help="openai: largest response body accepted, MiB")
 
     def __post_init__(self) -> None:
         self._validate()
@@ -219,6 +225,10 @@ class ProviderSettings:
             if not isinstance(getattr(self, key), (str, type(None))):
                 _fail(p + key, f"must be a string, got {getattr(self, key)!r}")
         if self.base_url is not None:
+            try:  # first: no other message may show the password
+                check_endpoint(self.base_url)
+            except ValueError as exc:
+                _fail(p + "base_url", str(exc))
             why = check_url(self.base_url)
             if why:
                 _fail(p + "base_url", why)
@@ -228,6 +238,8 @@ class ProviderSettings:
             _flag(self, "http2", optional=True)
             _number(self, "temperature", low=0, optional=True)
             _number(self, "max_tokens", low=1, whole=True, optional=True)
+            _number(self, "max_retries", low=0, high=100, whole=True)
+            _number(self, "max_response_mb", above=0)
         except SettingsError as exc:
             raise SettingsError(p + exc.name, exc.message) from None
         if not isinstance(self.headers, Mapping) or not all(

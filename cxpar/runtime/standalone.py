@@ -9,7 +9,7 @@ from typing import Any
 
 from cxpar.lang import parse_latency  # noqa: F401 - shared with `cxpar graph`
 
-from .providers import BUILTIN_PROVIDERS
+from .providers import BUILTIN_PROVIDERS, build_provider
 from .run import run_program
 from .settings import ProviderSettings, RunSettings, SettingsError
 
@@ -88,6 +88,7 @@ def main(factory: Callable[[Any], Any], spans: Sequence[Any], sources: Mapping[s
     ns = ap.parse_args(argv)
     try:
         settings = standalone_settings(ns)
+        provider = build_provider(settings)
     except (SettingsError, ValueError) as exc:
         ap.error(str(exc))
-    return run_factory(factory, spans, sources, settings)
+    return run_factory(factory, spans, sources, settings, provider=provider)

@@ -18,29 +18,39 @@ indexes already in the output file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
-import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import IO, Any
 
+from .batchfile import (
+    OutputLock,
+    check_not_input,
+    escape_surrogates,
+    result_lines,
+    scan_output,
+    sidecar_check,
+    sidecar_write,
+)
 from .clock import new_loop
 from .coordinator import DEPTH
-from .errors import NO_SPAN_ID, CxRuntimeError, SpanLike, lookup_span, render_error
+from .errors import NO_SPAN_ID, CxRuntimeError, SpanLike, Stopped, render_error
 from .flows import FLOW, Flow, new_flow
 from .limits import CircuitBreaker
 from .providers import build_provider
 from .providers.base import Provider
 from .resilience import Resilience
 from .run import gc_tuned
-from .scheduler import Runtime, task_names
+from .scheduler import Runtime, expire_now, task_names
 from .settings import RunSettings
+from .signals import EXIT_TERMINATED, sigterm_cancels
 from .tracing import Recorder
 from .values import fmt_num, to_json
 
-__all__ = ["Shared", "StreamRuntime", "run_batch", "read_done",
+__all__ = ["Shared", "StreamRuntime", "run_batch",
            "count_records"]
 
 INPUT_EVENT = "input.record"
@@ -94,14 +104,17 @@ class StreamRuntime(Runtime):
 
     def emit(self, name: str, payload: Any = None, span: int = NO_SPAN_ID) -> None:
         if name == OUTPUT_EVENT:
-            self.outputs.append(to_json({} if payload is None else payload))
+            self.outputs.append(escape_surrogates(to_json({} if payload is None else payload)))
         super().emit(name, payload, span)
 
     def report(self, exc: BaseException) -> None:
+        if isinstance(exc, Stopped):
+            return
+        exc = self.cx_error(exc)
         err: dict[str, Any]
         if isinstance(exc, CxRuntimeError):
             err = {"type": "runtime", "message": exc.message}
-            where = lookup_span(self.spans, exc.span_id)
+            where = exc.span(self.spans)
             if where is not None:
                 err.update(file=where[0], line=where[1], col=where[2])
         else:
@@ -159,52 +172,14 @@ def count_records(path: str) -> int:
         return sum(1 for raw in f if raw.strip())
 
 
-_INDEX = re.compile(rb'^\{"index": (\d+)')
-
-
-def read_done(path: str) -> tuple[set[int], int]:
-    """Indexes already in an output file, and how many of them are error records.
-
-    A last line without its newline (the run was killed while writing) is cut off,
-    with any earlier lines of the same index, so that record runs again.
-    """
-    done: set[int] = set()
-    failed: set[int] = set()
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        return done, 0
-    keep = len(data)
-    if data and not data.endswith(b"\n"):
-        start = data.rfind(b"\n") + 1
-        m = _INDEX.match(data[start:])
-        keep = start
-        if m is not None:
-            bad = m.group(1)
-            while keep > 0:
-                prev = data.rfind(b"\n", 0, keep - 1) + 1
-                pm = _INDEX.match(data[prev:keep])
-                if pm is None or pm.group(1) != bad:
-                    break
-                keep = prev
-        with open(path, "r+b") as f:
-            f.truncate(keep)
-    for line in data[:keep].splitlines():
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(obj, dict) and isinstance(obj.get("index"), int):
-            done.add(obj["index"])
-            if "error" in obj:
-                failed.add(obj["index"])
-    return done, len(failed)
-
-
 # ---------------------------------------------------------------- output
+
+class OutputWriteError(Exception):
+    """Writing result lines failed: the batch stops (resume repairs the file)."""
+
+    def __init__(self, name: str, exc: OSError) -> None:
+        super().__init__(f"cannot write results to `{name}`: {exc.strerror or exc}")
+
 
 class _Writer:
     """Writes each stream's lines with one ``write`` (as streams finish, or in order)."""
@@ -241,18 +216,11 @@ class _Writer:
             self.buffer.clear()
 
     def _write(self, text: str) -> None:
-        self.out.write(text)
-        self.out.flush()
-
-
-def _lines(index: int, outputs: Sequence[str], error: dict[str, Any] | None) -> str:
-    if error is not None:
-        extra = f', "partial": [{", ".join(outputs)}]' if outputs else ""
-        return (f'{{"index": {index}, "error": {json.dumps(error, ensure_ascii=False)}'
-                f"{extra}}}\n")
-    if not outputs:
-        return f'{{"index": {index}, "output": null}}\n'
-    return "".join(f'{{"index": {index}, "output": {o}}}\n' for o in outputs)
+        try:
+            self.out.write(text)
+            self.out.flush()
+        except OSError as exc:  # disk full, file-size limit, a closed pipe ...
+            raise OutputWriteError(getattr(self.out, "name", "the output"), exc) from None
 
 
 class _Sink:
@@ -382,6 +350,7 @@ class _Batch:
         self.active: dict[int, tuple[StreamRuntime, asyncio.Timeout]] = {}
         self.stalled = False
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
+        self.main_task: asyncio.Task[Any] | None = None
 
     def finish(self, index: int, text: str, failed: bool) -> None:
         self.writer.put(index, text)
@@ -395,12 +364,15 @@ class _Batch:
 
     async def run(self) -> None:
         self.loop = asyncio.get_running_loop()
+        self.main_task = asyncio.current_task()
         if hasattr(self.loop, "on_stall"):
             self.loop.on_stall = self.on_stall
         assert self.settings.input is not None
         records = read_records(self.settings.input)
+        # Never more workers than records left to run (`--streams 1000000` on 50 records).
+        todo = self.counts.total - self.counts.skipped
         workers = [asyncio.create_task(self.worker(records))
-                   for _ in range(max(1, self.settings.streams))]
+                   for _ in range(max(1, min(self.settings.streams, todo)))]
         try:
             await asyncio.gather(*workers)
         except BaseException:
@@ -414,7 +386,7 @@ class _Batch:
                 continue
             if bad is not None:
                 self.report(render_error(f"record {index}: {bad['message']}", None, {}) + "\n")
-                self.finish(index, _lines(index, (), bad), True)
+                self.finish(index, result_lines(index, (), bad), True)
                 continue
             await self.stream(index, record)
 
@@ -442,7 +414,12 @@ class _Batch:
         error: dict[str, Any] | None = None
         timeout_ms = self.settings.timeout_ms
         cm = asyncio.timeout(None if timeout_ms is None else timeout_ms / 1000)
+        if timeout_ms is not None and not hasattr(loop, "on_stall"):
+            rt.deadline = time.monotonic() + timeout_ms / 1000
+        rt.main_task = self.main_task
+        rt.on_stop = lambda: expire_now(cm, loop)
         self.active[index] = (rt, cm)
+        timed_out = False
         try:
             try:
                 async with cm:
@@ -455,10 +432,17 @@ class _Batch:
                     except Exception as exc:  # noqa: BLE001 - aborts the top level only
                         rt.report(exc)
                     rt._top_done = True
-                    rt.emit("system.start", {})
-                    rt.emit(INPUT_EVENT, record)
+                    with contextlib.suppress(Stopped):  # ending early (flood, deadline)
+                        rt.emit("system.start", {})
+                        rt.emit(INPUT_EVENT, record)
                     await rt.quiesce()
             except TimeoutError:
+                timed_out = True
+            finally:
+                rt.on_stop = None
+            if rt.stop_reason == "flood":
+                rt.cancel_all()  # its error is the stream's error record
+            elif timed_out or rt.stop_reason == "timeout":
                 if self.stalled:
                     msg = ("virtual clock stalled: work kept running without virtual time "
                            "advancing (an endless loop of emits?)")
@@ -488,7 +472,7 @@ class _Batch:
         if rec is not None:
             rec.span("stream", "stream", f"record {index}", t0, loop.time(),
                      error["type"] if error else None, index + 2 if rec.keep_spans else 1)
-        self.finish(index, _lines(index, rt.outputs, error), error is not None)
+        self.finish(index, result_lines(index, rt.outputs, error), error is not None)
 
 
 def run_batch(factory: Callable[[Any], Any], spans: Sequence[SpanLike],
@@ -503,6 +487,18 @@ def run_batch(factory: Callable[[Any], Any], spans: Sequence[SpanLike],
     s = settings
     if s.input is None:
         raise ValueError("run_batch needs settings.input (the records file)")
+    if s.output is None:
+        return _run_batch(factory, spans, sources, s, provider, stdout, stderr, critical)
+    check_not_input(s.input, s.output)
+    with OutputLock(s.output):
+        return _run_batch(factory, spans, sources, s, provider, stdout, stderr, critical)
+
+
+def _run_batch(factory: Callable[[Any], Any], spans: Sequence[SpanLike],
+               sources: Mapping[str, str], s: RunSettings, provider: Provider | None,
+               stdout: IO[str] | None, stderr: IO[str] | None,
+               critical: Sequence[str]) -> int:
+    assert s.input is not None
     out = stdout if stdout is not None else sys.stdout
     err = stderr if stderr is not None else sys.stderr
     if provider is None:
@@ -514,12 +510,20 @@ def run_batch(factory: Callable[[Any], Any], spans: Sequence[SpanLike],
     done: set[int] = set()
     prior_failed = 0
     if s.output is not None and s.resume:
-        done, prior_failed = read_done(s.output)
+        note = sidecar_check(s.output, s.input)
+        if note:
+            err.write(f"cxpar: {note}\n")
+        scan = scan_output(s.output)
+        done, prior_failed = scan.done, len(scan.failed)
+        if scan.problems:
+            err.write(_repaired(s.output, scan.problems, scan.redo))
     skipped = sum(1 for i in done if i < total)
     counts = Progress(total, skipped)
     if s.output is not None:
         sink: IO[str] = open(s.output, "a" if s.resume else "w",  # noqa: SIM115
                              encoding="utf-8", newline="\n")
+        if not s.resume:  # after the truncation: a crash between leaves nothing stale
+            sidecar_write(s.output, s.input)
         prints: IO[str] = out
     else:
         sink = out
@@ -556,33 +560,50 @@ def run_batch(factory: Callable[[Any], Any], spans: Sequence[SpanLike],
                    counts=counts, done=done, stdout=prints, report=report, update=update,
                    monitor=mon)
     code = 0
+    failure: OutputWriteError | None = None
     try:
-        with gc_tuned(), asyncio.Runner(loop_factory=lambda: loop) as runner:
+        with gc_tuned(), asyncio.Runner(loop_factory=lambda: loop) as runner, \
+                sigterm_cancels(lambda: batch.main_task) as term:
             try:
                 if live is not None:
                     live.start()
                 runner.run(batch.run())
             except KeyboardInterrupt:
                 code = 130
+            except asyncio.CancelledError:
+                if not term.received:
+                    raise
+                code = EXIT_TERMINATED
+            except OutputWriteError as exc:
+                failure = exc
             finally:
                 if live is not None:
                     live.stop()
                 if progress is not None:
                     progress.close()
-                writer.flush_rest()
+                if failure is None:
+                    try:
+                        writer.flush_rest()
+                    except OutputWriteError as exc:
+                        failure = exc
     finally:
         if sink is not out:
-            sink.close()
+            with contextlib.suppress(OSError):  # what could not be written stays unwritten
+                sink.close()
         try:
             out.flush()
         except (OSError, ValueError):
             pass
-    if code == 130:
+    if failure is not None:
+        err.write(render_error(str(failure), None, {}, notes=[
+            f"{counts.done} records written; run again with --resume to finish"]) + "\n")
+        return 3
+    if code in (130, EXIT_TERMINATED):
         err.write(render_error(
-            "interrupted", None, {},
+            "interrupted" if code == 130 else "terminated (SIGTERM)", None, {},
             notes=[f"{counts.done} records written; run again with --resume to finish"
                    if s.output else f"{counts.done} records written"]) + "\n")
-        return 130
+        return code
     if recorder is not None:
         if s.stats:
             recorder.render_stats(err)
@@ -593,3 +614,12 @@ def run_batch(factory: Callable[[Any], Any], spans: Sequence[SpanLike],
 
 def _noop() -> None:
     pass
+
+
+def _repaired(output: str, problems: Sequence[str], redo: set[int]) -> str:
+    """What ``--resume`` removed from ``output`` (shown on stderr)."""
+    shown = "".join(f"  {p}\n" for p in problems[:10])
+    more = f"  and {len(problems) - 10} more\n" if len(problems) > 10 else ""
+    again = f"; {len(redo)} record(s) run again" if redo else ""
+    return (f"cxpar: `{output}`: removed {len(problems)} damaged or incomplete "
+            f"part(s){again}:\n{shown}{more}")

@@ -6,7 +6,7 @@ import os
 import time
 from typing import Any, NoReturn
 
-from .errors import CxRuntimeError
+from .errors import CxRuntimeError, Stopped
 
 
 def fail(message: str, span: int) -> NoReturn:
@@ -24,23 +24,19 @@ def builtin_value(name: str) -> Any:
     return name
 
 
-def repl_globals(rt: Any, names: list[str]) -> Any:
-    """The namespace of globals kept on ``rt`` across REPL entries; declares ``names``."""
-    ns = getattr(rt, "repl_namespace", None)
+def repl_globals(rt: Any, names: list[str]) -> dict[str, Any]:
+    """The globals kept on ``rt`` across REPL entries, by CX name; declares ``names``."""
+    ns: dict[str, Any] | None = getattr(rt, "repl_namespace", None)
     if ns is None:
-        from types import SimpleNamespace
-
-        ns = SimpleNamespace()
-        rt.repl_namespace = ns
+        ns = rt.repl_namespace = {}
     for name in names:
-        if not hasattr(ns, name):
-            setattr(ns, name, None)
+        ns.setdefault(name, None)
     return ns
 
 
-def set_global(ns: Any, name: str, value: Any) -> Any:
-    """``name = value`` on a REPL namespace, as an expression."""
-    setattr(ns, name, value)
+def set_global(ns: dict[str, Any], name: str, value: Any) -> Any:
+    """``name = value`` in the REPL globals, as an expression."""
+    ns[name] = value
     return value
 
 
@@ -57,27 +53,48 @@ LOOP_LIMIT_S = _loop_limit_s()
 class LoopGuard:
     """Iteration counter of one loop; see :func:`loop_tick`."""
 
-    __slots__ = ("count", "started")
+    __slots__ = ("count", "started", "rt", "seen")
 
-    def __init__(self) -> None:
+    def __init__(self, rt: Any = None) -> None:
         self.count = 0
         self.started = time.monotonic()
+        self.rt = rt
+        self.seen = rt.suspensions if rt is not None else 0
+
+    def check(self, span: int) -> None:
+        """Stop the loop if the program is ending or the loop kept the event loop busy
+        too long (time since the loop last reached a service call, ``await`` or ``new``)."""
+        now = time.monotonic()
+        rt = self.rt
+        if rt is not None:
+            if rt.should_stop():
+                raise Stopped
+            if rt.suspensions != self.seen:
+                self.seen = rt.suspensions
+                self.started = now
+                return
+        if now - self.started > LOOP_LIMIT_S:
+            raise CxRuntimeError(
+                f"loop ran for more than {LOOP_LIMIT_S:g} s without finishing "
+                "(set CXPAR_LOOP_LIMIT_S to change the limit)", span)
 
 
-def loop_start() -> LoopGuard:
-    """Start guarding a `while`/`for(;;)` loop."""
-    return LoopGuard()
+def loop_start(rt: Any = None) -> LoopGuard:
+    """Start guarding a loop of the program run by ``rt`` (any loop form)."""
+    return LoopGuard(rt)
 
 
 def loop_tick(guard: LoopGuard, span: int) -> LoopGuard:
-    """Count one iteration; a loop that runs LOOP_LIMIT_S real seconds is an error.
+    """Count one iteration; every 64th checks the clock (:meth:`LoopGuard.check`).
 
     A loop that never reaches a service call blocks the event loop, so neither
-    ``--timeout`` nor the virtual clock's guard could stop it otherwise.
+    ``--timeout``, Ctrl-C nor the virtual clock's guard could stop it otherwise: the
+    loop ends when the program's real-clock deadline passes, on the first Ctrl-C, and
+    (as a CX runtime error at the loop) after ``LOOP_LIMIT_S`` real seconds.
     """
     guard.count += 1
-    if guard.count & 0xFFFF == 0 and time.monotonic() - guard.started > LOOP_LIMIT_S:
-        _loop_too_long(span)
+    if not guard.count & 0x3F:
+        guard.check(span)
     return guard
 
 
@@ -85,12 +102,5 @@ def loop_ticks(guard: LoopGuard, n: int, span: int) -> LoopGuard:
     """Count ``n`` iterations at once (a native loop returning to Python every ``n``,
     a multiple of 65 536); the same check as :func:`loop_tick`."""
     guard.count += n
-    if time.monotonic() - guard.started > LOOP_LIMIT_S:
-        _loop_too_long(span)
+    guard.check(span)
     return guard
-
-
-def _loop_too_long(span: int) -> NoReturn:
-    raise CxRuntimeError(
-        f"loop ran for more than {LOOP_LIMIT_S:g} s without finishing "
-        "(set CXPAR_LOOP_LIMIT_S to change the limit)", span)

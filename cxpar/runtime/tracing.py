@@ -39,6 +39,9 @@ class Recorder:
         #: per stream (flow label) [waits, seconds].
         self.waits: dict[str, list[float]] = {}
         self.flow_waits: dict[str, list[float]] = {}
+        #: HTTP requests a provider sent again itself (``[provider] max_retries``),
+        #: per service: not CX ``retries``, which count as attempts of a call.
+        self.transport_retries: dict[str, int] = {}
 
     def span(self, name: str, cat: str, event: str, t0: float, t1: float,
              err: str | None, pid: int = 1) -> None:
@@ -78,6 +81,10 @@ class Recorder:
         c[2] += busy_s
         self._crit[service] = self._crit.get(service, 0.0) + critical_s
 
+    def transport_retry(self, service: str) -> None:
+        """A provider retried one request of ``service`` on its own (transport level)."""
+        self.transport_retries[service] = self.transport_retries.get(service, 0) + 1
+
     def tagged(self, pid: int, process: str) -> _Tagged:
         """A view that records into this recorder under trace process ``pid``."""
         self.processes[pid] = process
@@ -95,6 +102,8 @@ class Recorder:
                 "total_ms": round(sum(d) * 1000, 3), "speedup": None,
                 "critical_ms": None,
             }
+            if cat == "service":
+                row["transport_retries"] = self.transport_retries.get(name, 0)
             if cat == "service" and name in self.calls:
                 n, wall, busy = self.calls[name]
                 row["critical_ms"] = round(self._crit.get(name, 0.0) * 1000, 3)
@@ -144,6 +153,10 @@ class Recorder:
         console.print(table)
         if self.waits:
             self._render_queue(console)
+        if self.transport_retries:
+            console.print("transport retries (requests the provider sent again): " + ", ".join(
+                f"{name} {n}" for name, n in sorted(self.transport_retries.items())),
+                markup=False, highlight=False)
 
     def _render_queue(self, console: Any) -> None:
         from rich.table import Table
@@ -210,6 +223,9 @@ class _Tagged:
 
     def queued(self, service: str, t0: float, t1: float, flow: str | None = None) -> None:
         self.rec.queued(service, t0, t1, flow, self.pid)
+
+    def transport_retry(self, service: str) -> None:
+        self.rec.transport_retry(service)
 
     def call(self, service: str, t0: float, t1: float, critical_s: float,
              busy_s: float) -> None:

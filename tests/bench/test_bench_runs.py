@@ -14,7 +14,7 @@ if str(ROOT) not in sys.path:
 
 
 @pytest.mark.parametrize("name", ["fanout", "parallel", "memory", "frontend", "vclock",
-                                  "dispatch", "native_loops", "editor", "schedsim",
+                                  "dispatch", "native_loops", "runaway", "editor", "schedsim",
                                   "schedule"])
 def test_benchmark_runs(name: str) -> None:
     mod = importlib.import_module(f"bench.{name}")

@@ -65,6 +65,8 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "provider.temperature": ("0.5", 0.5),
     "provider.max_tokens": ("64", 64),
     "provider.headers": ('{ X-Team = "a" }', {"X-Team": "***"}),
+    "provider.max_retries": ("0", 0),  # behaviour: tests/providers/test_transport.py
+    "provider.max_response_mb": ("0.5", 0.5),
     "breaker.enabled": ("false", False),
     "breaker.failure_rate": ("0.75", 0.75),
     "breaker.window": ("3000", 3000.0),

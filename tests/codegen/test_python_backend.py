@@ -106,7 +106,7 @@ def test_await_without_branches_uses_a_constant_request() -> None:
         on a.b (e) { await { durationMs: 50 }; return 1; }
         emit a.b {};
         """))
-    assert "_k0 = {'durationMs': 50.0}" in source
+    assert "_k = {'durationMs': 50.0}" in source
     assert "rt.await_(" in source
 
 

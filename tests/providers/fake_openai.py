@@ -31,6 +31,7 @@ class Act:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0           # seconds before answering (watching for a client close)
     drop: bool = False           # close the connection without any response
+    chunked: bool = False        # send the body chunked (no Content-Length)
 
 
 def completion(content: str, model: str = "m") -> dict[str, Any]:
@@ -81,7 +82,7 @@ class _Handler(BaseHTTPRequestHandler):
                 .encode()
         else:
             body = json.dumps({"error": {"message": f"status {act.status}"}}).encode()
-        self._send(act.status, body, act.headers)
+        self._send(act.status, body, act.headers, chunked=act.chunked)
 
     def _wait(self, delay: float, n: int) -> bool:
         """Sleep ``delay`` s; False (and record it) if the client closes meanwhile."""
@@ -103,15 +104,25 @@ class _Handler(BaseHTTPRequestHandler):
                     self.close_connection = True
                     return False
 
-    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+    def _send(self, status: int, body: bytes, headers: dict[str, str], *,
+              chunked: bool = False) -> None:
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
+            if chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+            else:
+                self.send_header("Content-Length", str(len(body)))
             for k, v in headers.items():
                 self.send_header(k, v)
             self.end_headers()
-            self.wfile.write(body)
+            if not chunked:
+                self.wfile.write(body)
+                return
+            for i in range(0, len(body), 65536):
+                part = body[i:i + 65536]
+                self.wfile.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+            self.wfile.write(b"0\r\n\r\n")
         except OSError:
             self.close_connection = True
 

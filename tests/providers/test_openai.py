@@ -16,7 +16,10 @@ from .fake_openai import Act, FakeServer
 
 
 def provider(srv: FakeServer, **kw: Any) -> OpenAIProvider:
+    """The provider under test; no transport retries unless a test asks (so the CX
+    ``retries`` semantics are seen alone; tests/providers/test_transport.py has them)."""
     kw.setdefault("api_key", KEY)
+    kw.setdefault("max_retries", 0)
     return OpenAIProvider(srv.base_url, "test-model", **kw)
 
 

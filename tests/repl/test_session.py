@@ -269,3 +269,10 @@ def test_completer(run: Run) -> None:
     assert "conscious" in complete("consc")
     assert ":load" in complete(":lo")
     assert complete("print(1); :lo") == set()
+
+
+def test_globals_with_hostile_names_persist(run: Run) -> None:
+    run("var a$b = 1; var a_b = 2; var G = 3; var rt = 4;")
+    run("on t (e) { a$b += 10; var a_b = 0; G = a_b; }")
+    run("emit t;")
+    assert run("[a$b, a_b, G, rt]") == "[11, 2, 0, 4]\n"

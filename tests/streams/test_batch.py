@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from cxpar.runtime.breaker import BreakerConfig
-from cxpar.runtime.streams import read_done
+from cxpar.runtime.batchfile import scan_output
 
 from .conftest import ROOT, run_batch_cx, run_cli, write_jsonl
 
@@ -160,12 +160,12 @@ def test_system_start_then_input_record(tmp_path: Path) -> None:
     assert by[1][0]["output"] == {"log": "start,record", "got": {"k": [1, 2.5]}}
 
 
-def test_read_done_cuts_a_torn_tail(tmp_path: Path) -> None:
+def test_resume_scan_cuts_a_torn_tail(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     out.write_bytes(b'{"index": 0, "output": 1}\n{"index": 2, "error": {"type": "x"}}\n'
                     b'{"index": 1, "output": 1}\n{"index": 1, "outp')
-    done, failed = read_done(str(out))
-    assert done == {0, 2} and failed == 1
+    scan = scan_output(str(out))
+    assert scan.done == {0, 2} and scan.failed == {2} and scan.redo == {1}
     assert out.read_bytes().endswith(b'"x"}}\n')
 
 

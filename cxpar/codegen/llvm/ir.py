@@ -98,8 +98,8 @@ def _bytes(text: str) -> tuple[str, int]:
 
 
 def _comment(text: str) -> str:
-    """Text safe for an IR ``;`` comment (one line)."""
-    return text.replace("\n", " ").replace("\r", " ")
+    """Text safe for an IR ``;`` comment: one line, printable (others as ``\\xNN``)."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 _HEADER = """\

@@ -41,5 +41,6 @@ def build_provider(settings: RunSettings, env: Mapping[str, str] | None = None) 
                               timeout_s=p.timeout_ms / 1000 if p.timeout_ms else None,
                               max_connections=p.max_connections, http2=p.http2,
                               temperature=p.temperature, max_tokens=p.max_tokens,
-                              headers=p.headers)
+                              headers=p.headers, max_retries=p.max_retries,
+                              max_response_bytes=round(p.max_response_mb * 1024 * 1024))
     raise ValueError(f"`{p.name}` is not a built-in provider ({', '.join(BUILTIN_PROVIDERS)})")

@@ -20,11 +20,23 @@ Service mapping (the answer is always the reply's ``choices[0].message.content``
   from that entity include its memory as context (the last 20 items).
 - ``await`` is a runtime timer and never reaches a provider.
 
+Transport retries (like the official SDKs, independent of CX ``retries``): a
+connection error, a timeout of the request itself, HTTP 408/409/429 or 5xx is retried
+up to ``max_retries`` times (default 2; ``[provider] max_retries``) with exponential
+backoff (0.5 s, 1 s, … at most 8 s, with jitter), waiting ``Retry-After`` instead when
+the server sends one of at most 60 s, and never past the call's deadline. Each retry is
+counted in ``--stats`` (``transport retries``).
+
 Failures raise :class:`ProviderError` with the HTTP status and a short excerpt of the
-body; timeouts, HTTP 408/429/5xx and connection errors are retryable (``Retry-After``
-on 429/503 is passed to the coordinator's backoff), everything else is not. The API key
-(``CXPAR_API_KEY``) is sent as ``Authorization: Bearer …`` and never appears in a
-message, a repr, a trace or stats.
+body; what a transport retry could fix stays retryable for the call's own ``retries``
+(``Retry-After`` on 429/503 is passed to the coordinator's backoff), everything else is
+not. A redirect (3xx) is reported as such and never followed; a body over
+``max_response_bytes`` (default 16 MiB) is refused while it arrives.
+
+The API key (``CXPAR_API_KEY``) is trimmed and validated, sent only as
+``Authorization: Bearer …`` and redacted, in every escaped form, from every message,
+repr, trace and stat; a base URL with user info is refused (see
+:mod:`cxpar.runtime.providers.secrets`).
 """
 
 from __future__ import annotations
@@ -34,17 +46,19 @@ import email.utils
 import importlib.util
 import json
 import math
+import random
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from ..values import to_json
 from .base import CallContext, ProviderError, condition_of
+from .secrets import Redactor, check_endpoint, clean_api_key, shown_url
 
-__all__ = ["OpenAIProvider", "parse_yes_no", "parse_retry_after", "MEMORY_ITEMS"]
+__all__ = ["OpenAIProvider", "TransportError", "parse_yes_no", "parse_retry_after",
+           "MEMORY_ITEMS", "MAX_RESPONSE_BYTES", "MAX_RETRIES"]
 
 #: How many of an entity's latest ``learn`` items are sent as context.
 MEMORY_ITEMS = 20
@@ -56,6 +70,13 @@ BODY_EXCERPT = 200
 YES_NO_MAX_TOKENS = 16
 #: Per-request timeout when the call has no deadline (s).
 DEFAULT_REQUEST_TIMEOUT_S = 120.0
+#: Largest response body accepted (bytes); larger ones fail the call as they arrive.
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+#: Transport retries of one request by default (connection errors, 408/409/429/5xx).
+MAX_RETRIES = 2
+#: Backoff of transport retries: first delay and cap (s), as the official SDKs.
+RETRY_BASE_S = 0.5
+RETRY_MAX_S = 8.0
 
 _SYSTEM = ("You are the `{service}` service of a CX workflow program. "
            "Answer the request directly and concisely.")
@@ -63,7 +84,12 @@ _SYSTEM_YES_NO = ("You are the `{service}` decision service of a CX workflow pro
                   "Answer the question with exactly one word: yes or no.")
 _YES = frozenset({"yes", "true"})
 _NO = frozenset({"no", "false"})
-_RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+_RETRY_STATUS = frozenset({408, 409, 429})
+
+
+class TransportError(ProviderError):
+    """A failure a transport retry may fix: no connection, a request timeout, HTTP
+    408/409/429 or 5xx (subject to ``Retry-After``)."""
 
 
 def parse_yes_no(text: str) -> bool:
@@ -105,39 +131,50 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, secs)
 
 
-def _strip_userinfo(url: str) -> str:
-    """``url`` without ``user:password@`` (never shown in messages)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<invalid url>"
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host += f":{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+def _retry_after_header(headers: httpx.Headers) -> float | None:
+    """``retry-after-ms`` (OpenAI's) or ``Retry-After`` as seconds, None if absent."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            value = float(ms) / 1000
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value):
+            return max(0.0, value)
+    return parse_retry_after(headers.get("retry-after"))
 
 
 class OpenAIProvider:
     """Chat completions against ``base_url`` (``…/v1``) with ``model``.
 
-    ``api_key`` defaults to ``CXPAR_API_KEY`` (read by :mod:`cxpar.plugins`, never
-    stored anywhere it could be printed). ``http2``: True, False or None (auto: when the
-    ``h2`` package is importable). ``timeout_s`` caps every request (default: the call's
-    ``timeout``, which the coordinator enforces anyway).
+    ``api_key`` (from ``CXPAR_API_KEY``, read by :mod:`cxpar.plugins`) is trimmed and
+    validated, and never stored anywhere it could be printed. ``http2``: True, False or
+    None (auto: when the ``h2`` package is importable). ``timeout_s`` caps every request
+    (default: the call's ``timeout``, which the coordinator enforces anyway).
+    ``max_retries``: transport retries per request; ``max_response_bytes``: the body cap.
+    Raises ValueError for a base URL with user info or a key no header can carry.
     """
 
     def __init__(self, base_url: str, model: str, *, api_key: str | None = None,
                  timeout_s: float | None = None, max_connections: int = 100,
                  http2: bool | None = None, temperature: float | None = None,
                  max_tokens: int | None = None,
-                 headers: Mapping[str, str] | None = None) -> None:
+                 headers: Mapping[str, str] | None = None,
+                 max_retries: int = MAX_RETRIES,
+                 max_response_bytes: int = MAX_RESPONSE_BYTES) -> None:
         if not base_url:
             raise ValueError("the openai provider needs a base URL")
+        check_endpoint(base_url)
+        api_key = clean_api_key(api_key)
+        if max_retries < 0 or max_response_bytes < 1:
+            raise ValueError("max_retries must be >= 0 and max_response_bytes >= 1")
         self.base_url = base_url.rstrip("/")
         self.url = self.base_url + "/chat/completions"
-        self.shown_url = _strip_userinfo(self.url)
+        self.shown_url = shown_url(self.url)
+        self.max_retries = max_retries
+        self.max_response_bytes = max_response_bytes
+        #: Transport retries made so far (also counted per service in ``--stats``).
+        self.transport_retries = 0
         self.model = model
         self.timeout_s = timeout_s
         self.max_connections = max_connections
@@ -148,7 +185,8 @@ class OpenAIProvider:
                          "User-Agent": "cxpar"}
         if headers:
             self._headers.update({str(k): str(v) for k, v in headers.items()})
-        self.__key = api_key or None
+        self.__key = api_key
+        self._redact = Redactor(api_key)
         if self.__key:
             self._headers["Authorization"] = f"Bearer {self.__key}"
         self.memory: list[Any] = []
@@ -162,11 +200,10 @@ class OpenAIProvider:
         return f"OpenAIProvider(base_url={self.shown_url!r}, model={self.model!r}{key})"
 
     # ------------------------------------------------------------------ client
-    def _redact(self, text: str) -> str:
-        key = self.__key
-        if key and key in text:
-            text = text.replace(key, "***")
-        return text
+    def _error(self, message: str, cls: type[ProviderError] = ProviderError,
+               **kw: Any) -> ProviderError:
+        """A failure whose message can never carry the key."""
+        return cls(self._redact(message), **kw)
 
     async def client(self) -> httpx.AsyncClient:
         """The shared client of the running loop (created on first use)."""
@@ -243,7 +280,7 @@ class OpenAIProvider:
 
     async def complete(self, messages: list[dict[str, str]], context: CallContext | None = None,
                        *, max_tokens: int | None = None) -> str:
-        """POST one chat completion; the reply's message content."""
+        """POST one chat completion (with transport retries); the reply's content."""
         body: dict[str, Any] = {"model": self.model, "messages": messages, "stream": False}
         if self.temperature is not None:
             body["temperature"] = self.temperature
@@ -251,6 +288,38 @@ class OpenAIProvider:
         if mt is not None:
             body["max_tokens"] = mt
         client = await self.client()
+        retry = 0
+        while True:
+            try:
+                return await self._post(client, body, context)
+            except TransportError as exc:
+                delay = self._retry_delay(exc, retry, context)
+                if delay is None:
+                    raise
+            retry += 1
+            self.transport_retries += 1
+            recorder = getattr(context.runtime, "recorder", None) if context else None
+            if recorder is not None and hasattr(recorder, "transport_retry"):
+                recorder.transport_retry(context.service if context else "")
+            await asyncio.sleep(delay)
+
+    def _retry_delay(self, exc: ProviderError, retry: int,
+                     context: CallContext | None) -> float | None:
+        """Seconds to wait before transport retry ``retry + 1``; None: do not retry."""
+        if retry >= self.max_retries or not exc.retryable:
+            return None
+        if exc.retry_after is not None:
+            delay = exc.retry_after
+        else:
+            delay = min(RETRY_BASE_S * 2 ** retry, RETRY_MAX_S) * (1 - 0.25 * random.random())
+        if context is not None and context.deadline is not None \
+                and asyncio.get_running_loop().time() + delay >= context.deadline:
+            return None  # the call's own timeout comes first: report this failure
+        return delay
+
+    async def _post(self, client: httpx.AsyncClient, body: dict[str, Any],
+                    context: CallContext | None) -> str:
+        """One HTTP request; its body is read up to ``max_response_bytes``."""
         timeout: float | None = self.timeout_s
         if context is not None and context.deadline is not None:
             # The coordinator cancels at the deadline; httpx's own timeout is a backstop.
@@ -258,45 +327,75 @@ class OpenAIProvider:
             timeout = max(0.5, left) if timeout is None else min(timeout, max(0.5, left))
         self.requests += 1
         try:
-            resp = await client.post(self.url, json=body,
-                                     timeout=timeout or DEFAULT_REQUEST_TIMEOUT_S)
+            async with client.stream("POST", self.url, json=body,
+                                     timeout=timeout or DEFAULT_REQUEST_TIMEOUT_S) as resp:
+                raw = await self._read(resp)
         except httpx.TimeoutException as exc:
-            raise ProviderError(f"request to {self.shown_url} timed out "
-                                f"({type(exc).__name__})") from None
+            raise self._error(f"request to {self.shown_url} timed out "
+                              f"({type(exc).__name__})", TransportError) from None
         except httpx.TransportError as exc:
-            detail = self._redact(str(exc)) or type(exc).__name__
-            raise ProviderError(f"cannot reach {self.shown_url}: {detail}") from None
+            detail = str(exc) or type(exc).__name__
+            raise self._error(f"cannot reach {self.shown_url}: {detail}",
+                              TransportError) from None
         except httpx.HTTPError as exc:  # pragma: no cover - other client errors
-            raise ProviderError(f"request to {self.shown_url} failed: "
-                                f"{self._redact(str(exc)) or type(exc).__name__}",
-                                retryable=False) from None
-        return self._content(resp)
+            raise self._error(f"request to {self.shown_url} failed: "
+                              f"{str(exc) or type(exc).__name__}", retryable=False) from None
+        return self._content(resp, raw)
 
-    def _content(self, resp: httpx.Response) -> str:
+    async def _read(self, resp: httpx.Response) -> bytes:
+        """The body, refused (not retried) as soon as it is larger than the cap."""
+        cap = self.max_response_bytes
+        declared = resp.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise self._too_big(resp, int(declared))
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.aiter_bytes():
+            size += len(chunk)
+            if size > cap:
+                raise self._too_big(resp, None)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_big(self, resp: httpx.Response, size: int | None) -> ProviderError:
+        got = f"{size} bytes" if size is not None else "more than that"
+        return self._error(
+            f"response from {self.shown_url} (HTTP {resp.status_code}) is larger than "
+            f"{_size(self.max_response_bytes)}: {got} (set [provider] max_response_mb to "
+            "accept more)", retryable=False)
+
+    def _content(self, resp: httpx.Response, raw: bytes) -> str:
         status = resp.status_code
+        if 300 <= status < 400:
+            where = resp.headers.get("location")
+            to = f" to {shown_url(where)}" if where else ""
+            raise self._error(
+                f"HTTP {status} redirect from {self.shown_url}{to}: cxpar does not follow "
+                "redirects (they could send the key elsewhere); use the final address as "
+                "the base URL", retryable=False)
         if status >= 400:
-            raise self._http_error(resp)
+            raise self._http_error(resp, raw)
         try:
-            data = resp.json()
+            data = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
-            raise ProviderError(f"malformed JSON from {self.shown_url} (HTTP {status}): "
-                                f"{self._excerpt(resp)}", retryable=False) from None
+            raise self._error(f"malformed JSON from {self.shown_url} (HTTP {status}): "
+                              f"{self._excerpt(resp, raw)}", retryable=False) from None
         try:
             content = data["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError):
-            raise ProviderError(f"unexpected reply from {self.shown_url}: no "
-                                f"choices[0].message.content in {self._excerpt(resp)}",
-                                retryable=False) from None
+            raise self._error(f"unexpected reply from {self.shown_url}: no "
+                              f"choices[0].message.content in {self._excerpt(resp, raw)}",
+                              retryable=False) from None
         if not isinstance(content, str):
-            raise ProviderError(f"unexpected reply from {self.shown_url}: message content "
-                                f"is {type(content).__name__}, not a string", retryable=False)
+            raise self._error(f"unexpected reply from {self.shown_url}: message content "
+                              f"is {type(content).__name__}, not a string", retryable=False)
         return content
 
-    def _excerpt(self, resp: httpx.Response) -> str:
+    def _excerpt(self, resp: httpx.Response, raw: bytes) -> str:
         try:
-            text = resp.text
-        except (UnicodeDecodeError, LookupError):
-            text = repr(resp.content[:BODY_EXCERPT])
+            text = raw.decode(resp.encoding or "utf-8", "replace")
+        except LookupError:
+            text = repr(raw[:BODY_EXCERPT])
         text = " ".join(self._redact(text).split())
         if not text:
             return "(empty body)"
@@ -304,15 +403,15 @@ class OpenAIProvider:
             text = text[:BODY_EXCERPT] + "…"
         return repr(text)
 
-    def _http_error(self, resp: httpx.Response) -> ProviderError:
+    def _http_error(self, resp: httpx.Response, raw: bytes) -> ProviderError:
         status = resp.status_code
         reason = resp.reason_phrase or ""
         msg = f"HTTP {status}{' ' + reason if reason else ''} from {self.shown_url}: " \
-              f"{self._excerpt(resp)}"
+              f"{self._excerpt(resp, raw)}"
         retryable = status in _RETRY_STATUS or status >= 500
         retry_after = None
-        if status in (429, 503):
-            retry_after = parse_retry_after(resp.headers.get("retry-after"))
+        if retryable:
+            retry_after = _retry_after_header(resp.headers)
             if retry_after is not None:
                 if retry_after > MAX_RETRY_AFTER_S:
                     retryable = False
@@ -320,4 +419,9 @@ class OpenAIProvider:
                            f"{MAX_RETRY_AFTER_S:g} s: not retried)"
                 else:
                     msg += f" (Retry-After {retry_after:g} s)"
-        return ProviderError(msg, retryable=retryable, retry_after=retry_after)
+        return self._error(msg, TransportError if retryable else ProviderError,
+                           retryable=retryable, retry_after=retry_after)
+
+
+def _size(n: int) -> str:
+    return f"{n / (1024 * 1024):g} MiB" if n >= 1024 * 1024 else f"{n} bytes"
