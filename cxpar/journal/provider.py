@@ -114,10 +114,13 @@ class JournaledProvider:
                 self._warn_once(context, f"`{service}` answered a value that is not JSON "
                                          "data; such answers are not journaled")
             else:
+                rec = CallRecord(stream, service, digest, occ, text, answer, context.attempt,
+                                 started, duration_ms, self._endpoint, self._model)
                 try:
-                    self.journal.record(CallRecord(
-                        stream, service, digest, occ, text, answer, context.attempt,
-                        started, duration_ms, self._endpoint, self._model))
+                    if isinstance(loop, VirtualEventLoop):
+                        self.journal.record(rec)
+                    else:
+                        await self.journal.record_soon(rec)
                 except JournalError as exc:
                     raise ProviderError(str(exc), retryable=False) from None
                 self.recorded += 1

@@ -60,7 +60,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         duration_ms       REAL    NOT NULL,  -- on the run's clock (virtual or real)
         UNIQUE (stream, service, request_hash, occurrence)
     )""",
-     "CREATE INDEX calls_by_run ON calls (run_id)", """
+     """
     CREATE TABLE streams (
         stream      INTEGER PRIMARY KEY,
         run_id      INTEGER NOT NULL REFERENCES runs(id),
