@@ -119,7 +119,7 @@ class Journal:
                 self.run_id = cur.lastrowid
         except sqlite3.Error as exc:
             raise JournalError(f"cannot use journal `{self.path}`: {exc}") from None
-        if known[0] and not known[1]:
+        if known[0] and not known[1] and kind != "repl":
             warnings.append(
                 f"journal `{self.path}` was recorded for another program (or another "
                 f"version of `{program}`); only calls with identical requests are replayed")
