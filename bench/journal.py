@@ -49,7 +49,8 @@ def _batch(compiled: Any, recs: Path, clock: str, journal: Path | None,
     """One batch run; (wall s, CPU s)."""
     from cxpar.journal import attach
     from cxpar.runtime.providers.sim import SimProvider
-    from cxpar.runtime.streams import BatchOptions, run_batch
+    from cxpar.runtime.settings import RunSettings
+    from cxpar.runtime.streams import run_batch
 
     provider: Any = SimProvider(0, latency_ms={"think": 100})
     session = None
@@ -58,13 +59,12 @@ def _batch(compiled: Any, recs: Path, clock: str, journal: Path | None,
                          source=PROGRAM, kind="batch")
         assert session is not None
         provider = session.provider
+    settings = RunSettings(clock=clock, input=str(recs), output=os.devnull, streams=streams,
+                           progress=False)
     gc.collect()
     t, c = time.perf_counter(), time.process_time()
-    code = run_batch(compiled.program, compiled.spans, compiled.sources,
-                     BatchOptions(input=str(recs), output=os.devnull, streams=streams,
-                                  progress=False),
-                     clock=clock, provider=provider, stdout=io.StringIO(),
-                     stderr=io.StringIO())
+    code = run_batch(compiled.program, compiled.spans, compiled.sources, settings,
+                     provider=provider, stdout=io.StringIO(), stderr=io.StringIO())
     if session is not None:
         session.finish(code)
     wall, cpu = time.perf_counter() - t, time.process_time() - c
