@@ -218,6 +218,7 @@ class Journal:
         self._drain()
         try:
             if self.write:
+                self.conn.execute("PRAGMA busy_timeout = 0")  # never wait for others here
                 self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 self.conn.execute("PRAGMA journal_mode = DELETE")
         except sqlite3.Error:

@@ -388,6 +388,6 @@ class RunSettings:
                     _fail(name, "needs --input (a batch run)")
         elif self.resume and self.output is None:
             _fail("resume", "needs --output (the results file to resume)")
-        if self.provider.name == "openai" and self.clock == "virtual":
+        if self.provider.name == "openai" and self.clock == "virtual" and self.replay is None:
             _fail("clock", "the openai provider needs `--clock real`: on the virtual clock "
                            "every timeout would expire at once while waiting for the network")

@@ -161,3 +161,17 @@ def test_cxpar_journal_show_and_stats(tmp_path: Path) -> None:
     for args in (("journal", "nope.db"), ("journal", "show"), ("journal", "x", "y", "z")):
         r = cx(*args, cwd=tmp_path)
         assert r.returncode == 2 and "Traceback" not in r.stderr, args
+
+
+def test_replay_needs_no_network_even_for_the_openai_provider(tmp_path: Path) -> None:
+    """With --replay nothing is sent, so the openai provider may run on the virtual
+    clock (a `cxpar.toml` naming it does not break `cxpar test`)."""
+    (tmp_path / "p.cx").write_text(PROGRAM, encoding="utf-8")
+    assert cx("run", "--clock", "virtual", "--journal", "j.db", "p.cx",
+              cwd=tmp_path).returncode == 0
+    dead = ("--provider", "openai", "--base-url", "http://127.0.0.1:9/v1", "--model", "m")
+    r = cx("run", "--clock", "virtual", *dead, "--replay", "j.db", "p.cx", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("[think] alpha false [infer] beta [think] alpha ")
+    no_replay = cx("run", "--clock", "virtual", *dead, "p.cx", cwd=tmp_path)
+    assert no_replay.returncode == 2 and "--clock real" in no_replay.stderr

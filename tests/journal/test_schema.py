@@ -149,3 +149,36 @@ def test_concurrent_writers_share_a_journal_safely(tmp_path: Path) -> None:
     assert conn.execute("SELECT count(*), min(status) FROM runs").fetchone() == (2, "ok")
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.close()
+
+
+KILLED_WRITER = """
+import os, signal, sys, time
+from cxpar.journal import Journal
+from cxpar.journal.store import CallRecord
+j = Journal.open(sys.argv[1], write=True)
+j.begin_run(program="p.cx", source="", kind="run", provider="sim")
+for i in range(40):
+    j.record(CallRecord(-1, "think", bytes([i]) * 16, 0, "{}", "1", 1, time.time(), 1.0))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_killed_writer_leaves_every_committed_call_readable(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    proc = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(path)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr
+    assert (tmp_path / "j.db-wal").stat().st_size > 0  # the calls are in the log only
+    r = Journal.open(str(path), write=False)
+    try:
+        assert r.conn.execute("SELECT count(*) FROM calls").fetchone()[0] == 40
+        assert r.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        r.close()
+    w = Journal.open(str(path), write=True)  # the next writer recovers and continues
+    w.begin_run(program="p.cx", source="", kind="run", provider="sim")
+    w.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*), max(id) FROM runs").fetchone() == (2, 2)
+    conn.close()
