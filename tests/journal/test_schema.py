@@ -14,6 +14,13 @@ from cxpar.journal import Journal, JournalError
 from cxpar.journal.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, connect
 
 
+def one_run(path: Path) -> None:
+    """A journal at ``path`` with one (empty) run in it."""
+    j = Journal.open(str(path), write=True)
+    j.begin_run(program="p.cx", source="", kind="run", provider="sim")
+    j.close()
+
+
 def test_a_new_journal_has_the_current_schema(tmp_path: Path) -> None:
     path = tmp_path / "j.db"
     conn = connect(str(path), write=True)
@@ -37,9 +44,7 @@ def test_an_empty_file_becomes_a_journal_when_written(tmp_path: Path) -> None:
 
 def test_a_closed_journal_is_one_self_contained_file(tmp_path: Path) -> None:
     path = tmp_path / "j.db"
-    j = Journal.open(str(path), write=True)
-    j.begin_run(program="p.cx", source="", kind="run", provider="sim")
-    j.close()
+    one_run(path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["j.db"]
     r = Journal.open(str(path), write=False)
     r.close()
@@ -88,36 +93,24 @@ def test_a_missing_journal_cannot_be_replayed(tmp_path: Path) -> None:
         Journal.open(str(tmp_path), write=True)
 
 
-def test_a_read_only_journal_cannot_be_written_but_can_be_replayed(tmp_path: Path) -> None:
-    path = tmp_path / "j.db"
-    j = Journal.open(str(path), write=True)
-    j.begin_run(program="p.cx", source="", kind="run", provider="sim")
-    j.close()
-    path.chmod(0o444)
+@pytest.mark.parametrize("what, message", [("file", "is read-only"),
+                                           ("directory", "directory is read-only")])
+def test_a_read_only_journal_cannot_be_written_but_can_be_replayed(
+        tmp_path: Path, what: str, message: str) -> None:
+    path = tmp_path / "ro" / "j.db"
+    path.parent.mkdir()
+    one_run(path)
+    target = path if what == "file" else path.parent
+    saved = target.stat().st_mode
+    target.chmod(0o444 if what == "file" else 0o555)
     try:
-        with pytest.raises(JournalError, match="read-only"):
-            Journal.open(str(path), write=True)
-        Journal.open(str(path), write=False).close()
-    finally:
-        path.chmod(0o644)
-
-
-def test_a_journal_in_a_read_only_directory(tmp_path: Path) -> None:
-    d = tmp_path / "ro"
-    d.mkdir()
-    path = d / "j.db"
-    j = Journal.open(str(path), write=True)
-    j.begin_run(program="p.cx", source="", kind="run", provider="sim")
-    j.close()
-    d.chmod(0o555)
-    try:
-        with pytest.raises(JournalError, match="directory is read-only"):
+        with pytest.raises(JournalError, match=message):
             Journal.open(str(path), write=True)
         r = Journal.open(str(path), write=False)  # replay still works
         assert r.conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
         r.close()
     finally:
-        d.chmod(0o755)
+        target.chmod(saved)
 
 
 WRITER = """
