@@ -92,7 +92,12 @@ def run_with_journal(settings: Any, provider: Any, run: Callable[[Any], int], *,
         raise
     finally:
         session.finish(code)
-    missed = session.provider.not_recorded
+    p = session.provider
+    if not p.strict and (p.served or p.recorded):
+        err.write(f"cxpar: journal `{session.journal.path}`: {p.served} "
+                  f"call{'s' if p.served != 1 else ''} answered from it, {p.recorded} "
+                  "sent to the provider and recorded\n")
+    missed = p.not_recorded
     if missed:
         err.write(f"warning: {missed} provider call{'s' if missed != 1 else ''} "
                   f"{'were' if missed != 1 else 'was'} not in journal `{session.journal.path}` "
