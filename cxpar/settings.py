@@ -122,7 +122,7 @@ def _parser(name: str, kind: str) -> Callable[[str], Any]:
     from cxpar.lang import parse_latency
 
     parsers: dict[str, Callable[[str], Any]] = {
-        "str": str, "choice": str, "int": _parse_int, "float": _parse_float,
+        "str": str, "path": str, "choice": str, "int": _parse_int, "float": _parse_float,
         "bool": _parse_bool, "latency": parse_latency, "capacity": parse_capacity,
         "table": _parse_table(name.rsplit(".", 1)[-1]),
     }
@@ -141,7 +141,7 @@ def _metavar(meta: Mapping[str, Any]) -> str | None:
     if meta["metavar"]:
         return str(meta["metavar"])
     return {"int": "N", "float": "NUM", "latency": "SVC=MS,...", "capacity": "SVC=N,...",
-            "table": "KEY=V,...", "str": "TEXT"}.get(meta["kind"])
+            "table": "KEY=V,...", "str": "TEXT", "path": "PATH"}.get(meta["kind"])
 
 
 def _default_text(f: Any) -> str | None:
@@ -244,7 +244,10 @@ def resolve(params: Mapping[str, Any], *, program: Path | None = None,
                     where = f" of `{config.path}`" if config.path else ""
                     sources.append((f"[{section}]{where}", table, False))
             elif key in table:
-                sources.append((_file_label(key, section, config.path), table[key], False))
+                value = table[key]
+                if kind == "path" and isinstance(value, str) and config.path is not None:
+                    value = str(config.path.parent / value)  # relative to cxpar.toml
+                sources.append((_file_label(key, section, config.path), value, False))
         if meta["env"] and env.get(meta["env"]):
             sources.append((meta["env"], env[meta["env"]], True))
         cli = params.get(_dest(name))

@@ -69,13 +69,14 @@ def _stats(conn: Any, path: str, fmt: str, slowest: int) -> None:
     tok = data["tokens"]
     tokens = "not reported" if tok["prompt"] is None and tok["completion"] is None \
         else f"{tok['prompt'] or 0} prompt + {tok['completion'] or 0} completion"
-    con.print(f"journal {path}: {data['calls']} calls in {len(data['runs'])} runs, "
-              f"{s['done']} batch streams done ({s['failed']} failed), tokens: {tokens}")
+    con.print(f"journal {path}: {_n(data['calls'], 'call')} in {_n(len(data['runs']), 'run')}, "
+              f"{_n(s['done'], 'batch stream')} done ({s['failed']} failed), tokens: {tokens}")
     runs = Table(title="runs", title_justify="left")
     for col in ("run", "started", "status", "kind", "program", "provider", "calls"):
         runs.add_column(col, justify="right" if col in ("run", "calls") else "left")
     for r in data["runs"]:
-        runs.add_row(str(r["id"]), _when(r["started_at"]), r["status"], r["kind"],
+        status = "unfinished" if r["status"] == "running" else r["status"]  # or killed
+        runs.add_row(str(r["id"]), _when(r["started_at"]), status, r["kind"],
                      r["program"], r["provider"] or "", str(r["calls"]))
     con.print(runs)
     svc = Table(title="calls per service", title_justify="left")
@@ -116,6 +117,10 @@ def _show(conn: Any, fmt: str, stream: int | None, service: str | None,
                       _ms(c["duration_ms"]), excerpt(c["request"], 50),
                       excerpt(c["answer"], 50))
     _console().print(table)
+
+
+def _n(count: int, what: str) -> str:
+    return f"{count} {what}{'' if count == 1 else 's'}"
 
 
 def _when(t: float | None) -> str:

@@ -8,11 +8,12 @@ from typing import Any
 
 import click
 
+from cxpar.driver import UsageError
 from cxpar.settings import config_option, resolve, settings_options
 
 
 @click.command("repl")
-@settings_options("clock", "seed")
+@settings_options("clock", "seed", "journal", "replay")
 @config_option
 def repl(config_path: str | None, **params: Any) -> None:
     """Read CX entries, run each on one long-lived runtime, print results.
@@ -37,8 +38,13 @@ def repl(config_path: str | None, **params: Any) -> None:
 
         provider, _services = prepare_run(settings, resolved.config)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    session = Session(settings, provider=provider,
-                      colour=interactive and use_colour(sys.stderr))
+    from cxpar.journal import JournalError
+
+    try:
+        session = Session(settings, provider=provider,
+                          colour=interactive and use_colour(sys.stderr))
+    except JournalError as exc:
+        raise UsageError(str(exc)) from None
     if not interactive:
         sys.exit(run_piped(session, sys.stdin))
     from cxpar.repl.app import run_interactive

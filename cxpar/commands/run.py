@@ -77,17 +77,30 @@ def run(file: str, config_path: str | None, explain: bool, show_settings: bool,
         compiled = compile_program(fe.compilation)
         program = compiled.program
     critical = critical_services(fe.compilation) if settings.dashboard else []
-    if settings.input is not None:
-        from cxpar.runtime.batchfile import BatchFileError
-        from cxpar.runtime.streams import run_batch
 
-        try:
-            code = run_batch(program, compiled.spans, compiled.sources, settings,
-                             provider=provider, critical=critical)
-        except BatchFileError as exc:  # the output is locked, or holds other results
-            raise UsageError(str(exc)) from None
-        sys.exit(code)
-    from cxpar.runtime.standalone import run_factory
+    def go(prov: Any) -> int:
+        if settings.input is not None:
+            from cxpar.runtime.batchfile import BatchFileError
+            from cxpar.runtime.streams import run_batch
 
-    sys.exit(run_factory(program, compiled.spans, compiled.sources, settings,
-                         provider=provider, critical=critical))
+            try:
+                return run_batch(program, compiled.spans, compiled.sources, settings,
+                                 provider=prov, critical=critical)
+            except BatchFileError as exc:  # the output is locked, or holds other results
+                raise UsageError(str(exc)) from None
+        from cxpar.runtime.standalone import run_factory
+
+        return run_factory(program, compiled.spans, compiled.sources, settings,
+                           provider=prov, critical=critical)
+
+    if settings.journal is None and settings.replay is None:
+        sys.exit(go(provider))
+    from cxpar.journal import JournalError, run_with_journal
+
+    assert fe.source is not None
+    try:
+        code = run_with_journal(settings, provider, go, program=file, source=fe.source.text,
+                                kind="run" if settings.input is None else "batch")
+    except JournalError as exc:
+        raise UsageError(str(exc)) from None
+    sys.exit(code)

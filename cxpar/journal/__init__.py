@@ -13,13 +13,15 @@ wraps the run's provider. See docs/durability.md.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from .schema import JournalError
 from .store import Journal
 
-__all__ = ["Journal", "JournalError", "JournalSession", "attach"]
+__all__ = ["Journal", "JournalError", "JournalSession", "attach", "run_with_journal"]
 
 
 @dataclass
@@ -65,3 +67,39 @@ def attach(provider: Any, *, journal: str | None, replay: str | None, program: s
         raise
     wrapped = JournaledProvider(provider, store, strict=replay is not None)
     return JournalSession(store, wrapped, warnings)
+
+
+def run_with_journal(settings: Any, provider: Any, run: Callable[[Any], int], *,
+                     program: str, source: str, kind: str,
+                     stderr: IO[str] | None = None) -> int:
+    """``run(provider)`` with ``provider`` wrapped for ``settings.journal`` /
+    ``settings.replay`` (if either is set); the journal records how the run ended.
+
+    Raises :class:`JournalError` (before anything runs) when the journal cannot be used.
+    """
+    session = attach(provider, journal=settings.journal, replay=settings.replay,
+                     program=program, source=source, kind=kind)
+    if session is None:
+        return run(provider)
+    err = stderr if stderr is not None else sys.stderr
+    for message in session.warnings:
+        err.write(f"warning: {message}\n")
+    code = 70
+    try:
+        code = run(session.provider)
+    except KeyboardInterrupt:
+        code = 130
+        raise
+    finally:
+        session.finish(code)
+    p = session.provider
+    if not p.strict and (p.served or p.recorded):
+        err.write(f"cxpar: journal `{session.journal.path}`: {p.served} "
+                  f"call{'s' if p.served != 1 else ''} answered from it, {p.recorded} "
+                  "sent to the provider and recorded\n")
+    missed = p.not_recorded
+    if missed:
+        err.write(f"warning: {missed} provider call{'s' if missed != 1 else ''} "
+                  f"{'were' if missed != 1 else 'was'} not in journal `{session.journal.path}` "
+                  "(each failed with `_errors` type `not_recorded`)\n")
+    return code

@@ -37,13 +37,16 @@ def canonical(request: Mapping[str, Any]) -> str:
 
 def request_hash(service: str, text: str) -> bytes:
     """The index key of ``(service, canonical request)``: 16 bytes of SHA-256."""
-    data = service.encode("utf-8", "surrogatepass") + b"\0" + \
-        text.encode("utf-8", "surrogatepass")
-    return hashlib.sha256(data).digest()[:16]
+    h = hashlib.sha256(service.encode("utf-8", "surrogatepass"))
+    h.update(b"\0")
+    h.update(text.encode("utf-8", "surrogatepass"))
+    return h.digest()[:16]
 
 
 def storable(text: str) -> str:
     """``text`` as SQLite can store it (lone surrogates written as ``\\udXXX``)."""
+    if text.isascii():
+        return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

@@ -114,10 +114,15 @@ class JournaledProvider:
                 self._warn_once(context, f"`{service}` answered a value that is not JSON "
                                          "data; such answers are not journaled")
             else:
+                prompt, completion = reported_tokens(context)
+                rec = CallRecord(stream, service, digest, occ, text, answer, context.attempt,
+                                 started, duration_ms, self._endpoint, self._model, prompt,
+                                 completion)
                 try:
-                    self.journal.record(CallRecord(
-                        stream, service, digest, occ, text, answer, context.attempt,
-                        started, duration_ms, self._endpoint, self._model))
+                    if isinstance(loop, VirtualEventLoop):
+                        self.journal.record(rec)
+                    else:
+                        await self.journal.record_soon(rec)
                 except JournalError as exc:
                     raise ProviderError(str(exc), retryable=False) from None
                 self.recorded += 1
@@ -139,6 +144,18 @@ class JournaledProvider:
         """A batch stream finished and its lines are written."""
         self.occurrences.forget_stream(stream)
         self.journal.stream_done(stream, failed)
+
+
+def reported_tokens(context: CallContext) -> tuple[int | None, int | None]:
+    """``(prompt, completion)`` tokens the provider reported for this attempt
+    (``context.usage``; estimates such as the sim's are not reported tokens), or
+    ``(None, None)`` when it reported none."""
+    usage = [u for u in getattr(context, "usage", None) or ()
+             if not getattr(u, "estimated", False)]
+    if not usage:
+        return None, None
+    return (sum(int(getattr(u, "input_tokens", 0)) for u in usage),
+            sum(int(getattr(u, "output_tokens", 0)) for u in usage))
 
 
 def _encode(value: Any) -> str | None:

@@ -60,7 +60,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         duration_ms       REAL    NOT NULL,  -- on the run's clock (virtual or real)
         UNIQUE (stream, service, request_hash, occurrence)
     )""",
-     "CREATE INDEX calls_by_run ON calls (run_id)", """
+     """
     CREATE TABLE streams (
         stream      INTEGER PRIMARY KEY,
         run_id      INTEGER NOT NULL REFERENCES runs(id),
@@ -166,12 +166,16 @@ def _open_readonly(p: Path) -> sqlite3.Connection:
                                check_same_thread=False)
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         return conn
-    except sqlite3.OperationalError:
-        # a WAL journal in a directory we cannot write (no -shm file can be made):
-        # read the file as it is
-        conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None,
+    except sqlite3.OperationalError as exc:
+        # a WAL journal in a directory we cannot write (no -shm file can be made): read
+        # the file as it is, unless its write-ahead log holds calls the file lacks
+        wal = p.with_name(p.name + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise JournalError(
+                f"cannot read journal `{p}` here: its write-ahead log (`{wal.name}`, left "
+                f"by a run that was killed) needs a writable directory ({exc})") from None
+        return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None,
                                check_same_thread=False)
-        return conn
 
 
 def _check_writable(p: Path, shown: str) -> None:

@@ -1,7 +1,18 @@
-"""A journal of provider calls: runs, calls and finished streams in one SQLite file."""
+"""A journal of provider calls: runs, calls and finished streams in one SQLite file.
+
+Writes are committed one of two ways, both before the answer reaches the program:
+
+- :meth:`Journal.record`: a transaction of its own, on the caller's thread (the virtual
+  clock: a journaled run then orders its events exactly as a plain run does);
+- :meth:`Journal.record_soon`: queued, and committed together with every other call
+  that completed in the same turn of the event loop (group commit: one transaction per
+  turn, scheduled with ``call_soon``); the caller awaits a future that is resolved once
+  its call is committed (the real clock, where answers arrive in bursts).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import sqlite3
@@ -48,19 +59,23 @@ class CallRecord:
     completion_tokens: int | None = None
 
 
-_LOOKUP = ("SELECT answer, duration_ms, request FROM calls WHERE stream = ? AND service = ? "
-           "AND request_hash = ? AND occurrence = ?")
+_STREAM_CALLS = ("SELECT service, request_hash, occurrence, request, answer, duration_ms "
+                 "FROM calls WHERE stream = ?")
 _INSERT = ("INSERT OR IGNORE INTO calls (run_id, stream, service, request_hash, occurrence, "
            "request, answer, endpoint, model, prompt_tokens, completion_tokens, attempt, "
            "started_at, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_STREAM_DONE = ("INSERT OR REPLACE INTO streams (stream, run_id, finished_at, failed) "
+                "VALUES (?, ?, ?, ?)")
+
+_Key = tuple[str, bytes, int]
 
 
 class Journal:
     """An open journal: :meth:`open` it, :meth:`begin_run`, look up and record calls.
 
-    Opened for writing (``--journal``) every :meth:`record` is its own committed
-    transaction, done before the answer is handed to the program; opened read-only
-    (``--replay``, ``cxpar journal``) nothing is ever written.
+    Opened for writing (``--journal``) every recorded call is committed before the
+    program sees its answer; opened read-only (``--replay``, ``cxpar journal``) nothing
+    is ever written.
     """
 
     def __init__(self, conn: sqlite3.Connection, path: str, *, write: bool) -> None:
@@ -72,6 +87,9 @@ class Journal:
         #: other stream cannot be in it, so no lookup is needed.
         self.recorded_streams: set[int] = {
             row[0] for row in conn.execute("SELECT DISTINCT stream FROM calls")}
+        #: The recorded calls of the streams running now, loaded at their first lookup.
+        self._loaded: dict[int, dict[_Key, tuple[str, str, float]]] = {}
+        self._pending: list[tuple[tuple[Any, ...], asyncio.Future[None]]] = []
 
     @classmethod
     def open(cls, path: str, *, write: bool) -> Journal:
@@ -101,7 +119,7 @@ class Journal:
                 self.run_id = cur.lastrowid
         except sqlite3.Error as exc:
             raise JournalError(f"cannot use journal `{self.path}`: {exc}") from None
-        if known[0] and not known[1]:
+        if known[0] and not known[1] and kind != "repl":
             warnings.append(
                 f"journal `{self.path}` was recorded for another program (or another "
                 f"version of `{program}`); only calls with identical requests are replayed")
@@ -109,6 +127,7 @@ class Journal:
 
     def end_run(self, status: str) -> None:
         """Mark the current run finished (``ok``, ``failed`` or ``interrupted``)."""
+        self._drain()
         if self.write and self.run_id is not None:
             self._execute("UPDATE runs SET finished_at = ?, status = ? WHERE id = ?",
                           (time.time(), status, self.run_id))
@@ -119,24 +138,64 @@ class Journal:
         """The recorded answer of this call, or None."""
         if stream not in self.recorded_streams:
             return None
-        row = self.conn.execute(_LOOKUP, (stream, service, digest, occurrence)).fetchone()
-        if row is None or row[2] != request:
+        calls = self._loaded.get(stream)
+        if calls is None:
+            calls = self._loaded[stream] = {
+                (r[0], r[1], r[2]): (r[3], r[4], r[5])
+                for r in self.conn.execute(_STREAM_CALLS, (stream,))}
+        row = calls.get((service, digest, occurrence))
+        if row is None or row[0] != request:
             return None
-        return Recorded(json.loads(row[0]), float(row[1]))
+        return Recorded(json.loads(row[1]), float(row[2]))
 
     def record(self, call: CallRecord) -> None:
-        """Commit one completed call (its own transaction)."""
-        self._execute(_INSERT, (
-            self.run_id, call.stream, call.service, call.digest, call.occurrence,
-            call.request, call.answer, call.endpoint, call.model, call.prompt_tokens,
-            call.completion_tokens, call.attempt, call.started_at, call.duration_ms))
+        """Commit one completed call now (its own transaction)."""
+        self._execute(_INSERT, self._row(call))
+
+    def record_soon(self, call: CallRecord) -> asyncio.Future[None]:
+        """Queue one completed call; it is committed with the others queued in this turn
+        of the event loop. The future is done once it is committed (JournalError if that
+        failed)."""
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._flush)
+        self._pending.append((self._row(call), fut))
+        return fut
+
+    def _flush(self, settle: bool = True) -> None:
+        batch, self._pending = self._pending, []
+        error: JournalError | None = None
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(_INSERT, [row for row, _f in batch])
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            error = JournalError(f"cannot write journal `{self.path}`: {exc}")
+        if not settle:
+            return
+        for _row, fut in batch:
+            if fut.done():
+                continue
+            if error is None:
+                fut.set_result(None)
+            else:
+                fut.set_exception(error)
 
     def stream_done(self, stream: int, failed: bool) -> None:
         """A batch stream's result lines are written: remember it as done."""
-        if self.write and self.run_id is not None:
-            self._execute("INSERT OR REPLACE INTO streams (stream, run_id, finished_at, "
-                          "failed) VALUES (?, ?, ?, ?)",
-                          (stream, self.run_id, time.time(), int(failed)))
+        self._loaded.pop(stream, None)
+        if not (self.write and self.run_id is not None):
+            return
+        self._execute(_STREAM_DONE, (stream, self.run_id, time.time(), int(failed)))
+
+    def _row(self, c: CallRecord) -> tuple[Any, ...]:
+        return (self.run_id, c.stream, c.service, c.digest, c.occurrence, c.request,
+                c.answer, c.endpoint, c.model, c.prompt_tokens, c.completion_tokens,
+                c.attempt, c.started_at, c.duration_ms)
 
     def _execute(self, sql: str, args: tuple[Any, ...]) -> None:
         try:
@@ -144,15 +203,22 @@ class Journal:
         except sqlite3.Error as exc:
             raise JournalError(f"cannot write journal `{self.path}`: {exc}") from None
 
+    def _drain(self) -> None:
+        """Commit what is still queued (the loop stopped before its turn ended)."""
+        if self._pending:
+            self._flush(settle=False)  # their loop has stopped: nobody awaits them
+
     def close(self) -> None:
-        """Close the connection.
+        """Commit what is queued and close.
 
         The last writer to leave folds the write-ahead log back into the file
         (rollback-journal mode), so a finished journal is one self-contained file that
         can be copied, committed and replayed from a read-only place.
         """
+        self._drain()
         try:
             if self.write:
+                self.conn.execute("PRAGMA busy_timeout = 0")  # never wait for others here
                 self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 self.conn.execute("PRAGMA journal_mode = DELETE")
         except sqlite3.Error:

@@ -47,6 +47,8 @@ Commands:
   :provider [sim] [seed=N] [latency=think=100,...] [fail-rate=X] [timeout-rate=X]
                            show or configure the AI provider
   :stats                   per service/handler statistics so far
+  :journal [PATH|off]      show the journal, record and serve provider calls with the
+                           journal at PATH (as `cxpar run --journal`), or stop
   :quit                    leave (also Ctrl-D)
 Ctrl-C cancels a running entry (and everything it started) and returns to the prompt."""
 
@@ -155,7 +157,11 @@ class Session:
         self._counter = 0
         self.loop: asyncio.AbstractEventLoop | None = None
         self.runner: asyncio.Runner | None = None
+        #: The journal in use (`:journal`, `--journal`, `--replay`), if any.
+        self.journal: Any = None
         self._fresh_state()
+        if self.settings.journal is not None or self.settings.replay is not None:
+            self._open_journal(self.settings.journal, self.settings.replay)  # JournalError
 
     # ------------------------------------------------------------------ state
 
@@ -163,7 +169,7 @@ class Session:
         from cxpar.runtime.scheduler import Runtime
         from cxpar.runtime.tracing import Recorder
 
-        self.close()
+        self._stop_loop()
         #: Declarations of earlier entries, in order: EntityDecl, OnHandler, VarDecl stubs.
         self.decls: list[n.Stmt] = []
         #: Every top-level statement of every successful entry (for `:graph`).
@@ -176,6 +182,12 @@ class Session:
                           stdout=self.out, stderr=self.err,
                           recorder=Recorder(keep_spans=False))
         self.rt.sources = self.sources
+        if self.journal is not None:  # a reset session replays from the first call again
+            from cxpar.journal.keys import Occurrences
+
+            self.journal.provider.occurrences = Occurrences()
+            self.journal.provider.inner = self.rt.provider
+            self.rt.provider = self.journal.provider
         self._start_loop()
 
     def _start_loop(self) -> None:
@@ -187,7 +199,11 @@ class Session:
         self.rt.attach(loop)
 
     def close(self) -> None:
-        """Close the event loop (the session can still be reset)."""
+        """Close the event loop and the journal (the session can still be reset)."""
+        self._stop_loop()
+        self._close_journal()
+
+    def _stop_loop(self) -> None:
         if self.runner is not None:
             try:
                 self.runner.close()
@@ -433,7 +449,8 @@ class Session:
             "help": self.cmd_help, "h": self.cmd_help, "?": self.cmd_help,
             "ast": self.cmd_ast, "graph": self.cmd_graph, "load": self.cmd_load,
             "reset": self.cmd_reset, "clock": self.cmd_clock, "provider": self.cmd_provider,
-            "stats": self.cmd_stats, "quit": self.cmd_quit, "q": self.cmd_quit,
+            "stats": self.cmd_stats, "journal": self.cmd_journal,
+            "quit": self.cmd_quit, "q": self.cmd_quit,
             "exit": self.cmd_quit,
         }.get(cmd)
         if handler is None:
@@ -542,7 +559,7 @@ class Session:
         except SettingsError as exc:
             self.err.write(f"error: {exc.message}\n")
             return
-        self.close()
+        self._stop_loop()
         self._start_loop()
         self.out.write(f"clock: {arg}\n")
 
@@ -584,7 +601,52 @@ class Session:
         self.settings = settings
         self._provider = None
         self.rt.provider = build_provider(settings)
+        if self.journal is not None:
+            self.journal.provider.inner = self.rt.provider
+            self.rt.provider = self.journal.provider
         self.out.write(describe_provider(settings) + "\n")
+
+    def cmd_journal(self, arg: str) -> None:
+        if not arg:
+            j = self.journal
+            if j is None:
+                self.out.write("journal: off\n")
+            else:
+                p = j.provider
+                mode = "replay" if p.strict else "journal"
+                self.out.write(f"{mode}: {j.journal.path} ({p.served} served, "
+                               f"{p.recorded} recorded, {p.not_recorded} not recorded)\n")
+            return
+        from cxpar.journal import JournalError
+
+        self._close_journal()
+        if arg == "off":
+            self.out.write("journal: off\n")
+            return
+        try:
+            self._open_journal(arg, None)
+        except JournalError as exc:
+            self.err.write(f"error: {exc}\n")
+            return
+        self.out.write(f"journal: {arg} (provider calls are recorded, and served when "
+                       "already recorded)\n")
+
+    def _open_journal(self, journal: str | None, replay: str | None) -> None:
+        from cxpar.journal import attach
+
+        inner = self.rt.provider
+        session = attach(inner, journal=journal, replay=replay, program="<repl>", source="",
+                         kind="repl")
+        assert session is not None
+        self.journal = session
+        self.rt.provider = session.provider
+
+    def _close_journal(self) -> None:
+        if self.journal is None:
+            return
+        self.rt.provider = self.journal.provider.inner
+        self.journal.finish(self.status)
+        self.journal = None
 
     def cmd_stats(self, arg: str) -> None:
         rec = self.rt.recorder

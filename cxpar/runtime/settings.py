@@ -349,6 +349,16 @@ class RunSettings:
                           help="Batch run: skip the records already in --output.")
     progress: bool = option(True, cli="--progress/--no-progress", kind="bool", flag=True,
                             help="Batch run: progress display on stderr.")
+    # durable runs (docs/durability.md)
+    journal: str | None = option(None, toml="run.journal", env="CXPAR_JOURNAL",
+                                 cli="--journal", kind="path", metavar="PATH",
+                                 help="Record every provider call in this SQLite journal "
+                                      "and answer the calls it already holds from it (a "
+                                      "resumed run pays for no completed call twice).")
+    replay: str | None = option(None, cli="--replay", kind="path", metavar="PATH",
+                                help="Answer every provider call from this journal and "
+                                     "never contact a provider; a call it does not hold "
+                                     "fails with `_errors` type `not_recorded`.")
     # internal: the real-time guard that stops a virtual run whose clock never advances
     guard_s: float = option(DEFAULT_GUARD_S, kind="float")
 
@@ -378,8 +388,11 @@ class RunSettings:
             _fail("limits", f"must be a LimitsConfig, got {self.limits!r}")
         for name in ("stats", "dashboard", "ordered", "resume", "progress"):
             _flag(self, name)
-        for name in ("trace", "input", "output"):
+        for name in ("trace", "input", "output", "journal", "replay"):
             _text(self, name)
+        if self.journal is not None and self.replay is not None:
+            _fail("replay", "cannot be combined with --journal (--journal records and "
+                            "serves, --replay only serves)")
         _number(self, "guard_s", above=0)
         if self.input is None:
             for name in ("output", "resume", "ordered"):
@@ -387,6 +400,6 @@ class RunSettings:
                     _fail(name, "needs --input (a batch run)")
         elif self.resume and self.output is None:
             _fail("resume", "needs --output (the results file to resume)")
-        if self.provider.name == "openai" and self.clock == "virtual":
+        if self.provider.name == "openai" and self.clock == "virtual" and self.replay is None:
             _fail("clock", "the openai provider needs `--clock real`: on the virtual clock "
                            "every timeout would expire at once while waiting for the network")

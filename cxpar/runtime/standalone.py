@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -39,7 +40,8 @@ _STANDALONE = {"--clock": "clock", "--seed": "seed", "--latency": "latency",
                "--fail-rate": "fail_rate", "--timeout-rate": "timeout_rate",
                "--max-concurrency": "max_concurrency", "--timeout": "timeout_ms",
                "--stats": "stats", "--trace": "trace", "--provider": "provider.name",
-               "--base-url": "provider.base_url", "--model": "provider.model"}
+               "--base-url": "provider.base_url", "--model": "provider.model",
+               "--journal": "journal", "--replay": "replay"}
 
 
 def standalone_settings(ns: argparse.Namespace) -> RunSettings:
@@ -85,10 +87,27 @@ def main(factory: Callable[[Any], Any], spans: Sequence[Any], sources: Mapping[s
     ap.add_argument("--model", default=os.environ.get("CXPAR_MODEL") or None,
                     help="openai: the model name [CXPAR_MODEL]; the key is read only from "
                          "CXPAR_API_KEY")
+    ap.add_argument("--journal", default=None, metavar="PATH",
+                    help="record provider calls in this journal and answer the ones it "
+                         "holds from it (docs/durability.md)")
+    ap.add_argument("--replay", default=None, metavar="PATH",
+                    help="answer every provider call from this journal, never a provider")
     ns = ap.parse_args(argv)
     try:
         settings = standalone_settings(ns)
         provider = build_provider(settings)
     except (SettingsError, ValueError) as exc:
         ap.error(str(exc))
-    return run_factory(factory, spans, sources, settings, provider=provider)
+    if settings.journal is None and settings.replay is None:
+        return run_factory(factory, spans, sources, settings, provider=provider)
+    from cxpar.journal import JournalError, run_with_journal
+
+    program, source = next(iter(sources.items()))
+    try:
+        return run_with_journal(
+            settings, provider,
+            lambda prov: run_factory(factory, spans, sources, settings, provider=prov),
+            program=program, source=source, kind="module")
+    except JournalError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2

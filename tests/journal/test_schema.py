@@ -14,6 +14,13 @@ from cxpar.journal import Journal, JournalError
 from cxpar.journal.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, connect
 
 
+def one_run(path: Path) -> None:
+    """A journal at ``path`` with one (empty) run in it."""
+    j = Journal.open(str(path), write=True)
+    j.begin_run(program="p.cx", source="", kind="run", provider="sim")
+    j.close()
+
+
 def test_a_new_journal_has_the_current_schema(tmp_path: Path) -> None:
     path = tmp_path / "j.db"
     conn = connect(str(path), write=True)
@@ -37,9 +44,7 @@ def test_an_empty_file_becomes_a_journal_when_written(tmp_path: Path) -> None:
 
 def test_a_closed_journal_is_one_self_contained_file(tmp_path: Path) -> None:
     path = tmp_path / "j.db"
-    j = Journal.open(str(path), write=True)
-    j.begin_run(program="p.cx", source="", kind="run", provider="sim")
-    j.close()
+    one_run(path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["j.db"]
     r = Journal.open(str(path), write=False)
     r.close()
@@ -88,36 +93,24 @@ def test_a_missing_journal_cannot_be_replayed(tmp_path: Path) -> None:
         Journal.open(str(tmp_path), write=True)
 
 
-def test_a_read_only_journal_cannot_be_written_but_can_be_replayed(tmp_path: Path) -> None:
-    path = tmp_path / "j.db"
-    j = Journal.open(str(path), write=True)
-    j.begin_run(program="p.cx", source="", kind="run", provider="sim")
-    j.close()
-    path.chmod(0o444)
+@pytest.mark.parametrize("what, message", [("file", "is read-only"),
+                                           ("directory", "directory is read-only")])
+def test_a_read_only_journal_cannot_be_written_but_can_be_replayed(
+        tmp_path: Path, what: str, message: str) -> None:
+    path = tmp_path / "ro" / "j.db"
+    path.parent.mkdir()
+    one_run(path)
+    target = path if what == "file" else path.parent
+    saved = target.stat().st_mode
+    target.chmod(0o444 if what == "file" else 0o555)
     try:
-        with pytest.raises(JournalError, match="read-only"):
-            Journal.open(str(path), write=True)
-        Journal.open(str(path), write=False).close()
-    finally:
-        path.chmod(0o644)
-
-
-def test_a_journal_in_a_read_only_directory(tmp_path: Path) -> None:
-    d = tmp_path / "ro"
-    d.mkdir()
-    path = d / "j.db"
-    j = Journal.open(str(path), write=True)
-    j.begin_run(program="p.cx", source="", kind="run", provider="sim")
-    j.close()
-    d.chmod(0o555)
-    try:
-        with pytest.raises(JournalError, match="directory is read-only"):
+        with pytest.raises(JournalError, match=message):
             Journal.open(str(path), write=True)
         r = Journal.open(str(path), write=False)  # replay still works
         assert r.conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
         r.close()
     finally:
-        d.chmod(0o755)
+        target.chmod(saved)
 
 
 WRITER = """
@@ -148,4 +141,37 @@ def test_concurrent_writers_share_a_journal_safely(tmp_path: Path) -> None:
     assert conn.execute("SELECT count(*) FROM calls").fetchone()[0] == 600
     assert conn.execute("SELECT count(*), min(status) FROM runs").fetchone() == (2, "ok")
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+
+
+KILLED_WRITER = """
+import os, signal, sys, time
+from cxpar.journal import Journal
+from cxpar.journal.store import CallRecord
+j = Journal.open(sys.argv[1], write=True)
+j.begin_run(program="p.cx", source="", kind="run", provider="sim")
+for i in range(40):
+    j.record(CallRecord(-1, "think", bytes([i]) * 16, 0, "{}", "1", 1, time.time(), 1.0))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_killed_writer_leaves_every_committed_call_readable(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    proc = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(path)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr
+    assert (tmp_path / "j.db-wal").stat().st_size > 0  # the calls are in the log only
+    r = Journal.open(str(path), write=False)
+    try:
+        assert r.conn.execute("SELECT count(*) FROM calls").fetchone()[0] == 40
+        assert r.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        r.close()
+    w = Journal.open(str(path), write=True)  # the next writer recovers and continues
+    w.begin_run(program="p.cx", source="", kind="run", provider="sim")
+    w.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*), max(id) FROM runs").fetchone() == (2, 2)
     conn.close()
