@@ -24,6 +24,7 @@ before evaluating ``e``, as the generated Python does.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cxpar.analysis.model import ProgramInfo
@@ -316,44 +317,53 @@ class _Gen:
         self.emit(f"{r} = fcmp one double {v}, 0.0")
         return r
 
-    def branchy(self, left: object, right: object, ll: str, is_and: bool,
-                test: object) -> str:
-        """``left && right`` / ``left || right``: the left value unless it decides,
-        else the right one (through a stack slot that mem2reg turns into a phi)."""
+    def merged(self, ll: str) -> tuple[str, Callable[[str], None], Callable[[str], str]]:
+        """A stack slot for a value computed on several paths (mem2reg makes it a phi):
+        its name, ``put(value)`` (store it, in the current block) and ``get(end)``
+        (start block ``end`` and load it)."""
         slot = self.t() + ".slot"
         self.allocas.append(f"  {slot} = alloca {ll}")
-        lv = left()  # type: ignore[operator]
-        self.emit(f"store {ll} {lv}, ptr {slot}")
-        t = test(lv)  # type: ignore[operator]
+
+        def put(v: str) -> None:
+            self.emit(f"store {ll} {v}, ptr {slot}")
+
+        def get(end: str) -> str:
+            self.start(end)
+            out = self.t()
+            self.emit(f"{out} = load {ll}, ptr {slot}")
+            return out
+
+        return slot, put, get
+
+    def branchy(self, left: Callable[[], str], right: Callable[[], str], ll: str,
+                is_and: bool, test: Callable[[str], str]) -> str:
+        """``left && right`` / ``left || right``: the left value unless it decides,
+        else the right one."""
+        _, put, get = self.merged(ll)
+        lv = left()
+        put(lv)
+        t = test(lv)
         rhs, end = self.label("rhs"), self.label("end")
         if is_and:
             self.cbr(t, rhs, end)
         else:
             self.cbr(t, end, rhs)
         self.start(rhs)
-        rv = right()  # type: ignore[operator]
-        self.emit(f"store {ll} {rv}, ptr {slot}")
+        put(right())
         self.br(end)
-        self.start(end)
-        out = self.t()
-        self.emit(f"{out} = load {ll}, ptr {slot}")
-        return out
+        return get(end)
 
-    def select(self, e: n.Conditional, arm: object, ll: str) -> str:
-        slot = self.t() + ".slot"
-        self.allocas.append(f"  {slot} = alloca {ll}")
+    def select(self, e: n.Conditional, arm: Callable[[n.Expr], str], ll: str) -> str:
+        """``c ? a : b`` with ``arm`` compiling each branch."""
+        _, put, get = self.merged(ll)
         c = self.truth(e.cond)
         yes, no, end = self.label("then"), self.label("else"), self.label("end")
         self.cbr(c, yes, no)
         for lab, branch in ((yes, e.then), (no, e.orelse)):
             self.start(lab)
-            v = arm(branch)  # type: ignore[operator]
-            self.emit(f"store {ll} {v}, ptr {slot}")
+            put(arm(branch))
             self.br(end)
-        self.start(end)
-        out = self.t()
-        self.emit(f"{out} = load {ll}, ptr {slot}")
-        return out
+        return get(end)
 
     def value(self, e: n.Expr) -> tuple[str, str]:  # noqa: C901 - dispatch
         """``(llvm value, type)`` of ``e``."""
