@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cxpar.runtime.breaker import BreakerConfig
 from cxpar.runtime.batchfile import scan_output
+from cxpar.runtime.breaker import BreakerConfig
 
 from .conftest import ROOT, run_batch_cx, run_cli, write_jsonl
 
