@@ -245,7 +245,7 @@ class Runtime:
             bad = text[exc.start:exc.end]
             raise CxRuntimeError(
                 f"cannot print {ascii(bad)[1:-1]}: not valid Unicode text (a lone surrogate "
-                "from a `\\u` escape?); the output encoding cannot write it", span) from None
+                "from a model answer or a record?); the output encoding cannot write it", span) from None
         except BrokenPipeError:
             import os as _os
 

@@ -73,8 +73,8 @@ def groups(path: Path) -> dict[int, list[dict[str, Any]]]:
     return out
 
 
-def slow(b: dict[str, Path], *extra: str) -> tuple[str, ...]:
-    return ("--clock", "real", "--latency", "think=30", str(b["prog"]), "--input",
+def slow(b: dict[str, Path], *extra: str, think_ms: int = 30) -> tuple[str, ...]:
+    return ("--clock", "real", "--latency", f"think={think_ms}", str(b["prog"]), "--input",
             str(b["in"]), "--output", str(b["out"]), "--streams", "3", "--no-progress", *extra)
 
 
@@ -237,7 +237,8 @@ def test_file_size_limit_tears_a_group_and_resume_repairs_it(batch: dict[str, Pa
 
 def test_a_second_writer_is_refused_and_a_stale_lock_never_blocks(
         batch: dict[str, Path]) -> None:
-    first = popen(*slow(batch))
+    # Slow enough that the first run is still writing however busy the machine is.
+    first = popen(*slow(batch, think_ms=2000))
     try:
         wait_lines(batch["out"], 3, first)
         second = cli(*slow(batch, "--resume"))
