@@ -58,6 +58,8 @@ def schema() -> dict[str, set[str] | None]:
         assert keys is not None
         if key:
             keys.add(key)
+        elif f.metadata.get("kind") == "pricing":  # [pricing.MODEL]: any model name
+            out[section] = None
         else:  # a whole table: the keys of its dataclass
             keys.update(sub.name for sub in fields(f.default_factory()))
     out.update(FREE_SECTIONS)

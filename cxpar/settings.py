@@ -110,6 +110,12 @@ def _parse_bool(text: str) -> bool:
     return flag
 
 
+def _parse_price(text: str) -> tuple[float, float]:
+    from cxpar.runtime.cost import check_price
+
+    return check_price(text)
+
+
 def _parse_table(what: str) -> Callable[[str], dict[str, Any]]:
     def parse(text: str) -> dict[str, Any]:
         from cxpar.runtime.resilience import parse_settings
@@ -124,7 +130,7 @@ def _parser(name: str, kind: str) -> Callable[[str], Any]:
     parsers: dict[str, Callable[[str], Any]] = {
         "str": str, "path": str, "choice": str, "int": _parse_int, "float": _parse_float,
         "bool": _parse_bool, "latency": parse_latency, "capacity": parse_capacity,
-        "table": _parse_table(name.rsplit(".", 1)[-1]),
+        "table": _parse_table(name.rsplit(".", 1)[-1]), "price": _parse_price,
     }
     if kind not in parsers:
         raise ValueError("cannot be given as text")
@@ -278,7 +284,7 @@ def resolve(params: Mapping[str, Any], *, program: Path | None = None,
                     raise fail(label, str(exc)) from None
             values[name] = base
             origins[name] = parsed[-1][0]
-        elif kind in ("latency", "capacity", "map"):
+        elif kind in ("latency", "capacity", "map", "pricing"):
             merged: dict[str, Any] = {}
             for label, value in parsed:
                 if not isinstance(value, Mapping):

@@ -20,6 +20,7 @@ from .errors import CxRuntimeError
 from .flows import FLOW, Flow
 from .limits import backoff_s, priority_value
 from .providers.base import CallContext
+from .tracing import SPAN, Span, label_of
 from .values import Instance, to_request, truthy, type_name
 
 if TYPE_CHECKING:
@@ -39,16 +40,12 @@ _IDLE, _RUNNING, _SETTLED = 0, 1, 2
 _NO_FALLBACK: Any = object()
 
 
-def _label(fn: Any) -> str:
-    return str(getattr(fn, "__cx_name__", None) or getattr(fn, "__qualname__", "handler"))
-
-
 class _Inv:
     """One subscriber of one branch key: attempts, task, timer, outcome."""
 
     __slots__ = ("join", "ki", "fn", "inst", "attempts", "task", "timer", "state",
                  "t_start", "t_end", "value", "err", "shared", "deadline_at", "blocked",
-                 "blocked_at", "waited")
+                 "blocked_at", "waited", "span", "last_span")
 
     def __init__(self, join: _Join, ki: int, fn: Any, inst: Any) -> None:
         self.join = join
@@ -71,6 +68,9 @@ class _Inv:
         self.blocked_at = 0.0
         #: Seconds calls inside waited for slots (not its own time: rule 45).
         self.waited = 0.0
+        #: The span of the running attempt (spans on), else None; and of the last one.
+        self.span: Span | None = None
+        self.last_span: Span | None = None
 
     # -- starting
     def start(self) -> bool:
@@ -94,6 +94,15 @@ class _Inv:
         if join.rt.queueing and ctx is not None:  # calls inside know their branch
             ctx = ctx.copy()
             ctx.run(BRANCH.set, self)
+        if join.span is not None:
+            rec: Any = join.rt.recorder
+            self.span = span = rec.handler_span(
+                self.fn, self.inst, join.events[self.ki], join.span, now, awaited=True,
+                attrs={"key": join.keys[self.ki], "attempt": self.attempts})
+            span.prev = self.last_span
+            self.last_span = span
+            ctx = ctx.copy() if ctx is not None else contextvars.copy_context()
+            ctx.run(SPAN.set, span)
         task = loop.create_task(self.fn(join.rt, self.inst, ev), context=ctx)
         self.task = task
         task.add_done_callback(self.on_done)
@@ -143,16 +152,27 @@ class _Inv:
             self.timer = None
         join = self.join
         if task.cancelled():
-            self._settle(None, ("cancelled", f"`{join.events[self.ki]}` was cancelled"))
+            msg = f"`{join.events[self.ki]}` was cancelled"
+            self._end_span("cancelled", msg)
+            self._settle(None, ("cancelled", msg))
             return
         exc = task.exception()
         if exc is None:
+            self._end_span(None, None)
             self._settle(task.result(), None)
             return
         exc = join.rt.cx_error(exc)
         join.rt.report(exc)
         msg = exc.message if isinstance(exc, CxRuntimeError) else f"internal error: {exc!r}"
+        self._end_span("error", msg)
         self._fail("error", msg)
+
+    def _end_span(self, err: str | None, msg: str | None) -> None:
+        span = self.span
+        if span is not None:
+            self.span = None
+            rec: Any = self.join.rt.recorder
+            rec.end(span, self.join.loop.time(), err, msg)
 
     def on_timeout(self) -> None:
         self.timer = None
@@ -165,8 +185,9 @@ class _Inv:
         self.task = None
         task.cancel()
         join = self.join
-        self._fail("timeout",
-                   f"`{join.events[self.ki]}` timed out after {_ms_str(join.timeout_s)} ms")
+        msg = f"`{join.events[self.ki]}` timed out after {_ms_str(join.timeout_s)} ms"
+        self._end_span("timeout", msg)
+        self._fail("timeout", msg)
 
     def _fail(self, kind: str, msg: str) -> None:
         join = self.join
@@ -185,8 +206,8 @@ class _Inv:
         self.t_end = join.loop.time()
         rec = join.rt.recorder
         if rec is not None:
-            rec.span(_label(self.fn), "handler", join.events[self.ki], self.t_start,
-                     self.t_end, err[0] if err else None)
+            rec.invocation_done(label_of(self.fn), self.t_start, self.t_end, err is not None,
+                                max(0, self.attempts - 1))
         join.pending -= 1
         join.release_slot()
         if join.pending == 0 and join.prov_done:
@@ -205,7 +226,8 @@ class _Join:
                  "key_err", "pending", "fut", "timeout_s", "retries", "priority",
                  "concurrency", "running", "queue", "closed", "fanning", "ctx",
                  "deadline", "prov_done", "prov_value", "prov_err", "prov_attempts",
-                 "prov_t", "prov_task", "t0", "prov_waiting", "deadline_held", "parent")
+                 "prov_t", "prov_task", "t0", "prov_waiting", "deadline_held", "parent",
+                 "prov_work", "call_span", "span")
 
     def __init__(self, rt: Runtime, service: str) -> None:
         self.rt = rt
@@ -236,6 +258,12 @@ class _Join:
         self.prov_t = 0.0
         self.prov_task: asyncio.Task[None] | None = None
         self.t0 = 0.0
+        #: From the first request to the provider part's outcome (0: nothing was sent).
+        self.prov_work = 0.0
+        #: Spans on: the call's span, and the span its parts run under (the join's when
+        #: the call has branches, else the call's).
+        self.call_span: Span | None = None
+        self.span: Span | None = None
         #: The provider's first attempt waits for a slot (branch deadlines wait with it).
         self.prov_waiting = False
         self.deadline_held = False
@@ -318,6 +346,7 @@ class _Join:
                 inv.timer.cancel()
             if inv.task is not None:
                 inv.task.cancel()
+            inv._end_span("cancelled", "the call was cancelled")
             inv.state = _SETTLED
         self.queue.clear()
         if self.prov_task is not None:
@@ -338,7 +367,10 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
     Each attempt waits for its slots (the endpoint's adaptive limit, then the global
     ``--max-concurrency``) before anything else; its timeout starts when it has them
     (rule 45). Time spent waiting is the call's ``queued`` time: reported to the stats
-    recorder, never part of ``critical_ms`` or the payload.
+    recorder, never part of ``critical_ms`` or the payload. Then the run's budget
+    (``rt.meter``) is asked: once reached, the call fails with ``budget_exceeded`` and
+    is not retried. Each attempt's usage is spent on the meter and recorded (one span
+    per attempt with spans on).
     """
     rt = join.rt
     loop = join.loop
@@ -348,18 +380,25 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
     queued = 0.0
     flow = FLOW.get()
     lim = rt.limiter
+    rec: Any = rt.recorder
+    retried = 0
+    cancelled = True
+    prev_span: Span | None = None
     try:
         if await_ms is not None:  # `await`: a runtime timer, never cut short (rule 34)
             join.prov_attempts = 1
+            t_first = t_start
             if await_ms > 0:
                 await asyncio.sleep(await_ms / 1000)
             join.prov_value = float(await_ms)
+            cancelled = False
             return
         impl = rt.plugin_impl(service)
         breaker = rt.breaker(service)
         res = rt.resilience
         alim = res.adaptive_for(rt.provider, service) if impl is None else None
         budget = res.budget(service)
+        meter = rt.meter
         attempts = join.retries + 1
         path = rt.call_path(span) if lim is not None or alim is not None else None
         for attempt in range(1, attempts + 1):
@@ -369,6 +408,8 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
                 break
             if attempt == 1:
                 budget.on_call(now)
+            else:
+                retried += 1
             join.prov_attempts = attempt
             retryable: bool = True
             retry_after: Any = None
@@ -376,6 +417,9 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
             ticket: int | None = None
             held_a = held_g = False
             t_call = -1.0
+            ctx: CallContext | None = None
+            aspan: Span | None = None
+            a_err: tuple[str, str] | None = ("cancelled", f"`{service}` was cancelled")
             try:
                 waited = False
                 if attempt == 1:
@@ -397,6 +441,11 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
                 if waited:
                     queued += t_call - now
                     _record_wait(rt, flow, service, now, t_call)
+                stop = meter.refuse()
+                if stop is not None:  # the budget was reached: no new request starts
+                    join.prov_err = ("budget_exceeded", f"`{service}` was not called: {stop}")
+                    rt.budget_stopped += 1
+                    break
                 if breaker is not None:
                     ticket = breaker.admit(t_call)
                     if ticket is None:
@@ -407,6 +456,11 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
                 deadline = base + join.timeout_s
                 ctx = CallContext(service, rt.stem(service) or service, caller, attempt, rt,
                                   deadline)
+                if join.span is not None:
+                    aspan = rec.begin("attempt", f"{service} attempt {attempt}", join.span,
+                                      t_call, attrs={"service": service, "attempt": attempt})
+                    aspan.prev = prev_span  # type: ignore[union-attr]
+                    prev_span = aspan
                 try:
                     async with asyncio.timeout_at(deadline) as cm:
                         if impl is not None:
@@ -420,6 +474,7 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
                                                     f"{_ms_str(join.timeout_s)} ms")
                     else:
                         join.prov_err = ("provider", f"`{service}` failed: timeout error")
+                    a_err = join.prov_err
                 except Exception as exc:  # noqa: BLE001 - every provider failure is data
                     msg = str(exc) or type(exc).__name__
                     kind = getattr(exc, "kind", "provider")
@@ -430,10 +485,12 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
                     retryable = getattr(exc, "retryable", True) is not False
                     retry_after = getattr(exc, "retry_after", None)
                     outcome = False if retryable else None
+                    a_err = join.prov_err
                 else:
                     outcome = True
                     join.prov_err = None
                     join.prov_value = value
+                    a_err = None
             finally:
                 t_done = loop.time()
                 served = t_done - t_call if outcome else 0.0
@@ -446,6 +503,13 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
                         alim.sample(t_call, t_done, not outcome, service)
                 if t_call >= 0 and flow is not None:
                     flow.attained += t_done - t_call
+                if ctx is not None:
+                    if ctx.usage:
+                        meter.spend(ctx.usage, t_done)
+                    if rec is not None:
+                        rec.attempt_done(service, aspan, t_call, t_done,
+                                         a_err[0] if a_err else None,
+                                         a_err[1] if a_err else None, ctx)
                 if ticket is not None and breaker is not None:
                     if outcome is None:
                         breaker.release(ticket)
@@ -455,7 +519,7 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
                             rt.emit(f"system.circuit.{change}",
                                     breaker.event_payload(service, change))
             if outcome:
-                return
+                break
             if not retryable:
                 break
             if attempt < attempts:
@@ -467,14 +531,20 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
                 if type(retry_after) in (int, float) and retry_after > delay:
                     delay = float(retry_after)
                 await asyncio.sleep(delay)
+        cancelled = False
     finally:
         t_end = loop.time()
         # rule 45: time spent queued is never part of the call's own time
         join.prov_t = t_end - t_start - queued
-        rec = rt.recorder
+        join.prov_work = t_end - t_first if t_first >= 0 else 0.0
         if rec is not None:
-            rec.span(service, "service", service, t_first if t_first >= 0 else t_end,
-                     t_end, join.prov_err[0] if join.prov_err else None)
+            if await_ms is not None:
+                rec.timer(t_start, t_end)
+            else:
+                rec.call_done(service, join.prov_err is not None and not cancelled, retried,
+                              queued)
+                if join.call_span is not None and queued > 0:
+                    join.call_span.attrs["queued_ms"] = round(queued * 1000, 6)
 
 
 def _blocked(inv: _Inv | None, now: float, on: bool) -> None:
@@ -530,12 +600,21 @@ async def run_service(rt: Runtime, name: str, span: int, request: dict[str, Any]
             return await run_await(rt, span, request)
         await_ms = _await_duration(rt, request, span)
     depth = DEPTH.get()
+    join.t0 = loop.time()
+    rec: Any = rt.recorder
+    if rec is not None and rec.keep_spans:
+        join.call_span = join.span = rec.begin(
+            "call", name, SPAN.get(), join.t0,
+            attrs={"service": name, "stem": stem, "caller": getattr(caller, "cls", None)})
+        if branches:
+            join.span = rec.begin("join", f"join {name}", join.call_span, join.t0)
     if branches:  # the branches' context (depth + 1); a call without branches needs none
         ctx = contextvars.copy_context()
         ctx.run(DEPTH.set, depth + 1)
+        if join.span is not None:
+            ctx.run(SPAN.set, join.span)
         join.ctx = ctx
     # step 2: fan-out — provider first, then branches in key order (rule 11)
-    join.t0 = loop.time()
     join.prov_task = loop.create_task(_provider(join, request, span, caller, await_ms))
     join.prov_task.add_done_callback(join.on_provider_done)
     too_deep = depth + 1 > MAX_DEPTH
@@ -579,37 +658,56 @@ async def run_service(rt: Runtime, name: str, span: int, request: dict[str, Any]
             await join.fut
     except BaseException:
         join.close()
+        if join.call_span is not None:
+            rec.end(join.span, loop.time(), "cancelled")
+            rec.end(join.call_span, loop.time(), "cancelled")
         raise
     t_join = loop.time()
     payload = _assemble(join, request, t_join)
-    degraded_result = False
-    if (fallback is not _NO_FALLBACK or fallback_event is not None) and "_errors" in payload:
-        degraded_result = await _degrade(join, request, payload, fallback, fallback_event)
-    # step 4: handlers items (is/not gate them on the decision, rule 21)
-    deliver = True
-    if name == "is" or name == "not":
-        if degraded_result:  # the fallback stands in for the decision
-            decision = truthy(payload["result"])
-            payload["result"] = decision
-            deliver = decision if name == "is" else not decision
-        elif join.prov_err is not None:
-            deliver = False
-        else:
-            decision = join.prov_value if type(join.prov_value) is bool \
-                else truthy(join.prov_value)
-            payload["result"] = decision
-            deliver = decision if name == "is" else not decision
-    if deliver and items:
-        await rt.deliver_items(payload, items)
-    # step 5: completion events
-    rt.emit(stem + ".complete", payload)
-    errors = payload.get("_errors")
-    if errors:
-        rt.emit(stem + ".error", {"failedHandlers": list(errors), "errors": errors})
-    rec = rt.recorder
+    cs = join.call_span
+    token = None
     if rec is not None:
-        rec.call(name, join.t0, t_join, payload["_parallel"]["critical_ms"] / 1000,
-                 _busy_s(join))
+        if join.invs:
+            rec.joined(name, t_join - join.t0, _parts(join))
+        if cs is not None:
+            if join.span is not cs:
+                join.span.attrs.update(payload["_parallel"])  # type: ignore[union-attr]
+                rec.end(join.span, t_join)
+            cs.attrs["parallel"] = payload["_parallel"]
+            token = SPAN.set(cs)  # items and completion handlers run under the call
+    outcome: str | None = "cancelled"
+    try:
+        degraded_result = False
+        if (fallback is not _NO_FALLBACK or fallback_event is not None) and "_errors" in payload:
+            degraded_result = await _degrade(join, request, payload, fallback, fallback_event)
+        # step 4: handlers items (is/not gate them on the decision, rule 21)
+        deliver = True
+        if name == "is" or name == "not":
+            if degraded_result:  # the fallback stands in for the decision
+                decision = truthy(payload["result"])
+                payload["result"] = decision
+                deliver = decision if name == "is" else not decision
+            elif join.prov_err is not None:
+                deliver = False
+            else:
+                decision = join.prov_value if type(join.prov_value) is bool \
+                    else truthy(join.prov_value)
+                payload["result"] = decision
+                deliver = decision if name == "is" else not decision
+        if deliver and items:
+            await rt.deliver_items(payload, items)
+        # step 5: completion events
+        rt.emit(stem + ".complete", payload)
+        errors = payload.get("_errors")
+        if errors:
+            rt.emit(stem + ".error", {"failedHandlers": list(errors), "errors": errors})
+        outcome = None
+    finally:
+        if cs is not None:
+            SPAN.reset(token)  # type: ignore[arg-type]
+            failed = payload.get("_errors", {}).get("result") if outcome is None else None
+            rec.end(cs, loop.time(), outcome or (failed["type"] if failed else None),
+                    failed["message"] if failed else None)
     return payload
 
 
@@ -679,12 +777,15 @@ async def _degrade(join: _Join, request: dict[str, Any], payload: dict[str, Any]
     return "result" in values
 
 
-def _busy_s(join: _Join) -> float:
-    total = join.prov_t
+def _parts(join: _Join) -> list[float]:
+    """Durations of a joined call's parts: its provider part and each branch invocation
+    that started (first attempt to outcome, less the time calls inside it waited for a
+    slot)."""
+    parts = [join.prov_work]
     for inv in join.invs:
         if inv.t_start >= 0 and inv.t_end >= inv.t_start:
-            total += inv.t_end - inv.t_start - inv.waited
-    return total
+            parts.append(inv.t_end - inv.t_start - inv.waited)
+    return parts
 
 
 def _await_duration(rt: Runtime, request: dict[str, Any], span: int) -> float:
@@ -733,13 +834,12 @@ async def run_await(rt: Runtime, span: int, request: dict[str, Any]) -> dict[str
     pending.append(loop.call_soon(_arm, loop, fut, await_ms / 1000, pending))  # cancelled
     try:
         await fut
+    except BaseException:
+        _record_timer(rt, t0, "cancelled")
+        raise
     finally:
         pending[0].cancel()
-    t1 = loop.time()
-    rec = rt.recorder
-    if rec is not None:
-        rec.span("await", "service", "await", t0, t1, None)
-        rec.call("await", t0, t1, t1 - t0, t1 - t0)
+    t1 = _record_timer(rt, t0, None)
     payload = dict(request)
     payload["result"] = float(await_ms)
     ms = _ms(t1 - t0)
@@ -764,6 +864,21 @@ def _fire(loop: asyncio.AbstractEventLoop, fut: asyncio.Future[Any]) -> None:
     """The timer is done: wake the caller as many steps later as the general path does
     (its timer task's last step, then its done callback)."""
     loop.call_soon(loop.call_soon, _wake, fut)
+
+
+def _record_timer(rt: Runtime, t0: float, err: str | None) -> float:
+    """Record one ``await`` timer that started at ``t0``; returns the time now."""
+    t1 = rt.loop.time()
+    rec = rt.recorder
+    if rec is not None:
+        if err is None:
+            rec.timer(t0, t1)
+        else:
+            rec.agg("service", "await").count += 1
+        if rec.keep_spans:
+            rec.end(rec.begin("call", "await", SPAN.get(), t0, attrs={"service": "await"}),
+                    t1, err)
+    return t1
 
 
 def _ms(s: float) -> float:

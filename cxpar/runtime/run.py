@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import IO, Any
 
 from .clock import new_loop
+from .cost import Meter
 from .errors import SpanLike, render_error
 from .providers.base import Provider
 from .scheduler import Runtime
@@ -62,10 +63,8 @@ def run_program(main: Callable[[Runtime], Awaitable[Any]],
     s = settings if settings is not None else RunSettings()
     out = stdout if stdout is not None else sys.stdout
     err = stderr if stderr is not None else sys.stderr
-    recorder = Recorder(keep_spans=s.trace is not None) if (s.stats or s.trace or s.dashboard) \
-        else None
-    rt = Runtime(s, spans=spans, sources=sources, provider=provider, stdout=out, stderr=err,
-                 recorder=recorder)
+    rt = Runtime(s, spans=spans, sources=sources, provider=provider, stdout=out, stderr=err)
+    recorder = rt.recorder = make_recorder(s, rt.meter)
     live = None
     if s.dashboard:
         from .dashboard import Monitor, console_writer
@@ -80,6 +79,8 @@ def run_program(main: Callable[[Runtime], Awaitable[Any]],
     with gc_tuned(), asyncio.Runner(loop_factory=lambda: loop) as runner, \
             sigterm_cancels(lambda: rt.main_task) as term:
         rt.attach(loop)
+        if recorder is not None:
+            recorder.start_run(loop.time())
         if setup is not None:
             setup(rt)
         try:
@@ -101,13 +102,52 @@ def run_program(main: Callable[[Runtime], Awaitable[Any]],
             err.write(render_error("terminated (SIGTERM)" if terminated else "interrupted",
                                    None, {}, notes=notes) + "\n")
             code = EXIT_TERMINATED if terminated else 130
+        if recorder is not None:
+            recorder.end_run(loop.time(), None if code == 0 else "error")
     try:
         out.flush()
     except (OSError, ValueError):
         pass
-    if recorder is not None:
-        if s.stats:
-            recorder.render_stats(err)
+    code = budget_outcome(rt.meter, code, err)
+    finish_recorder(recorder, s, err)
+    return code
+
+
+def make_recorder(s: RunSettings, meter: Meter) -> Recorder | None:
+    """The run's recorder: spans for ``--stats``/``--stats-json``/``--trace``, counters
+    only for the dashboard, none otherwise."""
+    spans = bool(s.stats or s.trace or s.stats_json)
+    if not (spans or s.dashboard):
+        return None
+    return Recorder(keep_spans=spans, meter=meter)
+
+
+def finish_recorder(recorder: Recorder | None, s: RunSettings, err: IO[str]) -> None:
+    """Print ``--stats`` and write ``--trace`` / ``--stats-json`` at the end of a run."""
+    if recorder is None:
+        return
+    if s.stats:
+        recorder.render_stats(err)
+    try:
         if s.trace:
             recorder.write_trace(s.trace)
-    return code
+        if s.stats_json:
+            recorder.write_stats_json(s.stats_json)
+    except OSError as exc:
+        err.write(render_error(f"cannot write `{exc.filename}`: {exc.strerror}", None, {})
+                  + "\n")
+
+
+def budget_outcome(meter: Meter, code: int, err: IO[str]) -> int:
+    """Say which budget stopped the run (exit 3), if one did (refused a call)."""
+    if meter.stop is None or not (meter.stopped_calls or meter.stopped_records) \
+            or code == 130:
+        return code
+    calls, records = meter.stopped_calls, meter.stopped_records
+    notes = [f"{calls} service call{'s' if calls != 1 else ''} not started "
+             f"(`_errors` type `budget_exceeded`)"]
+    if records:
+        notes.append(f"{records} record{'s' if records != 1 else ''} not run: run again "
+                     f"with --resume and a larger budget to finish them")
+    err.write(render_error(meter.stop, None, {}, notes=notes) + "\n")
+    return 3

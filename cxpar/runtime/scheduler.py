@@ -19,6 +19,7 @@ from cxpar.lang import SERVICE_STEMS
 from .breaker import CircuitBreaker
 from .bus import Bus, Handler, Router
 from .coordinator import DEPTH, run_await, run_service
+from .cost import Meter, meter_for
 from .errors import (
     NO_SPAN_ID,
     CxRuntimeError,
@@ -33,6 +34,7 @@ from .providers import build_provider
 from .providers.base import Provider
 from .resilience import Resilience
 from .settings import RunSettings
+from .tracing import SPAN, Recorder, Span, label_of
 from .values import Instance, to_str, type_name
 
 __all__ = ["Runtime", "ClassDef", "PLUGIN_SERVICES", "service", "FLOOD_LIMIT"]
@@ -125,11 +127,15 @@ class Runtime:
         #: Calls may wait for a slot (a global or adaptive limit): branches then track
         #: their queue waits, which never count toward their timeouts (rule 45).
         self.queueing = self.limiter is not None or resilience.may_queue(provider)
-        self.recorder = recorder
+        self.recorder: Recorder | None = recorder
         #: Critical path per call site ``(line, col)`` (the compiled program's
         #: ``__cx_paths__``): orders one program's waiting calls under a limit.
         self.call_paths: Mapping[tuple[int, int], Any] = {}
         self._path_of: dict[int, Any] = {}
+        #: Tokens, cost and budget of the run (batch streams share one).
+        self.meter: Meter = meter_for(settings, self.provider)
+        #: Service calls of this runtime refused because the budget was reached.
+        self.budget_stopped = 0
         self.error_count = 0
         #: Emitted handlers finished so far (for the live dashboard).
         self.handled = 0
@@ -315,6 +321,10 @@ class Runtime:
         shared: Any = None  # one copy for every handler that only reads its event
         flow = FLOW.get()
         spawn = flow is None or flow.root  # the top level's emits start programs of their own
+        rec = self.recorder
+        traced = rec is not None and rec.keep_spans  # each invocation gets a span
+        parent = SPAN.get() if traced else None
+        now = loop.time() if traced else 0.0
         for fn, inst in subs:
             if not obj:
                 ev = payload
@@ -328,17 +338,65 @@ class Runtime:
             if sync is not None:
                 # A handler that never suspends runs as a plain callback on the same FIFO
                 # ready queue a task's first step would use (rule 33): no task needed.
-                loop.call_soon(self._run_sync, sync, inst, ev, self._epoch)
+                if traced:
+                    loop.call_soon(self._run_sync_traced, rec, sync, fn,  # type: ignore[arg-type]
+                                   inst, ev, self._epoch, name, parent, now)
+                else:
+                    loop.call_soon(self._run_sync, sync, inst, ev, self._epoch)
                 continue
+            coro = self._traced(rec, fn, inst, ev, name, parent, now,  # type: ignore[arg-type]
+                                awaited=False) if traced else fn(self, inst, ev)
             if spawn:
                 ctx = contextvars.copy_context()
                 ctx.run(FLOW.set, new_flow(name))
-                t: asyncio.Task[Any] = create(fn(self, inst, ev), context=ctx)
+                t: asyncio.Task[Any] = create(coro, context=ctx)
             else:
-                t = create(fn(self, inst, ev))
+                t = create(coro)
             tasks.add(t)
             t.add_done_callback(done)
         self._inflight += len(subs)
+
+    async def _traced(self, rec: Recorder, fn: Any, inst: Any, ev: Any, event: str,
+                      parent: Span | None, trigger: float, *, awaited: bool) -> Any:
+        """Run one handler invocation under its own span (spans on)."""
+        loop = self.loop
+        t0 = loop.time()
+        span = rec.handler_span(fn, inst, event, parent, t0, awaited=awaited,
+                                trigger=trigger)
+        SPAN.set(span)  # this task's own context
+        err: str | None = "cancelled"
+        msg: str | None = None
+        try:
+            result = await fn(self, inst, ev)
+            err = None
+            return result
+        except Exception as exc:
+            err = "error"
+            msg = exc.message if isinstance(exc, CxRuntimeError) else repr(exc)
+            raise
+        finally:
+            t1 = loop.time()
+            rec.end(span, t1, err, msg)
+            rec.invocation_done(label_of(fn), t0, t1, err is not None)
+
+    def _run_sync_traced(self, rec: Recorder, sync: Any, fn: Any, inst: Any, ev: Any,
+                         epoch: int, event: str, parent: Span | None,
+                         trigger: float) -> None:
+        """:meth:`_run_sync` under a span (spans on)."""
+        if epoch != self._epoch:
+            self._run_sync(sync, inst, ev, epoch)
+            return
+        t0 = self.loop.time()
+        span = rec.handler_span(fn, inst, event, parent, t0, awaited=False, trigger=trigger)
+        SPAN.set(span)  # the callback's own context copy
+        before = self.error_count
+        try:
+            self._run_sync(sync, inst, ev, epoch)
+        finally:
+            failed = self.error_count > before
+            t1 = self.loop.time()
+            rec.end(span, t1, "error" if failed else None)
+            rec.invocation_done(label_of(fn), t0, t1, failed)
 
     def _run_sync(self, fn: Any, inst: Any, ev: Any, epoch: int) -> None:
         """Run one emitted handler that cannot suspend (see :meth:`emit`)."""
@@ -368,6 +426,8 @@ class Runtime:
                             items: Iterable[tuple[str, Mapping[str, Any] | None]]) -> None:
         """Step 4: each item's subscribers get a fresh copy (+ extra), one item at a time."""
         create = self.loop.create_task
+        rec = self.recorder
+        traced = rec is not None and rec.keep_spans
         for event, extra in items:
             subs = self.bus.subscribers(event)
             if not subs:
@@ -383,7 +443,12 @@ class Runtime:
                         ev.update(extra)
                     if getattr(fn, "__cx_pure_event__", False):
                         shared = ev
-                tasks.append(create(fn(self, inst, ev)))
+                if traced:
+                    tasks.append(create(self._traced(
+                        rec, fn, inst, ev, event, SPAN.get(),  # type: ignore[arg-type]
+                        self.loop.time(), awaited=True)))
+                else:
+                    tasks.append(create(fn(self, inst, ev)))
             try:
                 await asyncio.wait(tasks)
             except BaseException:
@@ -524,6 +589,9 @@ class Runtime:
         self.main_task = asyncio.current_task()
         self.on_stop = lambda: expire_now(with_timeout, loop)
         timed_out = False
+        rec = self.recorder
+        if rec is not None and rec.root is not None:
+            SPAN.set(rec.root)
         try:
             async with with_timeout:
                 try:

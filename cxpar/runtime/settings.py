@@ -336,6 +336,43 @@ class RunSettings:
     dashboard: bool = option(False, cli="--dashboard", kind="bool", flag=True,
                              help="Show a live view of handlers, services and streams on "
                                   "stderr.")
+    stats_json: str | None = option(None, cli="--stats-json", metavar="FILE",
+                                    help="Write the --stats numbers (tokens, cost, latency, "
+                                         "critical path, streams) to FILE as JSON.")
+    # costs and budgets (issue 19)
+    price: tuple[float, float] | None = option(
+        None, cli="--price", kind="price", metavar="IN,OUT",
+        help="USD per million input and output tokens of the run's model, e.g. 2.5,10 "
+             "(prices every call of the run; else [pricing.MODEL] in cxpar.toml).")
+    pricing: dict[str, dict[str, float]] = option(
+        factory=dict, toml="pricing", kind="pricing",
+        help="Prices by model: [pricing.MODEL] input = USD, output = USD per million "
+             "tokens.")
+    max_cost: float | None = option(None, toml="run.max_cost", env="CXPAR_MAX_COST",
+                                    cli="--max-cost", kind="float", metavar="USD",
+                                    help="Budget: once the run has spent this many USD, no "
+                                         "new provider call starts (`budget_exceeded`, "
+                                         "exit 3). Needs prices.")
+    max_tokens: int | None = option(None, toml="run.max_tokens", env="CXPAR_MAX_TOKENS",
+                                    cli="--max-tokens", kind="int",
+                                    help="Budget: once the run has used this many tokens "
+                                         "(input + output), no new provider call starts "
+                                         "(`budget_exceeded`, exit 3).")
+    # OpenTelemetry (issue 19)
+    otel: bool = option(False, toml="otel.enabled", env="CXPAR_OTEL", cli="--otel",
+                        kind="bool", flag=True,
+                        help="Export OpenTelemetry spans over OTLP/HTTP to "
+                             "OTEL_EXPORTER_OTLP_ENDPOINT (pip install 'cxpar[otel]').")
+    otel_content: bool = option(False, toml="otel.content", cli="--otel-content",
+                                kind="bool", flag=True,
+                                help="OpenTelemetry spans include prompts and answers "
+                                     "(implies --otel).")
+    otel_endpoint: str | None = option(None, toml="otel.endpoint",
+                                       help="OTLP/HTTP endpoint, e.g. http://localhost:4318 "
+                                            "(default: OTEL_EXPORTER_OTLP_ENDPOINT).")
+    otel_service: str | None = option(None, toml="otel.service_name",
+                                      help="service.name of the exported spans (default: "
+                                           "OTEL_SERVICE_NAME, else cxpar).")
     # batch runs (command line only)
     input: str | None = option(None, cli="--input", metavar="RECORDS.jsonl",
                                help="Batch run: one isolated stream per JSONL record, "
@@ -369,6 +406,38 @@ class RunSettings:
         """A validated copy with ``changes``."""
         return replace(self, **changes)
 
+    def run_model(self) -> str | None:
+        """The model the run's calls go to, as far as the settings know (the sim's is
+        ``sim``; a plug-in provider's is unknown)."""
+        if self.provider.name == "sim":
+            return "sim"
+        return self.provider.model
+
+    def _validate_costs(self) -> None:
+        from .cost import Pricing, check_price
+
+        if self.price is not None:
+            try:
+                object.__setattr__(self, "price", check_price(self.price))
+            except ValueError as exc:
+                _fail("price", str(exc))
+        if not isinstance(self.pricing, Mapping):
+            _fail("pricing", "must be tables: [pricing.MODEL] input = 2.5, output = 10")
+        try:
+            table = Pricing.from_config(self.pricing)
+        except ValueError as exc:
+            _fail("pricing", str(exc))
+        object.__setattr__(self, "pricing", {m: {"input": p.input, "output": p.output}
+                                             for m, p in table.models.items()})
+        _number(self, "max_cost", low=0, optional=True)
+        _number(self, "max_tokens", low=1, whole=True, optional=True)
+        if self.max_cost is not None and self.price is None:
+            model = self.run_model()
+            if not self.pricing or (model is not None and model not in self.pricing):
+                where = f"[pricing.{model}]" if model else "[pricing.MODEL]"
+                _fail("max_cost", f"needs the price of the run's model: pass --price IN,OUT "
+                                  f"(USD per million tokens) or add {where} to cxpar.toml")
+
     def _validate(self) -> None:
         _choice(self, "clock", ("real", "virtual"))
         _number(self, "seed", whole=True)
@@ -386,13 +455,22 @@ class RunSettings:
             _fail("breaker", f"must be a BreakerConfig, got {self.breaker!r}")
         if not isinstance(self.limits, LimitsConfig):
             _fail("limits", f"must be a LimitsConfig, got {self.limits!r}")
-        for name in ("stats", "dashboard", "ordered", "resume", "progress"):
+        for name in ("stats", "dashboard", "ordered", "resume", "progress", "otel",
+                     "otel_content"):
             _flag(self, name)
-        for name in ("trace", "input", "output", "journal", "replay"):
+        for name in ("trace", "input", "output", "journal", "replay", "stats_json",
+                     "otel_endpoint", "otel_service"):
             _text(self, name)
         if self.journal is not None and self.replay is not None:
             _fail("replay", "cannot be combined with --journal (--journal records and "
                             "serves, --replay only serves)")
+        self._validate_costs()
+        if self.otel_content:
+            object.__setattr__(self, "otel", True)
+        if self.otel_endpoint is not None:
+            why = check_url(self.otel_endpoint)
+            if why:
+                _fail("otel_endpoint", why)
         _number(self, "guard_s", above=0)
         if self.input is None:
             for name in ("output", "resume", "ordered"):

@@ -37,17 +37,18 @@ from .batchfile import (
 )
 from .clock import new_loop
 from .coordinator import DEPTH
+from .cost import Meter, meter_for
 from .errors import NO_SPAN_ID, CxRuntimeError, SpanLike, Stopped, render_error
 from .flows import FLOW, Flow, new_flow
 from .limits import CircuitBreaker
 from .providers import build_provider
 from .providers.base import Provider
 from .resilience import Resilience
-from .run import gc_tuned
+from .run import budget_outcome, finish_recorder, gc_tuned, make_recorder
 from .scheduler import Runtime, expire_now, task_names
 from .settings import RunSettings
 from .signals import EXIT_TERMINATED, sigterm_cancels
-from .tracing import Recorder
+from .tracing import SPAN, Recorder
 from .values import fmt_num, to_json
 
 __all__ = ["Shared", "StreamRuntime", "run_batch",
@@ -55,6 +56,8 @@ __all__ = ["Shared", "StreamRuntime", "run_batch",
 
 INPUT_EVENT = "input.record"
 OUTPUT_EVENT = "output.record"
+#: The error type of records a budget stopped (``--resume`` runs them again).
+BUDGET_ERROR = "budget_exceeded"
 
 
 # ---------------------------------------------------------------- shared services
@@ -71,6 +74,10 @@ class Shared:
         self.limiter = resilience.global_limiter(settings.max_concurrency)
         self.breakers: dict[str, CircuitBreaker] = resilience.breakers
         self.recorder = recorder
+        #: Tokens, cost and the budget, for all streams together.
+        self.meter: Meter = meter_for(settings, provider)
+        if recorder is not None:
+            recorder.meter = self.meter
 
     def flow_done(self, flow: Flow) -> None:
         """A stream ended: every limit's levels learn its attained service."""
@@ -86,12 +93,10 @@ class StreamRuntime(Runtime):
     def __init__(self, index: int, shared: Shared, *, spans: Sequence[SpanLike] = (),
                  sources: Mapping[str, str] | None = None, seed: int = 0,
                  stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> None:
-        rec = shared.recorder
         super().__init__(shared.settings, spans=spans, sources=sources,
                          provider=shared.provider, stdout=stdout, stderr=stderr,
-                         resilience=shared.resilience,
-                         recorder=rec.tagged(index + 2, f"record {index}")
-                         if rec is not None and rec.keep_spans else rec)
+                         resilience=shared.resilience, recorder=shared.recorder)
+        self.meter = shared.meter
         self.reseed(seed)
         self.limiter = shared.limiter
         self.queueing = self.queueing or shared.limiter is not None
@@ -381,8 +386,14 @@ class _Batch:
             raise
 
     async def worker(self, records: Iterator[tuple[int, Any, dict[str, Any] | None]]) -> None:
+        meter = self.shared.meter
         for index, record, bad in records:
             if index in self.done:
+                continue
+            if meter.stop is not None:  # the budget was reached: run again with --resume
+                meter.stopped_records += 1
+                self.finish(index, result_lines(index, (), {"type": BUDGET_ERROR,
+                                                      "message": meter.stop}), True)
                 continue
             if bad is not None:
                 self.report(render_error(f"record {index}: {bad['message']}", None, {}) + "\n")
@@ -411,6 +422,10 @@ class _Batch:
         self.counts.active += 1
         t0 = loop.time()
         flow = new_flow(f"record {index}")  # the program --schedule program orders
+        rec = self.shared.recorder
+        sspan = rec.stream(index, t0) if rec is not None else None
+        if sspan is not None:
+            SPAN.set(sspan)  # this worker task's context: the stream's spans hang here
         error: dict[str, Any] | None = None
         timeout_ms = self.settings.timeout_ms
         cm = asyncio.timeout(None if timeout_ms is None else timeout_ms / 1000)
@@ -468,10 +483,13 @@ class _Batch:
             error = dict(rt.errors[0])
             if len(rt.errors) > 1:
                 error["count"] = len(rt.errors)
-        rec = self.shared.recorder
+        if error is None and rt.budget_stopped:
+            # Calls were refused: the record is unfinished and --resume runs it again.
+            error = {"type": BUDGET_ERROR, "message": self.shared.meter.stop or "budget reached",
+                     "calls": rt.budget_stopped}
         if rec is not None:
-            rec.span("stream", "stream", f"record {index}", t0, loop.time(),
-                     error["type"] if error else None, index + 2 if rec.keep_spans else 1)
+            rec.end_stream(sspan, t0, loop.time(), error["type"] if error else None,
+                           error["message"] if error else None)
         self.finish(index, result_lines(index, rt.outputs, error), error is not None)
 
 
@@ -503,8 +521,7 @@ def _run_batch(factory: Callable[[Any], Any], spans: Sequence[SpanLike],
     err = stderr if stderr is not None else sys.stderr
     if provider is None:
         provider = build_provider(s)
-    recorder = Recorder(keep_spans=s.trace is not None) if (s.stats or s.trace or s.dashboard) \
-        else None
+    recorder = make_recorder(s, Meter())
     shared = Shared(s, provider, recorder=recorder)
     total = count_records(s.input)
     done: set[int] = set()
@@ -564,6 +581,8 @@ def _run_batch(factory: Callable[[Any], Any], spans: Sequence[SpanLike],
     try:
         with gc_tuned(), asyncio.Runner(loop_factory=lambda: loop) as runner, \
                 sigterm_cancels(lambda: batch.main_task) as term:
+            if recorder is not None:
+                recorder.start_run(loop.time(), "batch")
             try:
                 if live is not None:
                     live.start()
@@ -577,6 +596,8 @@ def _run_batch(factory: Callable[[Any], Any], spans: Sequence[SpanLike],
             except OutputWriteError as exc:
                 failure = exc
             finally:
+                if recorder is not None:
+                    recorder.end_run(loop.time())
                 if live is not None:
                     live.stop()
                 if progress is not None:
@@ -604,12 +625,8 @@ def _run_batch(factory: Callable[[Any], Any], spans: Sequence[SpanLike],
             notes=[f"{counts.done} records written; run again with --resume to finish"
                    if s.output else f"{counts.done} records written"]) + "\n")
         return code
-    if recorder is not None:
-        if s.stats:
-            recorder.render_stats(err)
-        if s.trace:
-            recorder.write_trace(s.trace)
-    return 3 if counts.failed or prior_failed else 0
+    finish_recorder(recorder, s, err)
+    return budget_outcome(shared.meter, 3 if counts.failed or prior_failed else 0, err)
 
 
 def _noop() -> None:

@@ -1,66 +1,310 @@
-"""Statistics (``--stats``) and Chrome/Perfetto traces (``--trace out.json``), SPEC §6.4."""
+"""What a run did, recorded once for ``--stats``, ``--stats-json``, ``--trace``, the
+dashboard and OpenTelemetry (SPEC §6.4, issue 19).
+
+The :class:`Recorder` keeps two things:
+
+- **aggregates** (always, cheap): per service and per handler, counts, failures,
+  retries, durations, queueing, tokens and cost — the dashboard reads them live;
+- **spans** (``keep_spans``): one :class:`Span` per run / batch stream, handler
+  invocation (emitted, branch or ``handlers:`` item; one per attempt), service call,
+  join, provider attempt and — when a provider retried inside an attempt — request.
+  Each span knows its parent (the span it ran in), whether the parent waited for it
+  (``awaited``) or it was emitted (``trigger``: the emit time), so the stats can walk the
+  run's critical path backwards (:mod:`cxpar.runtime.stats`).
+
+The current span travels in the :data:`SPAN` context variable: each handler task sets
+its own, a service call sets its own around the parts it starts. Listeners
+(:meth:`Recorder.listen`, e.g. the OpenTelemetry exporter) see every finished span.
+"""
 
 from __future__ import annotations
 
+import contextvars
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-__all__ = ["Recorder"]
+from .providers.base import CallContext, Usage
+
+__all__ = ["Recorder", "Span", "SPAN", "label_of"]
+
+#: The span the running code belongs to (None: the run's root).
+SPAN: contextvars.ContextVar[Span | None] = contextvars.ContextVar("cx_span", default=None)
+
+
+def label_of(fn: Any) -> str:
+    """A handler's CX name (``on a.b``, ``Entity: on a.b``) for stats and traces."""
+    return str(getattr(fn, "__cx_name__", None) or getattr(fn, "__qualname__", "handler"))
+
+
+class Span:
+    """One recorded piece of work (times in ``loop.time()`` seconds)."""
+
+    __slots__ = ("id", "parent", "kind", "name", "t0", "t1", "trigger", "awaited", "err",
+                 "msg", "pid", "attrs", "usage", "cost", "unpriced", "prev")
+
+    def __init__(self, sid: int, parent: Span | None, kind: str, name: str, t0: float,
+                 awaited: bool, trigger: float, pid: int, attrs: dict[str, Any]) -> None:
+        self.id = sid
+        self.parent = parent
+        self.kind = kind
+        self.name = name
+        self.t0 = t0
+        self.t1 = -1.0
+        self.trigger = trigger
+        self.awaited = awaited
+        self.err: str | None = None
+        self.msg: str | None = None
+        self.pid = pid
+        self.attrs = attrs
+        #: Tokens this span's request(s) reported (attempt and request spans only).
+        self.usage: Usage | None = None
+        self.cost: float | None = None
+        self.unpriced = False
+        #: The attempt this one retries (its predecessor on the critical path).
+        self.prev: Span | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.t1 >= 0
+
+    def owner(self) -> Span:
+        """The nearest call, handler, stream or run span at or above this one."""
+        s: Span = self
+        while s.kind in ("attempt", "request", "join") and s.parent is not None:
+            s = s.parent
+        return s
+
+    def handler(self) -> Span | None:
+        """The handler/stream/run span a call span was made from."""
+        p = self.parent
+        while p is not None and p.kind not in ("handler", "stream", "run"):
+            p = p.parent
+        return p
+
+    def __repr__(self) -> str:
+        return f"<Span {self.id} {self.kind} {self.name!r} {self.t0:.6f}..{self.t1:.6f}>"
 
 
 @dataclass(slots=True)
 class _Agg:
+    """Totals of one service or handler (what ``--stats`` prints)."""
+
     count: int = 0
     failures: int = 0
+    retries: int = 0
+    #: Latencies (s): provider requests for a service, invocations for a handler.
     durations: list[float] = field(default_factory=list)
-    critical_s: float = 0.0
+    queued_s: float = 0.0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float = 0.0
+    unpriced: int = 0
+    #: Service calls with a join: summed wall time and summed sequential time (s).
+    wall_s: float = 0.0
+    sequential_s: float = 0.0
 
+    def add_usage(self, usage: Usage, cost: float | None) -> None:
+        self.tokens_in += usage.input_tokens
+        self.tokens_out += usage.output_tokens
+        if cost is None:
+            self.unpriced += 1
+        else:
+            self.cost += cost
 
-def _pct(sorted_vals: list[float], p: float) -> float:
-    if not sorted_vals:
-        return 0.0
-    i = min(len(sorted_vals) - 1, max(0, round(p * (len(sorted_vals) - 1))))
-    return sorted_vals[i]
+    @property
+    def cost_usd(self) -> float | None:
+        return None if self.unpriced else self.cost
 
 
 class Recorder:
-    """Collects one span per provider call and branch invocation, and one row per call."""
+    """Aggregates (always) and spans (``keep_spans``) of one run or batch."""
 
-    def __init__(self, *, keep_spans: bool = True) -> None:
+    def __init__(self, *, keep_spans: bool = True, meter: Any = None) -> None:
         self.keep_spans = keep_spans
-        self.spans: list[tuple[str, str, str, float, float, str | None, int]] = []
+        #: The run's :class:`~cxpar.runtime.cost.Meter` (prices usage); set by the runner.
+        self.meter = meter
+        self.spans: list[Span] = []
         self.aggs: dict[tuple[str, str], _Agg] = {}
+        self.root: Span | None = None
         #: Trace processes other than the default pid 1 (batch streams): pid → name.
         self.processes: dict[int, str] = {}
-        self.calls: dict[str, list[float]] = {}  # service → [n, wall, busy]
-        self._crit: dict[str, float] = {}
+        self.listeners: list[Callable[[Span], None]] = []
+        #: The batch streams' spans (for the stream distribution).
+        self.streams: list[Span] = []
         #: Seconds provider calls waited for a slot (rule 45): each wait per service;
         #: per stream (flow label) [waits, seconds].
         self.waits: dict[str, list[float]] = {}
         self.flow_waits: dict[str, list[float]] = {}
-        #: HTTP requests a provider sent again itself (``[provider] max_retries``),
-        #: per service: not CX ``retries``, which count as attempts of a call.
-        self.transport_retries: dict[str, int] = {}
+        self._next = 1
 
-    def span(self, name: str, cat: str, event: str, t0: float, t1: float,
-             err: str | None, pid: int = 1) -> None:
-        """Record one provider call (cat "service") or branch invocation (cat "handler");
-        ``pid`` is the trace process (a batch stream's)."""
+    # ---------------------------------------------------------------- spans
+    def listen(self, fn: Callable[[Span], None]) -> None:
+        """Call ``fn(span)`` for every span when it ends (parents after children, except
+        emitted handlers, which may end after their emitter)."""
+        self.listeners.append(fn)
+
+    def agg(self, cat: str, name: str) -> _Agg:
         a = self.aggs.get((cat, name))
         if a is None:
             a = self.aggs[(cat, name)] = _Agg()
+        return a
+
+    def start_run(self, t: float, name: str = "run") -> Span | None:
+        """The root span (the whole run or batch)."""
+        if not self.keep_spans:
+            return None
+        self.root = self._new(None, "run", name, t, True, t, 1, {})
+        return self.root
+
+    def end_run(self, t: float, err: str | None = None) -> None:
+        if self.root is not None and not self.root.done:
+            self.end(self.root, t, err)
+
+    def begin(self, kind: str, name: str, parent: Span | None, t: float, *,
+              awaited: bool = True, trigger: float | None = None,
+              attrs: dict[str, Any] | None = None, pid: int | None = None) -> Span | None:
+        """Start a span under ``parent`` (None: the root); None when spans are off."""
+        if not self.keep_spans:
+            return None
+        if parent is None:
+            parent = self.root
+        return self._new(parent, kind, name, t, awaited, t if trigger is None else trigger,
+                         pid if pid is not None else (parent.pid if parent else 1),
+                         attrs if attrs is not None else {})
+
+    def _new(self, parent: Span | None, kind: str, name: str, t: float, awaited: bool,
+             trigger: float, pid: int, attrs: dict[str, Any]) -> Span:
+        s = Span(self._next, parent, kind, name, t, awaited, trigger, pid, attrs)
+        self._next += 1
+        self.spans.append(s)
+        return s
+
+    def end(self, span: Span | None, t: float, err: str | None = None,
+            msg: str | None = None) -> None:
+        if span is None or span.done:
+            return
+        span.t1 = max(t, span.t0)
+        span.err = err
+        span.msg = msg
+        for fn in self.listeners:
+            fn(span)
+
+    def stream(self, index: int, t: float) -> Span | None:
+        """A batch stream's span (its own trace process)."""
+        pid = index + 2
+        if self.keep_spans:
+            self.processes[pid] = f"record {index}"
+        return self.begin("stream", f"record {index}", None, t, pid=pid,
+                          attrs={"index": index})
+
+    def end_stream(self, span: Span | None, t0: float, t: float, err: str | None,
+                   msg: str | None = None) -> None:
+        a = self.agg("stream", "stream")
         a.count += 1
         if err is not None:
             a.failures += 1
-        a.durations.append(t1 - t0)
-        if self.keep_spans:
-            self.spans.append((name, cat, event, t0, t1, err, pid))
+        a.durations.append(t - t0)
+        if span is not None:
+            self.end(span, t, err, msg)
+            self.streams.append(span)
 
-    def queued(self, service: str, t0: float, t1: float, flow: str | None = None,
-               pid: int = 1) -> None:
+    # ---------------------------------------------------------------- services
+    def attempt_done(self, service: str, span: Span | None, t0: float, t1: float,
+                     err: str | None, msg: str | None, ctx: CallContext) -> None:
+        """One provider attempt ended (``t0``: the request was sent): its latency, its
+        usage, and the provider's transport retries inside it (one request span each)."""
+        a = self.agg("service", service)
+        a.durations.append(t1 - t0)
+        retries = [m for m in ctx.marks if m[1] != "usage"]
+        a.retries += len(retries)
+        usage = ctx.usage
+        meter = self.meter
+        for u in usage:
+            c = meter.pricing.cost(u) if meter is not None else None
+            a.add_usage(u, c)
+        if span is None:
+            return
+        handler = span.owner().handler()
+        if handler is not None and usage:
+            h = self.agg("handler", _handler_name(handler))
+            for u in usage:
+                h.add_usage(u, meter.pricing.cost(u) if meter is not None else None)
+        if not retries:
+            self._put_usage(span, usage)
+            self.end(span, t1, err, msg)
+            return
+        # Split the attempt into its requests at each transport retry; each request
+        # span carries the usage reported while it ran.
+        bounds = [t0] + [m[0] for m in retries] + [t1]
+        reqs: list[Span] = []
+        for i in range(len(bounds) - 1):
+            r = self.begin("request", f"{service} request {i + 1}", span, bounds[i],
+                           attrs={"service": service, "request": i + 1})
+            assert r is not None
+            reqs.append(r)
+        got: list[list[Usage]] = [[] for _ in reqs]
+        k = 0
+        for m in ctx.marks:
+            if m[1] == "usage" and m[2] is not None:
+                got[k].append(m[2])
+            elif m[1] != "usage":
+                k += 1
+        for i, r in enumerate(reqs):
+            self._put_usage(r, got[i])
+            last = i == len(reqs) - 1
+            reason = None if last else retries[i][1][len("retry: "):]
+            self.end(r, bounds[i + 1], err if last else "retry", msg if last else reason)
+        self.end(span, t1, err, msg)
+
+    def _put_usage(self, span: Span, usage: Sequence[Usage]) -> None:
+        if not usage:
+            return
+        tin = sum(u.input_tokens for u in usage)
+        tout = sum(u.output_tokens for u in usage)
+        models = {u.model for u in usage if u.model}
+        span.usage = Usage(tin, tout, models.pop() if len(models) == 1 else None,
+                           all(u.estimated for u in usage))
+        meter = self.meter
+        cost: float | None = 0.0
+        for u in usage:
+            c = meter.pricing.cost(u) if meter is not None else None
+            if c is None or cost is None:
+                cost = None
+            else:
+                cost += c
+        span.cost = cost
+        span.unpriced = cost is None
+
+    def call_done(self, service: str, failed: bool, retries: int, queued_s: float) -> None:
+        """One service call's provider part ended (after all its attempts; ``queued_s``
+        is reported separately through :meth:`queued`)."""
+        a = self.agg("service", service)
+        a.count += 1
+        if failed:
+            a.failures += 1
+        a.retries += retries
+
+    def joined(self, service: str, wall_s: float, parts: Sequence[float]) -> None:
+        """A call with branches joined: its wall time and its parts' durations (provider
+        and each branch invocation); sequential = wall + sum(parts) - max(parts)."""
+        if not parts:
+            return
+        a = self.agg("service", service)
+        a.wall_s += wall_s
+        a.sequential_s += wall_s + sum(parts) - max(parts)
+
+    def timer(self, t0: float, t1: float) -> None:
+        """An ``await`` timer ended (a runtime service that never reaches a provider)."""
+        a = self.agg("service", "await")
+        a.count += 1
+        a.durations.append(t1 - t0)
+
+    def queued(self, service: str, t0: float, t1: float, flow: str | None = None) -> None:
         """A provider call of ``service`` waited for a slot from ``t0`` to ``t1`` (rule
         45); ``flow``: the stream it belongs to (``record 3``, ``top level``)."""
+        self.agg("service", service).queued_s += t1 - t0
         self.waits.setdefault(service, []).append(t1 - t0)
         key = flow or "top level"
         w = self.flow_waits.get(key)
@@ -69,164 +313,77 @@ class Recorder:
         else:
             w[0] += 1
             w[1] += t1 - t0
-        if self.keep_spans:
-            self.spans.append((service, "queue", service, t0, t1, None, pid))
-
-    def call(self, service: str, t0: float, t1: float, critical_s: float,
-             busy_s: float) -> None:
-        """Record one whole service call: wall time and summed branch/provider time."""
-        c = self.calls.setdefault(service, [0.0, 0.0, 0.0])
-        c[0] += 1
-        c[1] += t1 - t0
-        c[2] += busy_s
-        self._crit[service] = self._crit.get(service, 0.0) + critical_s
-
-    def transport_retry(self, service: str) -> None:
-        """A provider retried one request of ``service`` on its own (transport level)."""
-        self.transport_retries[service] = self.transport_retries.get(service, 0) + 1
-
-    def tagged(self, pid: int, process: str) -> _Tagged:
-        """A view that records into this recorder under trace process ``pid``."""
-        self.processes[pid] = process
-        return _Tagged(self, pid)
-
-    # ---------------------------------------------------------------- output
-    def rows(self) -> list[dict[str, Any]]:
-        """One row per service/handler: count, failures, p50/p95 ms, critical ms, speedup."""
-        out = []
-        for (cat, name), a in sorted(self.aggs.items()):
-            d = sorted(a.durations)
-            row: dict[str, Any] = {
-                "kind": cat, "name": name, "count": a.count, "failures": a.failures,
-                "p50_ms": round(_pct(d, 0.5) * 1000, 3), "p95_ms": round(_pct(d, 0.95) * 1000, 3),
-                "total_ms": round(sum(d) * 1000, 3), "speedup": None,
-                "critical_ms": None,
-            }
-            if cat == "service":
-                row["transport_retries"] = self.transport_retries.get(name, 0)
-            if cat == "service" and name in self.calls:
-                n, wall, busy = self.calls[name]
-                row["critical_ms"] = round(self._crit.get(name, 0.0) * 1000, 3)
-                row["speedup"] = round(busy / wall, 2) if wall > 0 else None
-            out.append(row)
-        return out
 
     def queue_rows(self) -> dict[str, Any]:
         """Time provider calls waited for a slot (rule 45): per service (waits, total,
         p50/p95/max ms) and per stream (streams that waited, mean/p95/max ms, the five
         that waited longest)."""
-        services = []
-        for name, waits in sorted(self.waits.items()):
-            d = sorted(waits)
-            services.append({"service": name, "waits": len(d),
-                             "queued_ms": round(sum(d) * 1000, 3),
-                             "p50_ms": round(_pct(d, 0.5) * 1000, 3),
-                             "p95_ms": round(_pct(d, 0.95) * 1000, 3),
-                             "max_ms": round(d[-1] * 1000, 3)})
-        flows = sorted(self.flow_waits.items(), key=lambda kv: (-kv[1][1], kv[0]))
-        totals = sorted(w[1] for _, w in flows)
-        streams: dict[str, Any] = {
-            "streams": len(flows),
-            "mean_ms": round(sum(totals) / len(totals) * 1000, 3) if totals else 0.0,
-            "p95_ms": round(_pct(totals, 0.95) * 1000, 3),
-            "max_ms": round(totals[-1] * 1000, 3) if totals else 0.0,
-            "longest": [{"stream": k, "waits": int(w[0]), "queued_ms": round(w[1] * 1000, 3)}
-                        for k, w in flows[:5]],
-        }
-        return {"services": services, "streams": streams}
+        from .stats import queue_rows
+
+        return queue_rows(self)
+
+    # ---------------------------------------------------------------- handlers
+    def invocation_done(self, label: str, t0: float, t1: float, failed: bool,
+                        retries: int = 0) -> None:
+        """One handler invocation ended (all its attempts)."""
+        a = self.agg("handler", label)
+        a.count += 1
+        if failed:
+            a.failures += 1
+        a.retries += retries
+        a.durations.append(t1 - t0)
+
+    def handler_span(self, fn: Any, inst: Any, event: str, parent: Span | None, t: float,
+                     *, awaited: bool, trigger: float | None = None,
+                     attrs: dict[str, Any] | None = None) -> Span | None:
+        """Start the span of one handler invocation (attempt) for ``event``."""
+        if not self.keep_spans:
+            return None
+        label = label_of(fn)
+        name = label if label.endswith(" " + event) else f"{label} [{event}]"
+        at = {"handler": label, "event": event}
+        if inst is not None and hasattr(inst, "cls"):
+            at["entity"] = inst.cls
+        if attrs:
+            at.update(attrs)
+        return self.begin("handler", name, parent, t, awaited=awaited, trigger=trigger,
+                          attrs=at)
+
+    # ---------------------------------------------------------------- output
+    def stats(self) -> dict[str, Any]:
+        """The ``--stats-json`` document (see docs/cli.md)."""
+        from .stats import build_stats
+
+        return build_stats(self)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per service/handler (see :func:`cxpar.runtime.stats.rows`)."""
+        from .stats import rows
+
+        return rows(self)
 
     def render_stats(self, stream: IO[str]) -> None:
-        """A rich table on ``stream`` (stderr); queue waits in a second one, if any."""
-        from rich.console import Console
-        from rich.table import Table
+        """The ``--stats`` tables on ``stream`` (stderr)."""
+        from .stats import render
 
-        table = Table(title="cxpar stats")
-        for col in ("kind", "name", "count", "failures", "p50 ms", "p95 ms", "total ms",
-                    "critical ms", "speedup"):
-            table.add_column(col, justify="left" if col in ("kind", "name") else "right")
-        for r in self.rows():
-            table.add_row(r["kind"], r["name"], str(r["count"]), str(r["failures"]),
-                          f"{r['p50_ms']:g}", f"{r['p95_ms']:g}", f"{r['total_ms']:g}",
-                          "" if r["critical_ms"] is None else f"{r['critical_ms']:g}",
-                          "" if r["speedup"] is None else f"{r['speedup']:g}x")
-        console = Console(file=stream, width=120)
-        console.print(table)
-        if self.waits:
-            self._render_queue(console)
-        if self.transport_retries:
-            console.print("transport retries (requests the provider sent again): " + ", ".join(
-                f"{name} {n}" for name, n in sorted(self.transport_retries.items())),
-                markup=False, highlight=False)
+        render(self, stream)
 
-    def _render_queue(self, console: Any) -> None:
-        from rich.table import Table
-
-        q = self.queue_rows()
-        table = Table(title="queue waits for a slot (--max-concurrency / adaptive limit)")
-        for col in ("service", "waits", "queued ms", "p50 ms", "p95 ms", "max ms"):
-            table.add_column(col, justify="left" if col == "service" else "right")
-        for r in q["services"]:
-            table.add_row(r["service"], str(r["waits"]), f"{r['queued_ms']:g}",
-                          f"{r['p50_ms']:g}", f"{r['p95_ms']:g}", f"{r['max_ms']:g}")
-        console.print(table)
-        st = q["streams"]
-        longest = ", ".join(f"{x['stream']} {x['queued_ms']:g} ms" for x in st["longest"])
-        console.print(f"queue wait per stream: {st['streams']} waited, mean "
-                      f"{st['mean_ms']:g} ms, p95 {st['p95_ms']:g} ms, max {st['max_ms']:g} "
-                      f"ms; longest: {longest}", highlight=False, soft_wrap=True)
+    def write_stats_json(self, path: str) -> None:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(self.stats(), f, indent=2)
+            f.write("\n")
 
     def trace_events(self) -> list[dict[str, Any]]:
-        """Chrome trace events: one complete ("X") event per span, one track per name
-        (per process: batch streams get one process each)."""
-        tids: dict[tuple[int, str], int] = {}
-        ntracks: dict[int, int] = {}
-        events: list[dict[str, Any]] = []
-        for pid, pname in sorted(self.processes.items()):
-            events.append({"name": "process_name", "ph": "M", "pid": pid,
-                           "args": {"name": pname}})
-            events.append({"name": "process_sort_index", "ph": "M", "pid": pid,
-                           "args": {"sort_index": pid}})
-        for name, cat, event, t0, t1, err, pid in self.spans:
-            track = f"{cat}: {name}"
-            tid = tids.get((pid, track))
-            if tid is None:
-                if cat == "stream":  # a batch stream's own span: the process's first track
-                    tid = tids[(pid, track)] = 0
-                else:
-                    tid = tids[(pid, track)] = ntracks[pid] = ntracks.get(pid, 0) + 1
-                events.append({"name": "thread_name", "ph": "M", "pid": pid, "tid": tid,
-                               "args": {"name": track}})
-            events.append({"name": name if cat == "service" else event, "cat": cat,
-                           "ph": "X", "pid": pid, "tid": tid, "ts": round(t0 * 1e6, 3),
-                           "dur": round((t1 - t0) * 1e6, 3),
-                           "args": {"error": err} if err else
-                           {"queued_ms": round((t1 - t0) * 1000, 3)} if cat == "queue" else {}})
-        return events
+        from .trace import trace_events
+
+        return trace_events(self)
 
     def write_trace(self, path: str) -> None:
         with open(path, "w", encoding="utf-8") as f:
             json.dump({"traceEvents": self.trace_events(), "displayTimeUnit": "ms"}, f)
 
 
-class _Tagged:
-    """A :class:`Recorder` view for one trace process (one batch stream)."""
-
-    __slots__ = ("rec", "pid")
-
-    def __init__(self, rec: Recorder, pid: int) -> None:
-        self.rec = rec
-        self.pid = pid
-
-    def span(self, name: str, cat: str, event: str, t0: float, t1: float,
-             err: str | None) -> None:
-        self.rec.span(name, cat, event, t0, t1, err, self.pid)
-
-    def queued(self, service: str, t0: float, t1: float, flow: str | None = None) -> None:
-        self.rec.queued(service, t0, t1, flow, self.pid)
-
-    def transport_retry(self, service: str) -> None:
-        self.rec.transport_retry(service)
-
-    def call(self, service: str, t0: float, t1: float, critical_s: float,
-             busy_s: float) -> None:
-        self.rec.call(service, t0, t1, critical_s, busy_s)
+def _handler_name(span: Span) -> str:
+    if span.kind == "handler":
+        return str(span.attrs.get("handler", span.name))
+    return "(top level)"

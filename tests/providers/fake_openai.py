@@ -6,6 +6,10 @@ that content). Every request is recorded (``server.requests``: method, path, hea
 JSON); when the client closes a connection while the server is still holding a reply,
 ``server.closed_early`` gets the request's number. Threaded (one thread per connection),
 HTTP/1.1 keep-alive, loopback only.
+
+Every 200 completion carries a ``usage`` object, by default :func:`usage_for` (a rule
+unlike cxpar's own estimate, so tests can tell them apart); ``Act.usage`` overrides it
+(``{}`` leaves it out). ``server.usage_sent`` sums what the server reported.
 """
 
 from __future__ import annotations
@@ -32,13 +36,29 @@ class Act:
     delay: float = 0.0           # seconds before answering (watching for a client close)
     drop: bool = False           # close the connection without any response
     chunked: bool = False        # send the body chunked (no Content-Length)
+    usage: dict[str, Any] | None = None   # the reply's usage (None: usage_for; {}: none)
+    model: str | None = None     # the model the reply names (default: the request's)
 
 
-def completion(content: str, model: str = "m") -> dict[str, Any]:
-    return {"id": "cmpl-1", "object": "chat.completion", "created": 0, "model": model,
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": content}}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+def usage_for(request: Any, content: str) -> dict[str, int]:
+    """The server's token count: 1 per 3 characters of the messages + 5, and 1 per 2
+    characters of the answer + 1 (deliberately not cxpar's characters / 4)."""
+    chars = sum(len(str(m.get("content", ""))) for m in (request or {}).get("messages", []))
+    pin, pout = chars // 3 + 5, len(content) // 2 + 1
+    return {"prompt_tokens": pin, "completion_tokens": pout, "total_tokens": pin + pout}
+
+
+def completion(content: str, model: str = "m",
+               usage: dict[str, Any] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": "cmpl-1", "object": "chat.completion", "created": 0, "model": model,
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": content}}]}
+    body["usage"] = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2} \
+        if usage is None else usage
+    if not body["usage"]:
+        del body["usage"]
+    return body
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -78,8 +98,12 @@ class _Handler(BaseHTTPRequestHandler):
         if act.body is not None:
             body = act.body.encode() if isinstance(act.body, str) else act.body
         elif act.status == 200:
-            body = json.dumps(completion(act.content or "", (data or {}).get("model", "")))\
-                .encode()
+            usage = usage_for(data, act.content or "") if act.usage is None else act.usage
+            if usage:
+                with srv.lock:
+                    srv.usage_sent.append(usage)
+            model = act.model if act.model is not None else (data or {}).get("model", "")
+            body = json.dumps(completion(act.content or "", model, usage)).encode()
         else:
             body = json.dumps({"error": {"message": f"status {act.status}"}}).encode()
         self._send(act.status, body, act.headers, chunked=act.chunked)
@@ -136,6 +160,8 @@ class FakeServer(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.requests: list[dict[str, Any]] = []
         self.closed_early: list[int] = []
+        #: The ``usage`` objects of the completions sent, in order.
+        self.usage_sent: list[dict[str, Any]] = []
         self.script: Callable[[Any], Act | str] | None = None
         self.connections = 0
         self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
@@ -171,6 +197,12 @@ class FakeServer(ThreadingHTTPServer):
                     return True
             time.sleep(0.01)
         return False
+
+    def tokens_sent(self) -> tuple[int, int]:
+        """Sums of ``prompt_tokens`` and ``completion_tokens`` over the replies sent."""
+        with self.lock:
+            return (sum(u.get("prompt_tokens", 0) for u in self.usage_sent),
+                    sum(u.get("completion_tokens", 0) for u in self.usage_sent))
 
     def user_messages(self) -> list[str]:
         return [r["json"]["messages"][-1]["content"] for r in self.requests if r["json"]]

@@ -287,10 +287,16 @@ def test_stats_and_trace(tmp_path: Any) -> None:
     assert "think" in r.err and "on b" in r.err
     data = json.loads(path.read_text())
     evs = [e for e in data["traceEvents"] if e["ph"] == "X"]
-    assert len(evs) == 9
-    assert {e["cat"] for e in evs} == {"service", "handler"}
-    assert any(e["ph"] == "M" and e["args"]["name"] == "handler: on b"
-               for e in data["traceEvents"])
+    kinds = [e["cat"] for e in evs]
+    # the run, and per call: the call, its join, one provider attempt, two branches
+    assert sorted(kinds) == sorted(["run"] + ["call", "join", "attempt"] * 3
+                                   + ["handler"] * 6)
+    assert {e["name"] for e in evs if e["cat"] == "handler"} == {"on b"}
+    # the two branches of a call overlap, so they run on two tracks
+    for call in (e for e in evs if e["cat"] == "join"):
+        kids = [e for e in evs if e["args"]["parent"] == call["args"]["id"]
+                and e["cat"] == "handler"]
+        assert len(kids) == 2 and kids[0]["tid"] != kids[1]["tid"]
 
 
 def test_real_clock_runs_same_program() -> None:

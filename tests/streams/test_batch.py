@@ -202,9 +202,10 @@ def test_trace_has_one_process_per_stream(tmp_path: Path) -> None:
                    str(inp), "--trace", str(trace), "--no-progress")
     assert proc.returncode == 0, proc.stderr
     events = json.loads(trace.read_text())["traceEvents"]
-    names = {e["pid"]: e["args"]["name"] for e in events if e["name"] == "process_name"}
+    names = {e["pid"]: e["args"]["name"] for e in events if e["name"] == "process_name"
+             and e["pid"] != 1}
     assert sorted(names.values()) == sorted(f"record {i}" for i in range(20))
     streams = [e for e in events if e.get("cat") == "stream"]
     assert len(streams) == 20 and all(e["tid"] == 0 and e["ph"] == "X" for e in streams)
-    calls = [e for e in events if e.get("cat") == "service"]
+    calls = [e for e in events if e.get("cat") == "call"]
     assert {e["pid"] for e in calls} == set(names)

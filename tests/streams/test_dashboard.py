@@ -30,10 +30,15 @@ class FakeRt:
 
 def test_monitor_view_fields() -> None:
     rec = Recorder(keep_spans=False)
+
+    def call(service: str, seconds: float, failed: bool) -> None:
+        rec.agg("service", service).durations.append(seconds)
+        rec.call_done(service, failed, 0, 0.0)
+
     for i in range(40):
-        rec.span("think", "service", "think", 0.0, 0.8 + i / 1000, "provider" if i < 3 else None)
-        rec.span("on_item", "handler", "work.item", 0.0, 0.1, "timeout" if i == 0 else None)
-    rec.span("infer", "service", "infer", 0.0, 0.3, None)
+        call("think", 0.8 + i / 1000, i < 3)
+        rec.invocation_done("on_item", 0.0, 0.1, i == 0)
+    call("infer", 0.3, False)
     rec.queued("think", 0.0, 1.5, "record 7")
     rec.queued("think", 0.0, 0.5, "record 2")
     lim = Limiter(8)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["CallContext", "Provider", "ProviderError"]
+from ..values import to_json
+
+__all__ = ["CallContext", "Provider", "ProviderError", "Usage", "estimate_tokens",
+           "request_text"]
 
 
 class ProviderError(Exception):
@@ -30,6 +34,32 @@ class ProviderError(Exception):
         self.kind = kind
 
 
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens one provider request consumed: what the endpoint reported (the OpenAI
+    ``usage`` object), or an estimate (``estimated=True``: the sim's characters / 4).
+
+    ``model``: the model that answered (the reply's ``model``), None if unknown; prices
+    are looked up by it (``[pricing.MODEL]``), else by the run's model.
+    """
+
+    input_tokens: int
+    output_tokens: int
+    model: str | None = None
+    estimated: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("input_tokens", "output_tokens"):
+            v = getattr(self, name)
+            if type(v) is not int or v < 0:
+                raise ValueError(f"Usage.{name} must be an int >= 0, got {v!r}")
+
+
+def estimate_tokens(text: str) -> int:
+    """The deterministic token estimate of ``text``: characters / 4, rounded up."""
+    return math.ceil(len(text) / 4)
+
+
 @dataclass(slots=True)
 class CallContext:
     """What a provider knows about one call attempt besides the request."""
@@ -48,6 +78,27 @@ class CallContext:
     """When this attempt times out, in ``loop.time()`` seconds (None: no deadline known).
     The coordinator cancels the call at that instant anyway; a network provider can use
     it to size its own per-request timeout."""
+    usage: list[Usage] = field(default_factory=list)
+    """Tokens reported for this attempt (:meth:`report_usage`), one entry per request
+    that returned usage (a provider's own transport retries included)."""
+    marks: list[tuple[float, str, Usage | None]] = field(default_factory=list)
+    """``(loop time, "usage" | "retry: reason", usage)`` in order: where each usage report
+    and each transport retry happened inside the attempt (for traces and OTel spans)."""
+
+    def report_usage(self, usage: Usage) -> None:
+        """Record the tokens of one request (call it once per request that returned
+        usage, also when the call then fails: the tokens were spent)."""
+        self.usage.append(usage)
+        self.marks.append((self._now(), "usage", usage))
+
+    def report_retry(self, reason: str) -> None:
+        """Record that the provider is sending the request again inside this attempt (a
+        transport-level retry); counted in ``--stats`` retries, one span per request."""
+        self.marks.append((self._now(), "retry: " + reason, None))
+
+    def _now(self) -> float:
+        loop = getattr(self.runtime, "loop", None)
+        return loop.time() if loop is not None else 0.0
 
 
 @runtime_checkable
@@ -62,6 +113,20 @@ class Provider(Protocol):
 
     async def call(self, service: str, request: dict[str, Any], context: CallContext) -> Any:
         ...
+
+
+def request_text(request: Mapping[str, Any]) -> str:
+    """The user message a chat model gets for ``request``: the ``prompt`` prop (a string
+    as is, anything else as one-line JSON) plus the other props as a JSON context block,
+    or the whole request as JSON when there is no ``prompt``."""
+    prompt = request.get("prompt")
+    if prompt is None:
+        return to_json(dict(request))
+    text = prompt if type(prompt) is str else to_json(prompt)
+    rest = {k: v for k, v in request.items() if k != "prompt"}
+    if rest:
+        text += "\n\nContext (JSON): " + to_json(rest)
+    return text
 
 
 def condition_of(request: Mapping[str, Any]) -> bool | None:

@@ -54,11 +54,11 @@ from typing import Any
 import httpx
 
 from ..values import to_json
-from .base import CallContext, ProviderError, condition_of
+from .base import CallContext, ProviderError, Usage, condition_of, request_text
 from .secrets import Redactor, check_endpoint, clean_api_key, shown_url
 
 __all__ = ["OpenAIProvider", "TransportError", "parse_yes_no", "parse_retry_after",
-           "MEMORY_ITEMS", "MAX_RESPONSE_BYTES", "MAX_RETRIES"]
+           "parse_usage", "MEMORY_ITEMS", "MAX_RESPONSE_BYTES", "MAX_RETRIES"]
 
 #: How many of an entity's latest ``learn`` items are sent as context.
 MEMORY_ITEMS = 20
@@ -129,6 +129,32 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if math.isnan(secs) or math.isinf(secs):
         return None
     return max(0.0, secs)
+
+
+def _count(value: Any) -> int | None:
+    if type(value) is int and value >= 0:
+        return value
+    if type(value) is float and value >= 0 and value.is_integer():
+        return int(value)
+    return None
+
+
+def parse_usage(data: Any, model: str | None = None) -> Usage | None:
+    """The :class:`Usage` of a chat-completions reply: ``usage.prompt_tokens`` /
+    ``completion_tokens`` (``input_tokens``/``output_tokens`` also accepted), the reply's
+    ``model`` (else ``model``); None when the reply carries no usable usage."""
+    if not isinstance(data, dict):
+        return None
+    u = data.get("usage")
+    if not isinstance(u, dict):
+        return None
+    tin = _count(u.get("prompt_tokens", u.get("input_tokens")))
+    tout = _count(u.get("completion_tokens", u.get("output_tokens")))
+    if tin is None and tout is None:
+        return None
+    answered = data.get("model")
+    return Usage(tin or 0, tout or 0,
+                 answered if isinstance(answered, str) and answered else model)
 
 
 def _retry_after_header(headers: httpx.Headers) -> float | None:
@@ -265,14 +291,7 @@ class OpenAIProvider:
             recent = memory[-MEMORY_ITEMS:]
             msgs.append({"role": "system", "content": "What you have learned so far "
                          "(JSON, oldest first):\n" + "\n".join(to_json(m) for m in recent)})
-        prompt = request.get("prompt")
-        if prompt is None:
-            text = to_json(dict(request))
-        else:
-            text = prompt if type(prompt) is str else to_json(prompt)
-            rest = {k: v for k, v in request.items() if k != "prompt"}
-            if rest:
-                text += "\n\nContext (JSON): " + to_json(rest)
+        text = request_text(request)
         if yes_no:
             text += "\n\nAnswer yes or no."
         msgs.append({"role": "user", "content": text})
@@ -296,11 +315,11 @@ class OpenAIProvider:
                 delay = self._retry_delay(exc, retry, context)
                 if delay is None:
                     raise
+                reason = str(exc)
             retry += 1
             self.transport_retries += 1
-            recorder = getattr(context.runtime, "recorder", None) if context else None
-            if recorder is not None and hasattr(recorder, "transport_retry"):
-                recorder.transport_retry(context.service if context else "")
+            if context is not None:  # counted in --stats retries; one span per request
+                context.report_retry(reason)
             await asyncio.sleep(delay)
 
     def _retry_delay(self, exc: ProviderError, retry: int,
@@ -340,7 +359,7 @@ class OpenAIProvider:
         except httpx.HTTPError as exc:  # pragma: no cover - other client errors
             raise self._error(f"request to {self.shown_url} failed: "
                               f"{str(exc) or type(exc).__name__}", retryable=False) from None
-        return self._content(resp, raw)
+        return self._content(resp, raw, context)
 
     async def _read(self, resp: httpx.Response) -> bytes:
         """The body, refused (not retried) as soon as it is larger than the cap."""
@@ -364,7 +383,8 @@ class OpenAIProvider:
             f"{_size(self.max_response_bytes)}: {got} (set [provider] max_response_mb to "
             "accept more)", retryable=False)
 
-    def _content(self, resp: httpx.Response, raw: bytes) -> str:
+    def _content(self, resp: httpx.Response, raw: bytes,
+                 context: CallContext | None = None) -> str:
         status = resp.status_code
         if 300 <= status < 400:
             where = resp.headers.get("location")
@@ -380,6 +400,10 @@ class OpenAIProvider:
         except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
             raise self._error(f"malformed JSON from {self.shown_url} (HTTP {status}): "
                               f"{self._excerpt(resp, raw)}", retryable=False) from None
+        if context is not None:
+            usage = parse_usage(data, self.model)
+            if usage is not None:  # reported before any check: the tokens were spent
+                context.report_usage(usage)
         try:
             content = data["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError):

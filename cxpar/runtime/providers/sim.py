@@ -33,12 +33,27 @@ from typing import Any
 from cxpar.lang import DEFAULT_LATENCY_MS
 
 from ..values import to_json
-from .base import CallContext, ProviderError, condition_of
+from .base import CallContext, ProviderError, Usage, condition_of, estimate_tokens, request_text
 
-__all__ = ["SimProvider", "decide"]
+__all__ = ["SimProvider", "decide", "SIM_MODEL", "sim_usage"]
 
 _TEXT_KEYS = ("prompt", "text", "input", "query", "command", "message")
 PLUGIN_LATENCY_MS = 100.0
+#: The model name the sim reports usage under (``[pricing.sim]``).
+SIM_MODEL = "sim"
+
+
+def sim_usage(service: str, request: Mapping[str, Any], answer: Any) -> Usage | None:
+    """The sim's token estimate for answering ``request`` with ``answer`` (None: no
+    request would be sent)."""
+    if service == "learn" or (service in ("is", "not") and condition_of(request) is not None):
+        return None
+    if type(answer) is bool:
+        out = "yes" if answer else "no"
+    else:
+        out = answer if type(answer) is str else to_json(answer)
+    return Usage(estimate_tokens(request_text(request)), estimate_tokens(out), SIM_MODEL,
+                 estimated=True)
 
 
 def decide(request: Mapping[str, Any]) -> bool:
@@ -52,6 +67,9 @@ def decide(request: Mapping[str, Any]) -> bool:
 
 class SimProvider:
     """Simulated AI services with fixed latencies and seeded fault injection."""
+
+    #: The model name usage is reported under (prices: ``[pricing.sim]``).
+    model = SIM_MODEL
 
     def __init__(self, seed: int = 0, *, latency_ms: Mapping[str, float] | None = None,
                  fail_rate: float = 0.0, timeout_rate: float = 0.0,
@@ -104,7 +122,11 @@ class SimProvider:
             await asyncio.sleep(lat / 1000)
         if fail:
             raise ProviderError(f"simulated {service} failure")
-        return self.answer(service, request, context)
+        answer = self.answer(service, request, context)
+        usage = sim_usage(service, request, answer)
+        if usage is not None:
+            context.report_usage(usage)
+        return answer
 
     def answer(self, service: str, request: dict[str, Any], context: CallContext) -> Any:
         """The deterministic answer for a successful call."""
