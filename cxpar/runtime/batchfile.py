@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .cost import BUDGET_ERROR
+
 __all__ = ["BatchFileError", "OutputLock", "Scan", "check_not_input", "escape_surrogates",
            "json_text",
            "result_lines", "scan_output", "sidecar_check", "sidecar_write"]
@@ -232,6 +234,8 @@ class Scan:
     problems: list[str] = field(default_factory=list)
     #: Records whose lines were removed and that run again.
     redo: set[int] = field(default_factory=set)
+    #: Records a budget stopped (``budget_exceeded``): removed, they run again.
+    budget: set[int] = field(default_factory=set)
 
 
 @dataclass
@@ -311,11 +315,16 @@ def scan_output(path: str) -> Scan:
                 scan.redo.add(idx)
             continue
         assert idx is not None
+        error = group[0].obj.get("error")  # type: ignore[union-attr]
+        if isinstance(error, dict) and error.get("type") == BUDGET_ERROR:
+            scan.budget.add(idx)  # a budget stopped it: removed, and it runs again
+            continue
         scan.done.add(idx)
         if "error" in group[0].obj:  # type: ignore[operator]
             scan.failed.add(idx)
         keep.extend(group)
     scan.redo -= scan.done
+    scan.budget -= scan.done
     removed = [ln for ln in lines if ln not in keep]
     if removed:
         _rewrite(path, data, keep, removed)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from cxpar.lang import DEFAULT_TIMEOUT_MS, MAX_DEPTH
 
+from .cost import BUDGET_ERROR
 from .errors import CxRuntimeError
 from .flows import FLOW, Flow
 from .limits import backoff_s, priority_value
@@ -443,7 +444,7 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
                     _record_wait(rt, flow, service, now, t_call)
                 stop = meter.refuse()
                 if stop is not None:  # the budget was reached: no new request starts
-                    join.prov_err = ("budget_exceeded", f"`{service}` was not called: {stop}")
+                    join.prov_err = (BUDGET_ERROR, f"`{service}` was not called: {stop}")
                     rt.budget_stopped += 1
                     break
                 if breaker is not None:

@@ -18,8 +18,11 @@ from typing import Any
 
 from .providers.base import Usage
 
-__all__ = ["Price", "Pricing", "Budget", "Meter", "parse_price", "check_price", "fmt_usd",
-           "meter_for"]
+__all__ = ["Price", "Pricing", "Budget", "Meter", "BUDGET_ERROR", "parse_price",
+           "check_price", "fmt_usd", "meter_for"]
+
+#: The ``_errors`` type of a call a budget refused (never retried; ``--resume`` reruns).
+BUDGET_ERROR = "budget_exceeded"
 
 
 @dataclass(frozen=True, slots=True)

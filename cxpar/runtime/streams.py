@@ -37,7 +37,7 @@ from .batchfile import (
 )
 from .clock import new_loop
 from .coordinator import DEPTH
-from .cost import Meter, meter_for
+from .cost import BUDGET_ERROR, Meter, meter_for
 from .errors import NO_SPAN_ID, CxRuntimeError, SpanLike, Stopped, render_error
 from .flows import FLOW, Flow, new_flow
 from .limits import CircuitBreaker
@@ -56,9 +56,6 @@ __all__ = ["Shared", "StreamRuntime", "run_batch",
 
 INPUT_EVENT = "input.record"
 OUTPUT_EVENT = "output.record"
-#: The error type of records a budget stopped (``--resume`` runs them again).
-BUDGET_ERROR = "budget_exceeded"
-
 
 # ---------------------------------------------------------------- shared services
 

@@ -83,6 +83,12 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "limits.aging_ms": ("100", 100.0),
     "limits.retry_budget": ("0.5", 0.5),
     "limits.schedule": ('"fifo"', "fifo"),
+    "run.max_cost": ("0.5", 0.5),
+    "run.max_tokens": ("1000", 1000),
+    "otel.enabled": ("true", True),
+    "otel.content": ("true", True),
+    "otel.endpoint": ('"http://127.0.0.1:4318"', "http://127.0.0.1:4318"),
+    "otel.service_name": ('"triage"', "triage"),
 }
 
 
@@ -107,12 +113,16 @@ def test_each_key_is_applied(tmp_path: Path, key: str) -> None:
     toml = f"[{section}]\n{name} = {text}\n"
     if section == "provider" and name != "name":
         toml = "[provider]\nname = \"tests_mod:prov\"\n" + f"{name} = {text}\n"
+    if key == "run.max_cost":  # a cost budget needs a price
+        toml = "[pricing.sim]\ninput = 1\noutput = 2\n" + toml
     shown = _show(tmp_path, toml)["settings"]
     if section in ("breaker", "limits"):
         entry = shown[section]
         value = entry["value"][name]
     else:
-        field = {"run.timeout": "timeout_ms", "provider.timeout": "provider.timeout_ms"}.get(
+        field = {"run.timeout": "timeout_ms", "provider.timeout": "provider.timeout_ms",
+                 "otel.enabled": "otel", "otel.content": "otel_content",
+                 "otel.endpoint": "otel_endpoint", "otel.service_name": "otel_service"}.get(
             key, key.split(".", 1)[1] if section in ("run", "sim") else key)
         entry = shown[field]
         value = entry["value"]

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from cxpar.runtime.cost import Budget, Meter, Price, Pricing
 from cxpar.runtime.providers.openai import OpenAIProvider, parse_usage
 
 from .conftest import run_cx
@@ -36,7 +35,7 @@ def test_stats_json_tokens_equal_the_servers_usage(server: FakeServer, tmp_path:
     prov = OpenAIProvider(server.base_url, "gpt-test")
     out = tmp_path / "stats.json"
     r = run_cx(PROGRAM, prov, stats_json=str(out),
-               meter=Meter(Pricing({"gpt-test": Price(2.5, 10.0)}, run_model="gpt-test")))
+               pricing={"gpt-test": {"input": 2.5, "output": 10.0}})
     assert r.code == 0, r.err
     doc = _stats(out)
     tin, tout = server.tokens_sent()
@@ -103,8 +102,7 @@ def test_max_tokens_stops_new_calls_within_those_in_flight(server: FakeServer,
     }
     print(done + " done, " + refused + " refused");
     """
-    meter = Meter(budget=Budget(max_tokens=100))
-    r = run_cx(program, prov, stats_json=str(out), meter=meter)
+    r = run_cx(program, prov, stats_json=str(out), max_tokens=100)
     assert r.code == 3
     assert "token budget reached" in r.err
     tin, tout = server.tokens_sent()

@@ -13,6 +13,7 @@ from cxpar.runtime.cost import Budget, Meter, Price, Pricing, fmt_usd, parse_pri
 from cxpar.runtime.providers.base import CallContext, Usage, estimate_tokens, request_text
 from cxpar.runtime.providers.sim import SimProvider, sim_usage
 from cxpar.runtime.run import run_program
+from cxpar.runtime.settings import ProviderSettings, RunSettings, SettingsError
 
 
 def test_estimate_is_characters_over_four_rounded_up() -> None:
@@ -92,14 +93,36 @@ def _program(n: int) -> Any:
 def test_max_cost_stops_within_the_calls_in_flight() -> None:
     # 10 calls of ~(11 in + 13 out) tokens at once, 3 at a time: the budget is reached
     # while 3 are in flight; those finish, nothing new starts.
-    price = Price(1_000_000, 1_000_000)  # $1 a token: cost == tokens
-    meter = Meter(Pricing(run_price=price), Budget(max_cost=30))
+    settings = RunSettings(clock="virtual", max_concurrency=3, max_cost=30,
+                           price=(1_000_000, 1_000_000))  # $1 a token: cost == tokens
     out, err = io.StringIO(), io.StringIO()
-    code = run_program(_program(10), clock="virtual", max_concurrency=3, stdout=out,
-                       stderr=err, meter=meter)
+    meters: list[Meter] = []
+
+    async def main(rt: Any) -> None:
+        meters.append(rt.meter)
+        await _program(10)(rt)
+
+    code = run_program(main, settings, stdout=out, stderr=err)
+    meter = meters[0]
     assert code == 3 and "cost budget reached" in err.getvalue()
     per_call = meter.tokens / meter.requests
     assert meter.requests == 3  # the first three finish together and pass 30 at once
     assert meter.cost - 30 <= 3 * per_call
     assert out.getvalue().strip() == "7 refused"
     assert "7 service calls not started" in err.getvalue()
+
+
+def test_budget_settings_are_validated() -> None:
+    with pytest.raises(SettingsError, match="needs the price"):
+        RunSettings(max_cost=1)
+    with pytest.raises(SettingsError, match=r"\[pricing.gpt\]"):
+        RunSettings(max_cost=1, pricing={"other": {"input": 1, "output": 1}},
+                    provider=ProviderSettings(name="openai", base_url="http://h/v1",
+                                              model="gpt"))
+    RunSettings(max_cost=1, pricing={"sim": {"input": 1, "output": 1}})
+    RunSettings(max_cost=1, price="2.5,10")
+    with pytest.raises(SettingsError, match="max_tokens"):
+        RunSettings(max_tokens=0)
+    with pytest.raises(SettingsError, match="price"):
+        RunSettings(price="1")
+    assert RunSettings(otel_content=True).otel

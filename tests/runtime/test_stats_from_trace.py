@@ -17,9 +17,9 @@ import pytest
 
 from cxpar.codegen.module import compile_program
 from cxpar.driver import front_end
-from cxpar.runtime.cost import Meter, Price, Pricing
+from cxpar.runtime.settings import RunSettings
 from cxpar.runtime.standalone import run_factory
-from cxpar.runtime.streams import BatchOptions, run_batch
+from cxpar.runtime.streams import run_batch
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.cx"))
@@ -36,15 +36,17 @@ def _run(path: Path, tmp: Path, **kw: Any) -> tuple[dict[str, Any], list[dict[st
     compiled = _compile(path)
     stats, trace = tmp / "stats.json", tmp / "trace.json"
     out, err = io.StringIO(), io.StringIO()
-    kw.setdefault("meter", Meter(Pricing({"sim": Price(3.0, 15.0)})))
+    kw.setdefault("pricing", {"sim": {"input": 3.0, "output": 15.0}})
     jsonl = path.with_suffix(".jsonl")
+    settings = RunSettings(clock="virtual", stats_json=str(stats), trace=str(trace),
+                           input=str(jsonl) if jsonl.exists() else None, streams=4,
+                           progress=False, **kw)
     if jsonl.exists():
-        run_batch(compiled.program, compiled.spans, compiled.sources,
-                  BatchOptions(input=str(jsonl), streams=4, progress=False), clock="virtual",
-                  stats_json=str(stats), trace=str(trace), stdout=out, stderr=err, **kw)
+        run_batch(compiled.program, compiled.spans, compiled.sources, settings, stdout=out,
+                  stderr=err)
     else:
-        run_factory(compiled.program, compiled.spans, compiled.sources, clock="virtual",
-                    stats_json=str(stats), trace=str(trace), stdout=out, stderr=err, **kw)
+        run_factory(compiled.program, compiled.spans, compiled.sources, settings,
+                    stdout=out, stderr=err)
     return json.loads(stats.read_text()), json.loads(trace.read_text())["traceEvents"]
 
 
@@ -288,8 +290,9 @@ def test_speedup_column_matches_the_trace(name: str, tmp_path: Path) -> None:
 
     Recorder.write_trace = grab  # type: ignore[method-assign]
     try:
-        run_factory(compiled.program, compiled.spans, compiled.sources, clock="virtual",
-                    trace=str(trace), stdout=io.StringIO(), stderr=io.StringIO())
+        run_factory(compiled.program, compiled.spans, compiled.sources,
+                    RunSettings(clock="virtual", trace=str(trace)), stdout=io.StringIO(),
+                    stderr=io.StringIO())
     finally:
         Recorder.write_trace = orig  # type: ignore[method-assign]
     rows = captured[0].rows()
