@@ -441,7 +441,7 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
                     join.slot_granted(t_call, waited)
                 if waited:
                     queued += t_call - now
-                    _record_wait(rt, flow, service, now, t_call)
+                    _record_wait(rt, flow, service, now, t_call, join.span)
                 stop = meter.refuse()
                 if stop is not None:  # the budget was reached: no new request starts
                     join.prov_err = (BUDGET_ERROR, f"`{service}` was not called: {stop}")
@@ -559,14 +559,14 @@ def _blocked(inv: _Inv | None, now: float, on: bool) -> None:
 
 
 def _record_wait(rt: Runtime, flow: Flow | None, service: str, t0: float,
-                 t1: float) -> None:
+                 t1: float, parent: Span | None = None) -> None:
     """One call waited from ``t0`` to ``t1`` (loop seconds) for a slot."""
     if flow is not None:
         flow.queued += t1 - t0
         flow.waits += 1
     rec = rt.recorder
     if rec is not None:
-        rec.queued(service, t0, t1, flow.label if flow is not None else None)
+        rec.queued(service, t0, t1, flow.label if flow is not None else None, parent)
 
 
 async def run_service(rt: Runtime, name: str, span: int, request: dict[str, Any],

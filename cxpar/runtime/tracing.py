@@ -72,7 +72,7 @@ class Span:
     def owner(self) -> Span:
         """The nearest call, handler, stream or run span at or above this one."""
         s: Span = self
-        while s.kind in ("attempt", "request", "join") and s.parent is not None:
+        while s.kind in ("attempt", "request", "join", "queue") and s.parent is not None:
             s = s.parent
         return s
 
@@ -301,10 +301,16 @@ class Recorder:
         a.count += 1
         a.durations.append(t1 - t0)
 
-    def queued(self, service: str, t0: float, t1: float, flow: str | None = None) -> None:
+    def queued(self, service: str, t0: float, t1: float, flow: str | None = None,
+               parent: Span | None = None) -> None:
         """A provider call of ``service`` waited for a slot from ``t0`` to ``t1`` (rule
-        45); ``flow``: the stream it belongs to (``record 3``, ``top level``)."""
+        45); ``flow``: the stream it belongs to (``record 3``, ``top level``);
+        ``parent``: the call's span (spans on: the wait becomes a ``queue`` span)."""
         self.agg("service", service).queued_s += t1 - t0
+        if parent is not None:
+            self.end(self.begin("queue", f"{service} queued", parent, t0,
+                                attrs={"service": service,
+                                       "queued_ms": round((t1 - t0) * 1000, 6)}), t1)
         self.waits.setdefault(service, []).append(t1 - t0)
         key = flow or "top level"
         w = self.flow_waits.get(key)

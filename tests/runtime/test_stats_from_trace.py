@@ -82,7 +82,7 @@ class Trace:
         return None if p is None else self.by_id[p]
 
     def owner(self, e: dict[str, Any]) -> tuple[str, str]:
-        while e["cat"] in ("attempt", "request", "join"):
+        while e["cat"] in ("attempt", "request", "join", "queue"):
             e = self.by_id[e["args"]["parent"]]
         if e["cat"] == "call":
             return "service", e["args"]["service"]
@@ -189,7 +189,18 @@ class Trace:
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_every_column_matches_the_trace(path: Path, tmp_path: Path) -> None:
-    doc, events = _run(path, tmp_path)
+    _check(*_run(path, tmp_path))
+
+
+@pytest.mark.parametrize("name", ["support_triage", "batch_tickets", "nested_fanout",
+                                  "retries"])
+def test_every_column_matches_the_trace_under_a_limit(name: str, tmp_path: Path) -> None:
+    # calls queue for the 2 slots: queued ms, and queue waits on the critical path
+    _check(*_run(ROOT / "examples" / f"{name}.cx", tmp_path, max_concurrency=2,
+                 fail_rate=0.3))
+
+
+def _check(doc: dict[str, Any], events: list[dict[str, Any]]) -> None:
     tr = Trace(events)
     assert set(doc) == {"services", "total", "critical_path", "streams"}
     calls: dict[str, list[dict[str, Any]]] = defaultdict(list)
