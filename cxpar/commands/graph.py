@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from cxpar.commands.common import plugin_services, print_diagnostics, use_colour
 from cxpar.driver import FrontEnd, UsageError, front_end
-from cxpar.settings import config_option
+from cxpar.settings import config_option, resolve, settings_options
 
 
 def render_graph(fe: FrontEnd, fmt: str, latency: str | None = None, *,
@@ -36,6 +37,20 @@ def render_graph(fe: FrontEnd, fmt: str, latency: str | None = None, *,
     return render(graph, fmt, colour=colour, limit=estimate)
 
 
+def render_cost(fe: FrontEnd, fmt: str, settings: Any) -> str:
+    """``--cost``: the estimate of one run's tokens and cost, as text or JSON."""
+    from cxpar.commands.cost_estimate import estimate_cost
+
+    if fmt not in ("text", "json"):
+        raise UsageError(f"--cost prints text or json, not {fmt}")
+    est = estimate_cost(fe.compilation, settings)
+    if fmt == "json":
+        import json
+
+        return json.dumps(est.to_data(), indent=2) + "\n"
+    return "\n".join(est.lines()) + "\n"
+
+
 @click.command("graph")
 @click.argument("file")
 @click.option("--format", "fmt", type=click.Choice(["text", "mermaid", "dot", "json"]),
@@ -45,16 +60,22 @@ def render_graph(fe: FrontEnd, fmt: str, latency: str | None = None, *,
 @click.option("--limit", type=click.IntRange(1), default=None, metavar="N",
               help="Also estimate the time with at most N provider calls at once "
                    "(--max-concurrency N), in program and fifo order.")
+@click.option("--cost", "cost", is_flag=True,
+              help="Estimate the tokens and cost of one run instead (sim token estimates, "
+                   "priced by --price or [pricing.MODEL]); JSON with --format json.")
+@settings_options("price", "provider.model")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write to this file instead of stdout.")
 @config_option
-def graph(file: str, fmt: str, latency: str | None, limit: int | None, output: str | None,
-          config_path: str | None) -> None:
+def graph(file: str, fmt: str, latency: str | None, limit: int | None, cost: bool,
+          output: str | None, config_path: str | None, **params: Any) -> None:
     """Show the stream execution graph of FILE: parallel batches and the critical path."""
     path = Path(file)
     if not path.exists():
         raise UsageError(f"no such file: `{file}`")
     extra = plugin_services(path, config_path=config_path)
+    settings = resolve(params, program=path, config_path=config_path).settings \
+        if cost else None
     if latency is not None:  # validate before doing any work
         from cxpar.analysis.graph import parse_latency
         from cxpar.lang import SERVICE_STEMS, check_latency_services
@@ -71,8 +92,11 @@ def graph(file: str, fmt: str, latency: str | None, limit: int | None, output: s
     print_diagnostics(fe, "text")
     if fe.has_errors or fe.compilation is None:
         sys.exit(1)
-    colour = fmt == "text" and output is None and use_colour(sys.stdout)
-    text = render_graph(fe, fmt, latency, colour=colour, limit=limit)
+    if settings is not None:
+        text = render_cost(fe, fmt, settings)
+    else:
+        colour = fmt == "text" and output is None and use_colour(sys.stdout)
+        text = render_graph(fe, fmt, latency, colour=colour, limit=limit)
     if output:
         Path(output).write_text(text, encoding="utf-8")
     else:

@@ -45,6 +45,12 @@ def run(file: str, config_path: str | None, explain: bool, show_settings: bool,
     if notice:
         click.echo(notice, err=True)
     check_input(settings)
+    if settings.otel:
+        from cxpar.otel import OtelMissing, available
+
+        missing = available()
+        if missing is not None:
+            raise UsageError(str(OtelMissing(missing)))
     if explain and settings.backend != "llvm":
         raise UsageError("`--explain` reports which loops the llvm backend runs natively; "
                          "use it with `--backend llvm`")

@@ -226,8 +226,13 @@ class OtelExport:
 
 
 def start(recorder: Any, settings: Any, provider: Any) -> OtelExport:
-    """Export ``recorder``'s spans (raises :class:`OtelMissing` without the SDK)."""
+    """Export ``recorder``'s spans (raises :class:`OtelMissing` without the SDK); the
+    recorder's :meth:`~cxpar.runtime.tracing.Recorder.close` flushes them."""
+    import atexit
+
     exp = OtelExport(settings, provider)
     recorder.content = exp.content
     recorder.listen(exp.end, on_start=exp.start)
+    recorder.on_close.append(exp.shutdown)
+    atexit.register(exp.shutdown)  # any other way out of the process flushes too
     return exp

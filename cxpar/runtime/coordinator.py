@@ -20,9 +20,9 @@ from .cost import BUDGET_ERROR
 from .errors import CxRuntimeError
 from .flows import FLOW, Flow
 from .limits import backoff_s, priority_value
-from .providers.base import CallContext
+from .providers.base import CallContext, request_text
 from .tracing import SPAN, Span, label_of
-from .values import Instance, to_request, truthy, type_name
+from .values import Instance, to_json, to_request, truthy, type_name
 
 if TYPE_CHECKING:
     from .scheduler import Runtime
@@ -462,6 +462,8 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
                                       t_call, attrs={"service": service, "attempt": attempt})
                     aspan.prev = prev_span  # type: ignore[union-attr]
                     prev_span = aspan
+                    if rec.content:
+                        aspan.attrs["input"] = request_text(request)  # type: ignore[union-attr]
                 try:
                     async with asyncio.timeout_at(deadline) as cm:
                         if impl is not None:
@@ -492,6 +494,9 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
                     join.prov_err = None
                     join.prov_value = value
                     a_err = None
+                    if aspan is not None and rec.content:
+                        aspan.attrs["output"] = value if type(value) is str else \
+                            to_json(value)
             finally:
                 t_done = loop.time()
                 served = t_done - t_call if outcome else 0.0

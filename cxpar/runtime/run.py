@@ -64,7 +64,7 @@ def run_program(main: Callable[[Runtime], Awaitable[Any]],
     out = stdout if stdout is not None else sys.stdout
     err = stderr if stderr is not None else sys.stderr
     rt = Runtime(s, spans=spans, sources=sources, provider=provider, stdout=out, stderr=err)
-    recorder = rt.recorder = make_recorder(s, rt.meter)
+    recorder = rt.recorder = make_recorder(s, rt.meter, rt.provider)
     live = None
     if s.dashboard:
         from .dashboard import Monitor, console_writer
@@ -113,19 +113,27 @@ def run_program(main: Callable[[Runtime], Awaitable[Any]],
     return code
 
 
-def make_recorder(s: RunSettings, meter: Meter) -> Recorder | None:
-    """The run's recorder: spans for ``--stats``/``--stats-json``/``--trace``, counters
-    only for the dashboard, none otherwise."""
-    spans = bool(s.stats or s.trace or s.stats_json)
+def make_recorder(s: RunSettings, meter: Meter, provider: Any = None) -> Recorder | None:
+    """The run's recorder: spans for ``--stats``/``--stats-json``/``--trace``/``--otel``
+    (which starts exporting them; :meth:`Recorder.close` flushes), counters only for the
+    dashboard, none otherwise."""
+    spans = bool(s.stats or s.trace or s.stats_json or s.otel)
     if not (spans or s.dashboard):
         return None
-    return Recorder(keep_spans=spans, meter=meter)
+    rec = Recorder(keep_spans=spans, meter=meter)
+    if s.otel:
+        from cxpar.otel import start
+
+        start(rec, s, provider)
+    return rec
 
 
 def finish_recorder(recorder: Recorder | None, s: RunSettings, err: IO[str]) -> None:
-    """Print ``--stats`` and write ``--trace`` / ``--stats-json`` at the end of a run."""
+    """Print ``--stats``, write ``--trace`` / ``--stats-json`` and flush ``--otel`` spans at
+    the end of a run."""
     if recorder is None:
         return
+    recorder.close()
     if s.stats:
         recorder.render_stats(err)
     try:

@@ -518,7 +518,7 @@ def _run_batch(factory: Callable[[Any], Any], spans: Sequence[SpanLike],
     err = stderr if stderr is not None else sys.stderr
     if provider is None:
         provider = build_provider(s)
-    recorder = make_recorder(s, Meter())
+    recorder = make_recorder(s, Meter(), provider)
     shared = Shared(s, provider, recorder=recorder)
     total = count_records(s.input)
     done: set[int] = set()
@@ -612,6 +612,9 @@ def _run_batch(factory: Callable[[Any], Any], spans: Sequence[SpanLike],
             out.flush()
         except (OSError, ValueError):
             pass
+    if failure is not None or code in (130, EXIT_TERMINATED):
+        if recorder is not None:
+            recorder.close()
     if failure is not None:
         err.write(render_error(str(failure), None, {}, notes=[
             f"{counts.done} records written; run again with --resume to finish"]) + "\n")

@@ -131,6 +131,12 @@ class Recorder:
         #: Trace processes other than the default pid 1 (batch streams): pid → name.
         self.processes: dict[int, str] = {}
         self.listeners: list[Callable[[Span], None]] = []
+        self.start_listeners: list[Callable[[Span], None]] = []
+        #: Keep each provider request's text and answer on its attempt span
+        #: (``input``/``output`` attrs; ``--otel-content``).
+        self.content = False
+        #: Called once by :meth:`close` (exporters flush).
+        self.on_close: list[Callable[[], None]] = []
         #: The batch streams' spans (for the stream distribution).
         self.streams: list[Span] = []
         #: Seconds provider calls waited for a slot (rule 45): each wait per service;
@@ -140,10 +146,20 @@ class Recorder:
         self._next = 1
 
     # ---------------------------------------------------------------- spans
-    def listen(self, fn: Callable[[Span], None]) -> None:
+    def listen(self, fn: Callable[[Span], None], *,
+               on_start: Callable[[Span], None] | None = None) -> None:
         """Call ``fn(span)`` for every span when it ends (parents after children, except
-        emitted handlers, which may end after their emitter)."""
+        emitted handlers, which may end after their emitter), and ``on_start(span)`` when
+        it starts (parents before children)."""
         self.listeners.append(fn)
+        if on_start is not None:
+            self.start_listeners.append(on_start)
+
+    def close(self) -> None:
+        """Run the :attr:`on_close` callbacks once (flush exporters)."""
+        fns, self.on_close = self.on_close, []
+        for fn in fns:
+            fn()
 
     def agg(self, cat: str, name: str) -> _Agg:
         a = self.aggs.get((cat, name))
@@ -179,6 +195,8 @@ class Recorder:
         s = Span(self._next, parent, kind, name, t, awaited, trigger, pid, attrs)
         self._next += 1
         self.spans.append(s)
+        for fn in self.start_listeners:
+            fn(s)
         return s
 
     def end(self, span: Span | None, t: float, err: str | None = None,
