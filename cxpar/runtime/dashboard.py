@@ -16,6 +16,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from .cost import fmt_usd
+from .stats import run_cost
+
 __all__ = ["Monitor", "WINDOW", "console_writer"]
 
 #: Recent calls per service used for the p95 latency.
@@ -103,6 +106,7 @@ class Monitor:
                                  "p95_ms": _p95(a.durations[-WINDOW:]) * 1000,
                                  "wait_p95_ms": _p95(waits[-WINDOW:]) * 1000})
         services.sort(key=lambda s: s["name"])
+        tokens = self._tokens(aggs, now)
         p95 = {s["name"]: s["p95_ms"] for s in services}
         crit = [{"service": c, "p95_ms": p95.get(c)} for c in self.critical]
         lim = self.limiter
@@ -133,12 +137,35 @@ class Monitor:
             "streams": None,
             #: Queue wait per stream (rule 45): streams that waited, mean, the longest.
             "queue": queue,
+            #: Tokens in/out so far, tokens/s, cost so far (None: unknown, no price).
+            "tokens": tokens,
         }
         b = self.batch
         if b is not None:
             snap["streams"] = {"in_flight": b.active, "done": b.done, "failed": b.failed,
                                "total": b.total - b.skipped}
         return snap
+
+    def _tokens(self, aggs: list[tuple[tuple[str, str], Any]], now: float) -> dict[str, Any]:
+        """Tokens and cost so far over every service, and tokens/s (over the last 0.2 s
+        or more; since the start on the first frame)."""
+        rows = [a for (cat, _), a in aggs if cat == "service"]
+        tin = sum(a.tokens_in for a in rows)
+        tout = sum(a.tokens_out for a in rows)
+        used = tin + tout
+        prev = self._prev.get(" tokens")
+        if prev is None:
+            rate = used / max(1e-9, now - self._t0)
+        elif now - prev[0] >= 0.2:
+            rate = (used - prev[1]) / (now - prev[0])
+        else:
+            rate = self._rate.get(" tokens", 0.0)
+        if prev is None or now - prev[0] >= 0.2:
+            self._prev[" tokens"] = (now, used)
+            self._rate[" tokens"] = rate
+        cost = run_cost(self.recorder, sum(a.unpriced for a in rows),
+                     sum(a.cost for a in rows)) if self.recorder is not None else None
+        return {"in": tin, "out": tout, "rate": rate, "cost_usd": cost}
 
     # ---------------------------------------------------------------- view
     def render(self) -> Any:
@@ -170,6 +197,9 @@ class Monitor:
             head.append(f"\nqueue wait  {q['streams']} streams waited, mean "
                         f"{q['mean_ms']:.0f} ms, longest {q['max_ms']:.0f} ms "
                         f"({q['max_stream']})")
+        tok = s["tokens"]
+        head.append(f"\ntokens    in {tok['in']}  out {tok['out']}  ·  {tok['rate']:.1f} "
+                    f"tokens/s  ·  cost so far {fmt_usd(tok['cost_usd'])}")
         for key, a in s["adaptive"].items():
             head.append(f"\nadaptive limit {key}  {a['active']}/{a['limit']} running, "
                         f"{a['queued']} queued")

@@ -53,7 +53,9 @@ def _ms(s: float) -> float:
     return round(s * 1000, 3)
 
 
-def _cost(rec: Recorder, unpriced: int, cost: float) -> float | None:
+def run_cost(rec: Recorder, unpriced: int, cost: float) -> float | None:
+    """A summed cost as shown: None (unknown) without prices or when any request was
+    unpriced, else rounded to 1e-10 USD."""
     meter = rec.meter
     if meter is None or not meter.pricing.any or unpriced:
         return None
@@ -236,7 +238,7 @@ def _critical(rec: Recorder) -> tuple[dict[tuple[str, str], float], dict[str, An
     doc: dict[str, Any] = {
         "ms": _ms(total),
         "calls": len(calls),
-        "tokens_in": tin, "tokens_out": tout, "cost_usd": _cost(rec, unpriced, cost),
+        "tokens_in": tin, "tokens_out": tout, "cost_usd": run_cost(rec, unpriced, cost),
         "services": {k[1]: _ms(v) for k, v in sorted(per.items()) if k[0] == "service"},
         "handlers": {k[1]: _ms(v) for k, v in sorted(per.items()) if k[0] == "handler"},
         "steps": steps[:MAX_STEPS],
@@ -251,15 +253,17 @@ def _critical(rec: Recorder) -> tuple[dict[tuple[str, str], float], dict[str, An
 def _service_doc(rec: Recorder, a: _Agg) -> dict[str, Any]:
     return {"calls": a.count, "failures": a.failures, "retries": a.retries,
             "tokens_in": a.tokens_in, "tokens_out": a.tokens_out,
-            "cost_usd": _cost(rec, a.unpriced, a.cost),
+            "cost_usd": run_cost(rec, a.unpriced, a.cost),
             "p50_ms": _ms(percentile(a.durations, 0.5)),
             "p95_ms": _ms(percentile(a.durations, 0.95)),
             "queued_ms": _ms(a.queued_s)}
 
 
 def _dist(values: Sequence[float]) -> dict[str, float]:
-    return {"total": round(sum(values), 10), "p50": percentile(values, 0.5),
-            "p95": percentile(values, 0.95), "max": max(values) if values else 0}
+    """Total, p50, p95 and max (costs rounded to 1e-10 like every cost)."""
+    return {k: round(v, 10) for k, v in (
+        ("total", sum(values)), ("p50", percentile(values, 0.5)),
+        ("p95", percentile(values, 0.95)), ("max", max(values) if values else 0))}
 
 
 def _streams(rec: Recorder) -> dict[str, Any] | None:
@@ -286,14 +290,15 @@ def _streams(rec: Recorder) -> dict[str, Any] | None:
                 cost[s.pid] += s.cost
     doc["tokens_in"] = _dist(list(tin.values()))
     doc["tokens_out"] = _dist(list(tout.values()))
-    priced = _cost(rec, unpriced, 0.0) is not None
+    priced = run_cost(rec, unpriced, 0.0) is not None
     doc["cost_usd"] = _dist(list(cost.values())) if priced else None
     return doc
 
 
 def build_stats(rec: Recorder) -> dict[str, Any]:
     """The ``--stats-json`` document: ``services``, ``total``, ``critical_path``,
-    ``streams`` (null for a run without ``--input``)."""
+    ``streams`` (null for a run without ``--input``), ``queues`` (the waits for a slot,
+    :func:`queue_rows`)."""
     services = {name: _service_doc(rec, a)
                 for (cat, name), a in sorted(rec.aggs.items()) if cat == "service"}
     _, crit = _critical(rec)
@@ -303,10 +308,10 @@ def build_stats(rec: Recorder) -> dict[str, Any]:
     unpriced = sum(a.unpriced for (c, _), a in rec.aggs.items() if c == "service")
     cost = sum(a.cost for (c, _), a in rec.aggs.items() if c == "service")
     total = {"calls": sum(s["calls"] for s in services.values()),
-             "tokens_in": tin, "tokens_out": tout, "cost_usd": _cost(rec, unpriced, cost),
+             "tokens_in": tin, "tokens_out": tout, "cost_usd": run_cost(rec, unpriced, cost),
              "wall_ms": _ms(root.t1 - root.t0) if root is not None and root.done else None}
     return {"services": services, "total": total, "critical_path": crit,
-            "streams": _streams(rec)}
+            "streams": _streams(rec), "queues": queue_rows(rec)}
 
 
 def rows(rec: Recorder) -> list[dict[str, Any]]:
@@ -327,7 +332,7 @@ def rows(rec: Recorder) -> list[dict[str, Any]]:
             "p95_ms": _ms(percentile(a.durations, 0.95)),
             "queued_ms": _ms(a.queued_s) if cat == "service" else None,
             "tokens_in": a.tokens_in, "tokens_out": a.tokens_out,
-            "cost_usd": _cost(rec, a.unpriced, a.cost),
+            "cost_usd": run_cost(rec, a.unpriced, a.cost),
             "critical_ms": _ms(per[(cat, name)]) if (cat, name) in per else
             (0.0 if per else None),
             "speedup": round(a.sequential_s / a.wall_s, 2) if a.wall_s > 0 else None,

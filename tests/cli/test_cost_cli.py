@@ -28,7 +28,7 @@ def _stats(tmp: Path, *args: str, toml: str | None = None,
 def test_stats_json_schema_and_unknown_cost(tmp_path: Path) -> None:
     proc, doc = _stats(tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert set(doc) == {"services", "total", "critical_path", "streams"}
+    assert set(doc) == {"services", "total", "critical_path", "streams", "queues"}
     assert set(doc["total"]) == {"calls", "tokens_in", "tokens_out", "cost_usd", "wall_ms"}
     for row in doc["services"].values():
         assert set(row) == SCHEMA_SERVICE

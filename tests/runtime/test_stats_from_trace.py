@@ -202,7 +202,7 @@ def test_every_column_matches_the_trace_under_a_limit(name: str, tmp_path: Path)
 
 def _check(doc: dict[str, Any], events: list[dict[str, Any]]) -> None:
     tr = Trace(events)
-    assert set(doc) == {"services", "total", "critical_path", "streams"}
+    assert set(doc) == {"services", "total", "critical_path", "streams", "queues"}
     calls: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for e in tr.x:
         if e["cat"] == "call":
@@ -230,6 +230,15 @@ def _check(doc: dict[str, Any], events: list[dict[str, Any]]) -> None:
         assert row["p95_ms"] == pytest.approx(_pct(lat, 0.95), abs=1e-3)
         assert row["queued_ms"] == pytest.approx(
             sum(c["args"].get("queued_ms", 0) for c in cs), abs=1e-3)
+    waits = [e for e in tr.x if e["cat"] == "queue"]
+    assert sum(r["waits"] for r in doc["queues"]["services"]) == len(waits)
+    for row in doc["queues"]["services"]:
+        mine = [e["dur"] / 1000 for e in waits if e["args"]["service"] == row["service"]]
+        assert row["waits"] == len(mine) and row["queued_ms"] == pytest.approx(
+            sum(mine), abs=1e-3)
+        assert row["queued_ms"] == pytest.approx(doc["services"][row["service"]]["queued_ms"],
+                                                 abs=1e-3)
+        assert row["max_ms"] == pytest.approx(max(mine), abs=1e-3)
     total = doc["total"]
     assert total["calls"] == sum(len(c) for c in calls.values())
     assert total["tokens_in"] == sum(r["tokens_in"] for r in doc["services"].values())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from cxpar.runtime.dashboard import Monitor
@@ -73,6 +74,28 @@ def test_monitor_view_fields() -> None:
                    "service", "calls/s", "p95 ms", "breaker", "think", "open", "infer",
                    "closed", "critical path  think (837 ms) → infer (300 ms)"):
         assert needle in text, f"{needle!r} not in:\n{text}"
+
+
+def test_tokens_per_second_and_cost_so_far() -> None:
+    from cxpar.runtime.cost import meter_for
+    from cxpar.runtime.providers.base import Usage
+    from cxpar.runtime.settings import RunSettings
+
+    for settings, cost, shown in ((RunSettings(), None, "cost so far unknown"),
+                                  (RunSettings(price=(3.0, 15.0)), 0.0021,
+                                   "cost so far $0.0021")):
+        meter = meter_for(settings)
+        rec = Recorder(keep_spans=False, meter=meter)
+        for service in ("think", "infer"):
+            u = Usage(200, 30)
+            rec.agg("service", service).add_usage(u, meter.pricing.cost(u))
+        mon = Monitor(rec)
+        tok = mon.snapshot()["tokens"]
+        assert (tok["in"], tok["out"]) == (400, 60) and tok["rate"] > 0
+        assert tok["cost_usd"] == (None if cost is None else pytest.approx(cost))
+        text = render(mon)
+        assert "tokens    in 400  out 60" in text and "tokens/s" in text, text
+        assert shown in text, text
 
 
 def test_stream_done_keeps_counts() -> None:
