@@ -426,6 +426,11 @@ def render(rec: Recorder, stream: IO[str]) -> None:
         f"tokens out, cost {fmt_usd(t['cost_usd'])}, wall {_num(t['wall_ms'])} ms"
         + ("" if priced else "  (no prices: add [pricing.MODEL] to cxpar.toml or use "
            "--price IN,OUT)"))
+    transport = {name: a.transport for (cat, name), a in sorted(rec.aggs.items())
+                 if cat == "service" and a.transport}
+    if transport:
+        say("transport retries (requests the provider sent again): " + ", ".join(
+            f"{name} {n}" for name, n in transport.items()) + " (counted in retries)")
     cp = doc["critical_path"]
     if cp.get("steps"):
         steps = cp["steps"]

@@ -94,6 +94,8 @@ class _Agg:
     count: int = 0
     failures: int = 0
     retries: int = 0
+    #: Of ``retries``: requests a provider sent again itself (transport retries).
+    transport: int = 0
     #: Latencies (s): provider requests for a service, invocations for a handler.
     durations: list[float] = field(default_factory=list)
     queued_s: float = 0.0
@@ -237,6 +239,7 @@ class Recorder:
         a.durations.append(t1 - t0)
         retries = [m for m in ctx.marks if m[1] != "usage"]
         a.retries += len(retries)
+        a.transport += len(retries)
         usage = ctx.usage
         meter = self.meter
         for u in usage:
