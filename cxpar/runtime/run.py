@@ -149,7 +149,7 @@ def finish_recorder(recorder: Recorder | None, s: RunSettings, err: IO[str]) -> 
 def budget_outcome(meter: Meter, code: int, err: IO[str]) -> int:
     """Say which budget stopped the run (exit 3), if one did (refused a call)."""
     if meter.stop is None or not (meter.stopped_calls or meter.stopped_records) \
-            or code == 130:
+            or code in (130, EXIT_TERMINATED):
         return code
     calls, records = meter.stopped_calls, meter.stopped_records
     notes = [f"{calls} service call{'s' if calls != 1 else ''} not started "

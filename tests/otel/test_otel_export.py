@@ -232,3 +232,30 @@ def test_missing_sdk_is_a_usage_error(tmp_path: Path) -> None:
               env={"PYTHONPATH": os.pathsep.join([str(hide), str(ROOT)])})
     assert proc.returncode == 2, proc.stderr
     assert "pip install 'cxpar[otel]'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_spans_are_flushed_on_sigterm(receiver: OtlpReceiver, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    prog = tmp_path / "slow.cx"
+    prog.write_text('print("started");\n'
+                    'on a.b (event) { await { durationMs: 60000 }; }\nemit a.b;\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CXPAR_", "OTEL_"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.endpoint
+    proc = subprocess.Popen([sys.executable, "-m", "cxpar", "run", "--otel", str(prog)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "started\n"
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 143, err
+    names = {s.name for s in receiver.spans}
+    assert "run" in names and "on a.b" in names
