@@ -259,3 +259,31 @@ def test_spans_are_flushed_on_sigterm(receiver: OtlpReceiver, tmp_path: Path) ->
     assert proc.returncode == 143, err
     names = {s.name for s in receiver.spans}
     assert "run" in names and "on a.b" in names
+
+
+def test_transport_retries_are_request_spans_and_usage_is_counted_once(
+        receiver: OtlpReceiver, llm: FakeServer, tmp_path: Path) -> None:
+    acts = iter([Act(status=503), Act(status=502)])
+    llm.script = lambda req: next(acts, Act(content="fine"))
+    prog = tmp_path / "p.cx"
+    prog.write_text('var r = think { prompt: "hello" };\nprint(r.result);\n')
+    stats = tmp_path / "stats.json"
+    proc = cx("run", "--provider", "openai", "--base-url", llm.base_url, "--model", "m",
+              "--otel", "--stats-json", str(stats), str(prog), endpoint=receiver.endpoint)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "fine\n"
+    spans = receiver.spans
+    (attempt,) = [s for s in spans if s.attr("cxpar.span.kind") == "attempt"]
+    reqs = sorted((s for s in spans if s.attr("cxpar.span.kind") == "request"),
+                  key=lambda s: s.start_ns)
+    assert [r.attr("cxpar.request") for r in reqs] == [1, 2, 3]
+    assert all(r.parent_id == attempt.span_id and r.kind == 3 for r in reqs)
+    assert [r.attr("cxpar.outcome") for r in reqs] == ["retry", "retry", "ok"]
+    assert "503" in reqs[0].attr("cxpar.error.message")
+    # usage only where the server reported it: summing over the trace gives its tokens
+    assert ["gen_ai.usage.input_tokens" in s.attributes for s in [attempt, *reqs]] \
+        == [False, False, False, True]
+    assert usage_sum(spans) == llm.tokens_sent()
+    doc = json.loads(stats.read_text())
+    assert doc["services"]["think"]["retries"] == 2 and doc["services"]["think"]["calls"] == 1
+    assert (doc["total"]["tokens_in"], doc["total"]["tokens_out"]) == llm.tokens_sent()
