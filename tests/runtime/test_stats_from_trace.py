@@ -111,6 +111,16 @@ class Trace:
                     todo.extend(self.kids[e["args"]["id"]])
             return out
 
+        def last_awaited(e: dict[str, Any], t: float,
+                         seen: set[int]) -> dict[str, Any] | None:
+            """The awaited child of ``e`` that ended last by ``t`` (not yet walked)."""
+            cands = [k for k in self.kids[e["args"]["id"]]
+                     if "emitted_at_ms" not in k["args"] and self.end(k) <= t + EPS_MS
+                     and k["args"]["id"] not in seen
+                     and all(self.end(k) <= self.end(s) + EPS_MS
+                             for s in map(self.by_id.get, seen))]
+            return max(cands, key=lambda k: (self.end(k), -self.start(k))) if cands else None
+
         def inside(e: dict[str, Any], t: float) -> None:
             if self.quiescent(e):
                 chain(e, t)
@@ -124,15 +134,11 @@ class Trace:
                     c = follow
                     add(nxt, self.end(c), t)  # the wait before retrying is the retry's
                 else:
-                    cands = [k for k in self.kids[e["args"]["id"]]
-                             if "emitted_at_ms" not in k["args"]
-                             and self.end(k) <= t + EPS_MS and k["args"]["id"] not in seen
-                             and all(self.end(k) <= self.end(s) + EPS_MS
-                                     for s in map(self.by_id.get, seen))]
-                    if not cands:
+                    found = last_awaited(e, t, seen)
+                    if found is None:
                         add(e, self.start(e), t)
                         return
-                    c = max(cands, key=lambda k: (self.end(k), -self.start(k)))
+                    c = found
                     add(e, self.end(c), t)
                 seen.add(c["args"]["id"])
                 inside(c, self.end(c))
@@ -169,15 +175,10 @@ class Trace:
                 return
             seen: set[int] = set()
             while True:
-                cands = [k for k in self.kids[e["args"]["id"]]
-                         if "emitted_at_ms" not in k["args"] and self.end(k) <= t + EPS_MS
-                         and k["args"]["id"] not in seen
-                         and all(self.end(k) <= self.end(s) + EPS_MS
-                                 for s in map(self.by_id.get, seen))]
-                if not cands:
+                c = last_awaited(e, t, seen)
+                if c is None:
                     add(e, self.start(e), t)
                     return
-                c = max(cands, key=lambda k: (self.end(k), -self.start(k)))
                 add(e, self.end(c), t)
                 seen.add(c["args"]["id"])
                 inside(c, self.end(c))
