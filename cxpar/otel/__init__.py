@@ -71,6 +71,8 @@ class OtelExport:
         missing = available()
         if missing is not None:
             raise OtelMissing(missing)
+        from opentelemetry import context as otel_context
+        from opentelemetry import trace as otel_trace
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -97,6 +99,8 @@ class OtelExport:
         model = getattr(provider, "model", None)
         self.model = model if isinstance(model, str) and model else settings.run_model()
         self.live: dict[int, Any] = {}
+        # imported once here: start/end run for every span of the run
+        self._ctx, self._trace = otel_context, otel_trace
         self._base: tuple[int, float] | None = None
         self._closed = False
 
@@ -110,35 +114,32 @@ class OtelExport:
     # ------------------------------------------------------------------ listener
     def start(self, span: Any) -> None:
         """A recorder span started: start its OpenTelemetry span under its parent's."""
-        from opentelemetry import context as otel_context
-        from opentelemetry.trace import Link, SpanKind, set_span_in_context
-
+        tr = self._trace
         parent = span.parent
         links = []
         if span.kind == "stream" or parent is None:
-            ctx = otel_context.Context()  # a trace of its own
+            ctx = self._ctx.Context()  # a trace of its own
             if parent is not None and parent.id in self.live:
-                links.append(Link(self.live[parent.id].get_span_context()))
+                links.append(tr.Link(self.live[parent.id].get_span_context()))
         else:
             p = self.live.get(parent.id)
-            ctx = set_span_in_context(p) if p is not None else otel_context.Context()
-        kind = SpanKind.CLIENT if span.kind in ("attempt", "request") and \
-            self._genai(span) else SpanKind.INTERNAL
+            ctx = tr.set_span_in_context(p) if p is not None else self._ctx.Context()
+        kind = tr.SpanKind.CLIENT if span.kind in ("attempt", "request") and \
+            self._genai(span) else tr.SpanKind.INTERNAL
         self.live[span.id] = self.tracer.start_span(
             self._name(span), context=ctx, kind=kind, links=links,
             start_time=self._ns(span.t0))
 
     def end(self, span: Any) -> None:
         """A recorder span ended: set its attributes and status, end it."""
-        from opentelemetry.trace import Status, StatusCode
-
         o = self.live.pop(span.id, None)
         if o is None:
             return
         o.update_name(self._name(span))
         o.set_attributes(self._attributes(span))
         if span.err is not None and span.err != "retry":
-            o.set_status(Status(StatusCode.ERROR, span.msg or span.err))
+            tr = self._trace
+            o.set_status(tr.Status(tr.StatusCode.ERROR, span.msg or span.err))
         o.end(end_time=self._ns(span.t1))
 
     def shutdown(self) -> None:
@@ -225,12 +226,13 @@ class OtelExport:
         return a
 
 
-def start(recorder: Any, settings: Any, provider: Any) -> OtelExport:
+def start(recorder: Any, settings: Any, provider: Any, *, exporter: Any = None) -> OtelExport:
     """Export ``recorder``'s spans (raises :class:`OtelMissing` without the SDK); the
-    recorder's :meth:`~cxpar.runtime.tracing.Recorder.close` flushes them."""
+    recorder's :meth:`~cxpar.runtime.tracing.Recorder.close` flushes them. ``exporter``:
+    an OpenTelemetry span exporter instead of OTLP/HTTP (benchmarks, embedding)."""
     import atexit
 
-    exp = OtelExport(settings, provider)
+    exp = OtelExport(settings, provider, exporter=exporter)
     recorder.content = exp.content
     recorder.listen(exp.end, on_start=exp.start)
     recorder.on_close.append(exp.shutdown)
