@@ -29,6 +29,7 @@ from cxpar.ast.nodes import Program
 from cxpar.diagnostics.model import Diagnostic, error
 from cxpar.span import SourceFile, Span
 from cxpar.syntax import errors as syntax_errors
+from cxpar.syntax import foreign
 from cxpar.syntax.transform import ToAst
 
 MAX_NESTING = 256
@@ -123,6 +124,12 @@ class _State:
         self.reported = 0
         self.more = 0
         self.first_unreported: Span | None = None
+        #: The foreign constructs (`try`, `function`, ...), found at the first error.
+        self.foreign: foreign.Regions | None = None
+        self.foreign_reported: set[int] = set()
+        #: Where the text the last reported error swallowed ends (an unterminated
+        #: string, a foreign construct): what the file lacks after it is a follow-on.
+        self.swallowed_to: int | None = None
 
 
 class Parser:
@@ -242,6 +249,30 @@ class Parser:
             st.diagnostics.append(d if isinstance(d, Diagnostic) else d())
             st.reported += 1
         st.quiet_until = syntax_errors.resync_offset(st.source.text, at)
+        last = st.diagnostics[-1] if st.diagnostics else None
+        st.swallowed_to = last.span.end if last is not None and last.code == "CX104" else None
+
+    def _skip_construct(self, ip: Any, at: int) -> bool:
+        """If the error at ``at`` is inside a construct from another language (`try`,
+        `function`, `class` ...), report it once (CX120) and parse on after its end as
+        if it were not there: no follow-on errors from its body or braces."""
+        assert self.state is not None
+        st = self.state
+        if st.foreign is None:
+            st.foreign = foreign.Regions(st.source.text)
+        construct = st.foreign.at(at)
+        if construct is None:
+            return False
+        if construct.start not in st.foreign_reported:
+            st.foreign_reported.add(construct.start)
+            self._report(foreign.diagnostic(st.source, construct), at)
+        st.quiet_until = st.swallowed_to = construct.end
+        self._unwind(ip.parser_state)
+        st.open = [t for t in st.open if (t.start_pos or 0) < construct.start]
+        lc = ip.lexer_thread.state.line_ctr
+        if lc.char_pos < construct.end:
+            lc.feed(st.source.text[lc.char_pos:construct.end])
+        return True
 
     def _on_error(self, e: UnexpectedInput) -> bool:
         assert self.state is not None
@@ -259,6 +290,8 @@ class Parser:
             if st.open and any(d.span.start >= (st.open[-1].start_pos or 0)
                                for d in st.diagnostics):
                 return False
+            if self._swallowed_to_end():
+                return False  # the `;`, `)` ... it lacks were eaten by a string left open
             st.quiet_until = -1
             if not st.open and self._fits(ps, ("SEMICOLON",)):
                 self._report(syntax_errors.missing_semicolon(st.source, tok), len(st.source.text))
@@ -269,6 +302,18 @@ class Parser:
         self._recover(tok, ip)
         self._drive(ip)
         return True
+
+    def _swallowed_to_end(self) -> bool:
+        """Whether the last error reported swallowed the text up to the end of the code
+        (an unterminated string, a foreign construct): what the file then lacks at its
+        end is a follow-on error."""
+        assert self.state is not None
+        st = self.state
+        if st.swallowed_to is None:
+            return False
+        rest = st.source.text[st.swallowed_to:]
+        return all(not line.strip() or line.lstrip().startswith(("//", "#"))
+                   for line in rest.split("\n"))
 
     def _recover(self, tok: Token, ip: Any) -> bool:
         """Handle one token the parser cannot shift; True if parsing can go on with it.
@@ -282,6 +327,8 @@ class Parser:
         st = self.state
         ps = ip.parser_state
         at = tok.start_pos or 0
+        if self._skip_construct(ip, at):
+            return False
         if tok.type not in ("SEMICOLON", "COMMA"):
             # `,` only for a reported error: after one (an unterminated string that ate a
             # `)`) the next line is better parsed as a new statement.
@@ -373,6 +420,8 @@ class Parser:
         assert self.state is not None
         st = self.state
         text = st.source.text
+        if self._skip_construct(ip, pos):
+            return
         skip = syntax_errors.bad_run_length(text, pos)
         if self._reportable(pos):
             self._report(lambda: syntax_errors.bad_characters(st.source, pos, skip), pos)
