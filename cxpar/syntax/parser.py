@@ -72,16 +72,6 @@ class _Callbacks:
         return cb
 
 
-class _NoMatch(UnexpectedCharacters):
-    """Raised (one shared instance) when the state's lexer matches nothing."""
-
-    def __init__(self) -> None:  # noqa: D107 - none of UnexpectedCharacters' fields
-        Exception.__init__(self, "no match")
-
-
-_NO_MATCH = _NoMatch()
-
-
 class _NotHere(UnexpectedToken):
     """Raised (one shared instance) when the parser state has no action for a token."""
 
@@ -369,23 +359,16 @@ class Parser:
         st = self.state
         lexer = ip.lexer_thread.lexer
         lstate = ip.lexer_thread.state
-        text = lstate.text
         ps = ip.parser_state
         lexers = lexer.lexers
         root = lexer.root_lexer
         states = ps.parse_conf.parse_table.states
-        raw = text.text
         dead: set[tuple[int, str]] = set()  # (state, terminal) known to be dropped there
         while True:
-            lx = lexers[ps.position]
             try:
-                try:
-                    at = _BLANKS.match(raw, lstate.line_ctr.char_pos).end()  # type: ignore[union-attr]
-                    if lx.match(text, at) is None:
-                        raise _NO_MATCH  # (no exception object built per token)
-                    tok = lx.next_token(lstate, ps)
-                except UnexpectedCharacters:
-                    tok = root.next_token(lstate, ps)  # a token of another context
+                tok = self._next_token(lexers[ps.position], lstate, ps) or \
+                    self._next_token(root, lstate, ps) or \
+                    root.next_token(lstate, ps)  # (raises: no token, or the end)
             except EOFError:
                 return
             except UnexpectedCharacters as ce:
@@ -414,6 +397,32 @@ class Parser:
             else:
                 if dead:
                     dead.clear()
+
+    @staticmethod
+    def _next_token(lx: Any, lstate: Any, ps: Any) -> Token | None:
+        """The next token by lexer ``lx`` (the state's, else the root one for a token of
+        another context) as its ``next_token`` makes it, or None if it matches nothing
+        there; one regex match per token (blanks skipped by hand, no exception)."""
+        lc = lstate.line_ctr
+        raw = lstate.text.text
+        pos = lc.char_pos
+        at = _BLANKS.match(raw, pos).end()  # type: ignore[union-attr]
+        if at != pos:
+            lc.feed(raw[pos:at])
+        m = lx.match(lstate.text, at)
+        if m is None:
+            return None
+        value, type_ = m
+        if type_ in lx.ignore_types:  # a comment: Lark's own loop skips it
+            return lx.next_token(lstate, ps)  # type: ignore[no-any-return]
+        tok = Token(type_, value, at, lc.line, lc.column)
+        lc.feed(value, type_ in lx.newline_types)
+        tok.end_line, tok.end_column, tok.end_pos = lc.line, lc.column, lc.char_pos
+        cb = lx.callback.get(type_)
+        if cb is not None:
+            tok = cb(tok)
+        lstate.last_token = tok
+        return tok
 
     def _bad_characters(self, pos: int, line: int, column: int, ip: Any) -> None:
         """Characters no token matches: skip the run of them (one error for the run)."""
