@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from cxpar.diagnostics.habits import FOREIGN_WORDS as WORDS
@@ -141,58 +142,56 @@ def _skip_literal(text: str, i: int) -> int:
     return i
 
 
-def _construct_end(text: str, i: int, kind: str, word: str) -> int:
-    """Where the construct whose word ends at ``i`` ends."""
+def _code(text: str, i: int) -> Iterator[tuple[int, str]]:
+    """The code characters of ``text`` from ``i`` on, with their offsets (strings and
+    comments skipped)."""
     n = len(text)
-    if kind == "line":
-        j = text.find("\n", i)
-        return n if j == -1 else j
-    depth = 0
     while i < n:
         j = _skip_literal(text, i)
         if j != i:
             i = j
             continue
-        ch = text[i]
+        yield i, text[i]
+        i += 1
+
+
+def _construct_end(text: str, i: int, kind: str, word: str) -> int:
+    """Where the construct whose word ends at ``i`` ends."""
+    if kind == "line":
+        j = text.find("\n", i)
+        return len(text) if j == -1 else j
+    depth = 0
+    for k, ch in _code(text, i):
         if ch in "([":
             depth += 1
         elif ch in ")]":
             depth = max(0, depth - 1)
         elif ch == ";" and depth == 0:
-            return i + 1
+            return k + 1
         elif ch == "\n" and depth == 0 and kind == "stmt":
-            return i
+            return k
         elif ch == "{" and kind == "block" and depth == 0:
-            i = _block_end(text, i)
-            return _continuation(text, i, word)
+            return _continuation(text, _block_end(text, k), word)
         elif ch == "{":
             depth += 1
         elif ch == "}":
             if depth == 0:
-                return i
+                return k
             depth -= 1
-        i += 1
-    return n
+    return len(text)
 
 
 def _block_end(text: str, i: int) -> int:
     """Past the `}` that closes the `{` at ``i``."""
     depth = 0
-    n = len(text)
-    while i < n:
-        j = _skip_literal(text, i)
-        if j != i:
-            i = j
-            continue
-        ch = text[i]
+    for k, ch in _code(text, i):
         if ch == "{":
             depth += 1
         elif ch == "}":
             depth -= 1
             if depth == 0:
-                return i + 1
-        i += 1
-    return n
+                return k + 1
+    return len(text)
 
 
 def _continuation(text: str, i: int, word: str) -> int:
