@@ -16,7 +16,12 @@ from cxpar.analysis.model import AnalysedCall, Branch, EntityInfo, Item, NameKin
 from cxpar.analysis.resolve import event_chain
 from cxpar.ast import nodes as n
 from cxpar.ast.visit import walk
-from cxpar.diagnostics.habits import emit_value, reserved_near_miss
+from cxpar.diagnostics.habits import (
+    FOREIGN_WORDS,
+    emit_value,
+    foreign_construct,
+    reserved_near_miss,
+)
 from cxpar.diagnostics.model import Diagnostic, Label, error, warning
 from cxpar.diagnostics.suggest import suggest
 from cxpar.span import Span
@@ -97,7 +102,9 @@ class Services:
             if (ref := self.info.ref(node.arg)) is not None and ref.kind is NameKind.EVENT:
                 self.info.emitted.add(ref.name)  # no follow-on "never triggered"
             return
-        if not known:
+        if not known and name in FOREIGN_WORDS:  # `throw new Error(...)`, `using X.Y;`
+            self.diags.append(foreign_construct(node.service.span, name))
+        elif not known:
             hint = suggest(name, self.known)
             self.diags.append(error(
                 "CX301", f"unknown service `{name}`", node.service.span,

@@ -126,6 +126,19 @@ CX numbers are `digits` or `digits.digits` (SPEC rule 31); `1e3` is written `100
 The error shows the number written out.""", """
 var big = 1e6;
 """)
+_code("CX120", "construct from another language", """
+`try`/`catch`/`finally`/`throw`, `function`, `class`, `import`, `switch`, `do` ... where a
+statement or entity member starts. CX has none of them; the help says what it has
+instead (runtime errors end only their handler and failed calls are in `_errors`; steps
+are `on` handlers run as parallel handler parameters; entities are `conscious`/`object`
+declarations; a program is one file). The construct is reported once, up to its end, with
+no follow-on errors.""", """
+try {
+    print("risky");
+} catch (e) {
+    print(e);
+}
+""")
 _code("CX110", "duplicate `realize`", """
 An entity declares `realize` more than once. Only one constructor is allowed.""")
 _code("CX111", "unknown handler modifier", """

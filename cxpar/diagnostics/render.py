@@ -72,6 +72,10 @@ def render_text(d: Diagnostic, source_line: Callable[[str, int], str],
     lines = [head, f"{pad}{c(_BLUE, '-->')} {file}:{s.line}:{s.col}"]
     marks: list[tuple[int, int, str, str, str]] = []  # line, order, file, underline, style
     text = source_line(s.file, s.line)
+    if d.code in ("CX001", "CX002", "CX003") and not text and not d.labels:
+        # about the file itself (cannot read it, not text, too large): no source to show
+        lines += [f"{pad} {c(_BLUE, '=')} {c(_BOLD, 'help')}: {safe(d.help)}"] if d.help else []
+        return "\n".join(lines) + "\n"
     shown, start = _expand(text, s.col)
     if s.end_line == s.line:
         _, end = _expand(text, max(s.end_col, s.col + 1))

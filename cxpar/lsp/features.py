@@ -377,7 +377,7 @@ _FOREIGN_VAR = re.compile(r"\s*(let|const)\s+[A-Za-z_$]")
 
 
 def code_actions(a: Analysis, rng: t.Range) -> list[t.CodeAction]:
-    """Quick fixes for diagnostics that say how: did-you-mean, missing `;`, `let`."""
+    """Quick fixes for diagnostics that say how: did-you-mean, missing `;`, `let`, `===`."""
     start, end = a.lines.offset(rng.start), a.lines.offset(rng.end)
     out: list[t.CodeAction] = []
     lsp_diags = {(d.code, d.range.start.line, d.range.start.character): d
@@ -407,6 +407,10 @@ def _fix(a: Analysis, d: Diagnostic) -> tuple[str, t.TextEdit] | None:
         else:
             pos = a.lines.range(at).start
         return "Add `;`", t.TextEdit(range=t.Range(start=pos, end=pos), new_text=";")
+    if d.code == "CX117":  # `===` -> `==`
+        op = text[d.span.start:d.span.end]
+        return (f"Replace `{op}` with `{op[:2]}`",
+                t.TextEdit(range=a.lines.range_of(d.span.start, d.span.end), new_text=op[:2]))
     line_start = a.lines.starts[d.span.line - 1] if d.span.line <= len(a.lines.starts) else 0
     foreign = _FOREIGN_VAR.match(a.lines.line_text(d.span.line - 1))
     if foreign is not None and d.is_error:

@@ -16,6 +16,7 @@ from lark.lexer import PatternStr
 from cxpar.diagnostics.habits import emit_value
 from cxpar.diagnostics.model import Diagnostic, Label, error
 from cxpar.span import SourceFile, Span
+from cxpar.syntax import foreign
 
 _WORDS = {
     "NAME": "an identifier",
@@ -174,31 +175,33 @@ def _comment_start(line: str) -> int:
     return len(line)
 
 
-_FOREIGN = {
-    w: f"CX has no `{w}`; use `var`, `on` handlers and `conscious`/`object` entities"
-    for w in ("function", "class", "def", "fn", "func", "foreach")
-}
+#: Words of other languages named in a syntax error near them (where they start a
+#: statement, the parser reports the whole construct instead: CX120, ``foreign.py``).
+_FOREIGN = {w: f"CX has no `{w}`: {foreign.WORDS[w][0]}"
+            for w in ("function", "class", "def", "fn", "func", "foreach")}
+
+_WORDS_BEFORE = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+_STRINGS = re.compile(r'"(?:[^"\\\n]|\\.)*"?')
+
+
+def _foreign_before(text: str, pos: int) -> str | None:
+    """A word of another language among the last three words before ``pos`` on its
+    line (not in strings)."""
+    line = _STRINGS.sub('""', text[text.rfind("\n", 0, pos) + 1:pos])
+    words = _WORDS_BEFORE.findall(line)[-3:]
+    return next((w for w in words if w in _FOREIGN), None)
+
 
 _STATEMENT_START = re.compile(r"[^;{}]*\Z")
 _EMIT_VALUE = re.compile(r"(?:[=(,:?]|\breturn|&&|\|\|)\s*(emit)\s+[A-Za-z_$]")
 
 
 def habit(source: SourceFile, tok: Token) -> Diagnostic | None:
-    """A syntax error that comes from a habit of another language, with the fix:
-    ``===``/``!==`` (CX117), ``emit`` used as a value (CX118). (``let``/``const`` parse
-    like ``var``; ToAst reports CX116.)"""
+    """A syntax error that comes from a habit of another language, with the fix: ``emit``
+    used as a value (CX118). (``let``/``const`` parse like ``var`` and ``===``/``!==``
+    like ``==``/``!=``; ToAst reports CX116 and CX117.)"""
     text = source.text
     at = tok.start_pos if tok.start_pos is not None and tok.type != "$END" else len(text)
-    if str(tok) == "=" and text[max(0, at - 2):at] in ("==", "!="):
-        op = text[at - 2:at] + "="
-        start = at - 2
-        span = Span(source.name, tok.line or 1, (tok.column or 3) - 2, tok.line or 1,
-                    (tok.column or 3) + 1, start, at + 1)
-        fix = op[:2]
-        return error("CX117", f"CX has no `{op}`; use `{fix}`", span,
-                     label=f"write `{fix}`",
-                     help=f"`{fix}` never converts types in CX (`1 == \"1\"` is false), so "
-                          f"it is already what `{op}` is in JavaScript")
     stmt = _STATEMENT_START.search(text, 0, at)
     head = stmt.group() if stmt is not None else ""
     uses = list(_EMIT_VALUE.finditer(head))
@@ -225,11 +228,10 @@ def missing_separator(source: SourceFile, tok: Token, sep: str) -> Diagnostic:
     after = _span_at(source, end, 1)
     word = source.text[:end].split()[-1][-12:] if source.text[:end].split() else ""
     labels = (Label(after, f"add `{sep}` here"),) if after.line != found.line else ()
-    words = source.text[:found.start].split()
-    foreign = next((w for w in words[-3:] if w in _FOREIGN), None)
-    if foreign is not None:
-        return error("CX101", f"unexpected {describe_token(tok)} after `{foreign}`", found,
-                     label="unexpected " + describe_token(tok), help=_FOREIGN[foreign])
+    word_before = _foreign_before(source.text, found.start)
+    if word_before is not None:
+        return error("CX101", f"unexpected {describe_token(tok)} after `{word_before}`", found,
+                     label="unexpected " + describe_token(tok), help=_FOREIGN[word_before])
     code = "CX102" if sep == ";" else "CX115"
     return error(
         code, f"expected `{sep}`, found {describe_token(tok)}", found,

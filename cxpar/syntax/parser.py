@@ -29,6 +29,7 @@ from cxpar.ast.nodes import Program
 from cxpar.diagnostics.model import Diagnostic, error
 from cxpar.span import SourceFile, Span
 from cxpar.syntax import errors as syntax_errors
+from cxpar.syntax import foreign
 from cxpar.syntax.transform import ToAst
 
 MAX_NESTING = 256
@@ -69,16 +70,6 @@ class _Callbacks:
         if cb is None:
             raise AttributeError(name)
         return cb
-
-
-class _NoMatch(UnexpectedCharacters):
-    """Raised (one shared instance) when the state's lexer matches nothing."""
-
-    def __init__(self) -> None:  # noqa: D107 - none of UnexpectedCharacters' fields
-        Exception.__init__(self, "no match")
-
-
-_NO_MATCH = _NoMatch()
 
 
 class _NotHere(UnexpectedToken):
@@ -123,6 +114,12 @@ class _State:
         self.reported = 0
         self.more = 0
         self.first_unreported: Span | None = None
+        #: The foreign constructs (`try`, `function`, ...), found at the first error.
+        self.foreign: foreign.Regions | None = None
+        self.foreign_reported: set[int] = set()
+        #: Where the text the last reported error swallowed ends (an unterminated
+        #: string, a foreign construct): what the file lacks after it is a follow-on.
+        self.swallowed_to: int | None = None
 
 
 class Parser:
@@ -242,6 +239,30 @@ class Parser:
             st.diagnostics.append(d if isinstance(d, Diagnostic) else d())
             st.reported += 1
         st.quiet_until = syntax_errors.resync_offset(st.source.text, at)
+        last = st.diagnostics[-1] if st.diagnostics else None
+        st.swallowed_to = last.span.end if last is not None and last.code == "CX104" else None
+
+    def _skip_construct(self, ip: Any, at: int) -> bool:
+        """If the error at ``at`` is inside a construct from another language (`try`,
+        `function`, `class` ...), report it once (CX120) and parse on after its end as
+        if it were not there: no follow-on errors from its body or braces."""
+        assert self.state is not None
+        st = self.state
+        if st.foreign is None:
+            st.foreign = foreign.Regions(st.source.text)
+        construct = st.foreign.at(at)
+        if construct is None:
+            return False
+        if construct.start not in st.foreign_reported:
+            st.foreign_reported.add(construct.start)
+            self._report(foreign.diagnostic(st.source, construct), at)
+        st.quiet_until = st.swallowed_to = construct.end
+        self._unwind(ip.parser_state)
+        st.open = [t for t in st.open if (t.start_pos or 0) < construct.start]
+        lc = ip.lexer_thread.state.line_ctr
+        if lc.char_pos < construct.end:
+            lc.feed(st.source.text[lc.char_pos:construct.end])
+        return True
 
     def _on_error(self, e: UnexpectedInput) -> bool:
         assert self.state is not None
@@ -259,6 +280,8 @@ class Parser:
             if st.open and any(d.span.start >= (st.open[-1].start_pos or 0)
                                for d in st.diagnostics):
                 return False
+            if self._swallowed_to_end():
+                return False  # the `;`, `)` ... it lacks were eaten by a string left open
             st.quiet_until = -1
             if not st.open and self._fits(ps, ("SEMICOLON",)):
                 self._report(syntax_errors.missing_semicolon(st.source, tok), len(st.source.text))
@@ -269,6 +292,18 @@ class Parser:
         self._recover(tok, ip)
         self._drive(ip)
         return True
+
+    def _swallowed_to_end(self) -> bool:
+        """Whether the last error reported swallowed the text up to the end of the code
+        (an unterminated string, a foreign construct): what the file then lacks at its
+        end is a follow-on error."""
+        assert self.state is not None
+        st = self.state
+        if st.swallowed_to is None:
+            return False
+        rest = st.source.text[st.swallowed_to:]
+        return all(not line.strip() or line.lstrip().startswith(("//", "#"))
+                   for line in rest.split("\n"))
 
     def _recover(self, tok: Token, ip: Any) -> bool:
         """Handle one token the parser cannot shift; True if parsing can go on with it.
@@ -282,6 +317,8 @@ class Parser:
         st = self.state
         ps = ip.parser_state
         at = tok.start_pos or 0
+        if self._skip_construct(ip, at):
+            return False
         if tok.type not in ("SEMICOLON", "COMMA"):
             # `,` only for a reported error: after one (an unterminated string that ate a
             # `)`) the next line is better parsed as a new statement.
@@ -322,23 +359,16 @@ class Parser:
         st = self.state
         lexer = ip.lexer_thread.lexer
         lstate = ip.lexer_thread.state
-        text = lstate.text
         ps = ip.parser_state
         lexers = lexer.lexers
         root = lexer.root_lexer
         states = ps.parse_conf.parse_table.states
-        raw = text.text
         dead: set[tuple[int, str]] = set()  # (state, terminal) known to be dropped there
         while True:
-            lx = lexers[ps.position]
             try:
-                try:
-                    at = _BLANKS.match(raw, lstate.line_ctr.char_pos).end()  # type: ignore[union-attr]
-                    if lx.match(text, at) is None:
-                        raise _NO_MATCH  # (no exception object built per token)
-                    tok = lx.next_token(lstate, ps)
-                except UnexpectedCharacters:
-                    tok = root.next_token(lstate, ps)  # a token of another context
+                tok = self._next_token(lexers[ps.position], lstate, ps) or \
+                    self._next_token(root, lstate, ps) or \
+                    root.next_token(lstate, ps)  # (raises: no token, or the end)
             except EOFError:
                 return
             except UnexpectedCharacters as ce:
@@ -368,11 +398,39 @@ class Parser:
                 if dead:
                     dead.clear()
 
+    @staticmethod
+    def _next_token(lx: Any, lstate: Any, ps: Any) -> Token | None:
+        """The next token by lexer ``lx`` (the state's, else the root one for a token of
+        another context) as its ``next_token`` makes it, or None if it matches nothing
+        there; one regex match per token (blanks skipped by hand, no exception)."""
+        lc = lstate.line_ctr
+        raw = lstate.text.text
+        pos = lc.char_pos
+        at = _BLANKS.match(raw, pos).end()  # type: ignore[union-attr]
+        if at != pos:
+            lc.feed(raw[pos:at])
+        m = lx.match(lstate.text, at)
+        if m is None:
+            return None
+        value, type_ = m
+        if type_ in lx.ignore_types:  # a comment: Lark's own loop skips it
+            return lx.next_token(lstate, ps)  # type: ignore[no-any-return]
+        tok = Token(type_, value, at, lc.line, lc.column)
+        lc.feed(value, type_ in lx.newline_types)
+        tok.end_line, tok.end_column, tok.end_pos = lc.line, lc.column, lc.char_pos
+        cb = lx.callback.get(type_)
+        if cb is not None:
+            tok = cb(tok)
+        lstate.last_token = tok
+        return tok
+
     def _bad_characters(self, pos: int, line: int, column: int, ip: Any) -> None:
         """Characters no token matches: skip the run of them (one error for the run)."""
         assert self.state is not None
         st = self.state
         text = st.source.text
+        if self._skip_construct(ip, pos):
+            return
         skip = syntax_errors.bad_run_length(text, pos)
         if self._reportable(pos):
             self._report(lambda: syntax_errors.bad_characters(st.source, pos, skip), pos)

@@ -13,6 +13,7 @@ from typing import Any
 from lark import Token
 
 from cxpar.ast import nodes as n
+from cxpar.diagnostics.habits import FOREIGN_WORDS, foreign_construct, strict_equality
 from cxpar.diagnostics.model import Diagnostic, error, warning
 from cxpar.span import Span
 from cxpar.syntax import strings
@@ -219,7 +220,12 @@ class ToAst:
         init = next((r for r in rest if isinstance(r, n.Expr)), None)
         return n.VarDecl(span=self.span(meta), name=self.ident(name), type=type_ref, init=init)
 
-    def expr_stmt(self, meta: Meta, expr: n.Expr) -> n.ExprStmt:
+    def expr_stmt(self, meta: Meta, expr: n.Expr) -> n.Stmt:
+        if isinstance(expr, n.ServiceCall) and expr.service.name in FOREIGN_WORDS:
+            # `throw new Error("x");`, `using System.Text;`: parse as service calls, but are
+            # statements of other languages (CX120), reported once, argument and all
+            self.problems.append(foreign_construct(expr.service.span, expr.service.name))
+            return n.Empty(span=self.span(meta))
         return n.ExprStmt(span=self.span(meta), expr=expr)
 
     def emit_stmt(self, meta: Meta, event: n.EventName, *rest: Any) -> n.Emit:
@@ -295,7 +301,11 @@ class ToAst:
         return n.Assign(span=self.span(meta), op=str(op), target=target, value=value)
 
     def binary(self, meta: Meta, left: n.Expr, op: Token, right: n.Expr) -> n.Binary:
-        return n.Binary(span=self.span(meta), op=str(op), left=left, right=right)
+        text = str(op)
+        if text in ("===", "!=="):  # read as `==`/`!=`, reported once (CX117)
+            text = text[:2]
+            self.problems.append(strict_equality(self.tspan(op), str(op)))
+        return n.Binary(span=self.span(meta), op=text, left=left, right=right)
 
     def conditional(self, meta: Meta, cond: n.Expr, then: n.Expr,
                     orelse: n.Expr) -> n.Conditional:

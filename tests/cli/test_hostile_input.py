@@ -53,6 +53,7 @@ def test_fifo_is_refused_not_read(tmp_path: Path, command: str) -> None:
     code, _out, err = cxpar(command, fifo, timeout=60)
     assert code == 1
     assert "error[CX001]: `" in err.decode() and "is not a regular file (a FIFO)" in err.decode()
+    assert " | " not in err.decode()  # no (empty) source line shown for a file-level error
 
 
 def test_character_device_is_refused() -> None:

@@ -1,9 +1,9 @@
 """AST identity, idempotence and comment survival on every example and every CX program
-of the test suite (and, given ``CXPAR_REAL_CORPUS``, on real CX v1.0 programs)."""
+of the test suite (other people's programs, given by ``CXPAR_CORPUS``, get the same
+checks in ``tests/syntax/test_external_corpus.py``)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,6 @@ from tests.fmt.helpers import check_guarantees
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.cx"))
 OURS = sorted((ROOT / "tests").glob("**/*.cx"))
-REAL = Path(os.environ.get("CXPAR_REAL_CORPUS", "/work/notes/cx-corpus"))
 
 
 def _text(path: Path) -> str | None:
@@ -46,19 +45,3 @@ def test_every_program_in_the_tests(path: Path) -> None:
     if text is None or not _parses(text):
         return  # a syntax-error case: covered by test_syntax_errors_left_untouched
     check_guarantees(text)
-
-
-@pytest.mark.skipif(not REAL.is_dir(), reason="other people's CX programs: set "
-                    "CXPAR_REAL_CORPUS to a directory of .cx files to run this")
-def test_real_corpus() -> None:
-    checked = 0
-    for path in sorted(REAL.glob("**/*.cx")):
-        text = _text(path)
-        if text is None or not _parses(text):
-            continue
-        try:
-            check_guarantees(text)
-        except AssertionError as exc:
-            raise AssertionError(f"{path}: {exc}") from exc
-        checked += 1
-    assert checked

@@ -218,18 +218,22 @@ def test_change_then_diagnostics_and_quick_fixes(session: tuple[Session, str]) -
 
     # a missing `;` and a `let` at the end of the file
     end = t.Position(line=len(LINES) - 1, character=0)
-    s.change(uri, 3, t.Range(start=end, end=end), "let x = 1;\nvar y = 2\nprint(y);\n")
+    s.change(uri, 3, t.Range(start=end, end=end),
+             "let x = 1;\nvar y = 2\nprint(y);\nprint(y === 2);\n")
     got = s.wait_diagnostics(uri, seen + 2)
     assert got.version == 3
     codes = sorted(str(d.code) for d in got.diagnostics)
-    assert "CX102" in codes and "CX116" in codes, codes  # missing `;`, `let`
+    assert {"CX102", "CX116", "CX117"} <= set(codes), codes  # missing `;`, `let`, `===`
     everything = t.Range(start=t.Position(line=0, character=0),
                          end=t.Position(line=len(LINES) + 4, character=0))
     actions = s.run(s.client.text_document_code_action_async(t.CodeActionParams(
         text_document=doc(uri), range=everything,
         context=t.CodeActionContext(diagnostics=got.diagnostics))))
     titles = {a.title for a in actions}
-    assert {"Add `;`", "Replace `let` with `var`"} <= titles, titles
+    assert {"Add `;`", "Replace `let` with `var`", "Replace `===` with `==`"} <= titles, titles
+    strict = next(a for a in actions if a.title == "Replace `===` with `==`").edit.changes[uri][0]
+    assert strict.new_text == "==" and strict.range.start.line == len(LINES) + 2
+    assert (strict.range.start.character, strict.range.end.character) == (8, 11)
     semi = next(a for a in actions if a.title == "Add `;`").edit.changes[uri][0]
     assert semi.range.start == t.Position(line=len(LINES), character=9)
 

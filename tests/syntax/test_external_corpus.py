@@ -4,7 +4,8 @@ Programs from other repositories are never committed (their code is not ours): t
 project's own corpus is ``tests/syntax/programs``, CX written here in CX v1.0 style
 covering every construct (``test_corpus.py``). To check a collection of real programs,
 point ``CXPAR_CORPUS`` at a directory; every ``*.cx`` under it goes through what `cxpar
-check`, `graph` and `compile` do, and must never cause an internal error (exit 70).
+check`, `graph` and `compile` do, and must never cause an internal error (exit 70), and each one that parses keeps the
+formatter's guarantees (AST identity, idempotence, comments kept).
 With ``CXPAR_CORPUS_STRICT=1`` (a curated corpus of valid CX v1.0 programs) each file
 must also check with no error. Without ``CXPAR_CORPUS`` this is the one test that skips.
 
@@ -24,7 +25,9 @@ from cxpar.codegen.module import python_source
 from cxpar.commands.graph import render_graph
 from cxpar.driver import front_end_source
 from cxpar.span import SourceFile
+from cxpar.syntax.parser import parse_text
 from cxpar.syntax.source import decode
+from tests.fmt.helpers import check_guarantees
 
 ROOT = os.environ.get("CXPAR_CORPUS")
 STRICT = os.environ.get("CXPAR_CORPUS_STRICT") == "1"
@@ -52,6 +55,8 @@ def test_external_program(path: Path | None, capsys: pytest.CaptureFixture[str])
     for d in fe.diagnostics:
         assert d.code.startswith("CX") and d.message and 1 <= d.span.line
     errors = [d for d in fe.diagnostics if d.is_error]
+    if parse_text(src.text, path.name).ok:
+        check_guarantees(src.text)  # what `cxpar fmt` promises
     if fe.program is not None:
         dump_json(fe.program)
     if fe.compilation is not None and not errors:

@@ -55,7 +55,11 @@ def test_missing_comma_across_lines_points_where_it_belongs() -> None:
 
 
 @pytest.mark.parametrize("text", ['print("hello);', 'print("open);\nprint("next");\n',
-                                  'var s = "abc\nvar t = 1;\n', 'emit a.b { k: "x };\n'])
+                                  'var s = "abc\nvar t = 1;\n', 'emit a.b { k: "x };\n',
+                                  # on the last line, the `;` it ate is not missing again
+                                  'var s = "abc; print(s);', 'var s = "abc;\n\n',
+                                  'x = "a" + "b;  // c\n# d\n', 'return "x;',
+                                  'var o = { k: "v };', 'emit a.b "x;\n'])
 def test_unterminated_string_is_one_error(text: str) -> None:
     ds = diags(text)
     assert [d.code for d in ds] == ["CX104"], [d.message for d in ds]
