@@ -114,10 +114,10 @@ class JournaledProvider:
                 self._warn_once(context, f"`{service}` answered a value that is not JSON "
                                          "data; such answers are not journaled")
             else:
-                prompt, completion = reported_tokens(context)
+                prompt, completion, answered_by = reported_usage(context)
                 rec = CallRecord(stream, service, digest, occ, text, answer, context.attempt,
-                                 started, duration_ms, self._endpoint, self._model, prompt,
-                                 completion)
+                                 started, duration_ms, self._endpoint,
+                                 answered_by or self._model, prompt, completion)
                 try:
                     if isinstance(loop, VirtualEventLoop):
                         self.journal.record(rec)
@@ -146,16 +146,19 @@ class JournaledProvider:
         self.journal.stream_done(stream, failed)
 
 
-def reported_tokens(context: CallContext) -> tuple[int | None, int | None]:
-    """``(prompt, completion)`` tokens the provider reported for this attempt
-    (``context.usage``; estimates such as the sim's are not reported tokens), or
-    ``(None, None)`` when it reported none."""
+def reported_usage(context: CallContext) -> tuple[int | None, int | None, str | None]:
+    """``(prompt, completion, model)``: the tokens the provider reported for this attempt
+    (``context.usage``; estimates such as the sim's are not reported tokens) and the
+    model that answered when the reply named it; ``(None, None, None)`` when it reported
+    none."""
     usage = [u for u in getattr(context, "usage", None) or ()
              if not getattr(u, "estimated", False)]
     if not usage:
-        return None, None
+        return None, None, None
+    models = [m for u in usage if isinstance(m := getattr(u, "model", None), str) and m]
     return (sum(int(getattr(u, "input_tokens", 0)) for u in usage),
-            sum(int(getattr(u, "output_tokens", 0)) for u in usage))
+            sum(int(getattr(u, "output_tokens", 0)) for u in usage),
+            models[-1] if models else None)
 
 
 def _encode(value: Any) -> str | None:

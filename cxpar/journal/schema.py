@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["APPLICATION_ID", "BUSY_TIMEOUT_MS", "JournalError", "MIGRATIONS",
@@ -116,9 +118,7 @@ def connect(path: str, *, write: bool) -> sqlite3.Connection:
             conn = _open_readonly(p)
         return conn
     try:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        _migrate(conn, version)
+        _while_locked(lambda: _prepare(conn, version))
     except sqlite3.OperationalError as exc:
         conn.close()
         raise JournalError(f"cannot write journal `{path}`: {_reason(exc)}") from None
@@ -131,6 +131,35 @@ def connect(path: str, *, write: bool) -> sqlite3.Connection:
 def migrate_in_place(path: str) -> None:
     """Bring an older journal to :data:`SCHEMA_VERSION` (a no-op if it is current)."""
     connect(path, write=True).close()
+
+
+def _prepare(conn: sqlite3.Connection, version: int) -> None:
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    _migrate(conn, version)
+
+
+def _while_locked(step: Callable[[], None]) -> None:
+    """Run ``step``, again while another process holds a lock it needs (up to
+    :data:`BUSY_TIMEOUT_MS`).
+
+    Switching to WAL mode needs the file to itself for an instant, and SQLite reports
+    that as "database is locked" at once instead of waiting like other statements do
+    (e.g. while another writer is switching the file back to rollback mode on close).
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 def _migrate(conn: sqlite3.Connection, version: int) -> None:
@@ -152,10 +181,12 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
 
 
 def _identify(conn: sqlite3.Connection) -> tuple[int, int, int]:
-    """``(application_id, user_version, number of tables)``; reads the header."""
-    app = conn.execute("PRAGMA application_id").fetchone()[0]
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    """``(application_id, user_version, number of tables)``, read in one statement (one
+    snapshot: another process may be creating the schema at this moment)."""
+    app, version, tables = conn.execute(
+        "SELECT (SELECT application_id FROM pragma_application_id), "
+        "(SELECT user_version FROM pragma_user_version), "
+        "(SELECT count(*) FROM sqlite_master)").fetchone()
     return int(app), int(version), int(tables)
 
 

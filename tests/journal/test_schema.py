@@ -128,18 +128,19 @@ j.close()
 
 
 def test_concurrent_writers_share_a_journal_safely(tmp_path: Path) -> None:
-    """Two processes writing at once: WAL and the busy timeout serialise them."""
+    """Three processes create and write one journal at once: WAL and the busy timeout
+    serialise them (creating the schema and switching to WAL included)."""
     path = tmp_path / "j.db"
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(base)], env=env,
                               stderr=subprocess.PIPE, text=True)
-             for base in (0, 1000)]
+             for base in (0, 1000, 2000)]
     for p in procs:
         _out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
     conn = sqlite3.connect(path)
-    assert conn.execute("SELECT count(*) FROM calls").fetchone()[0] == 600
-    assert conn.execute("SELECT count(*), min(status) FROM runs").fetchone() == (2, "ok")
+    assert conn.execute("SELECT count(*) FROM calls").fetchone()[0] == 900
+    assert conn.execute("SELECT count(*), min(status) FROM runs").fetchone() == (3, "ok")
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.close()
 
