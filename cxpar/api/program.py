@@ -150,7 +150,7 @@ class Program:
     # ------------------------------------------------------------ running
     async def run(self, record: Any = None, settings: RunSettings | None = None, *,
                   runtime: Runtime | None = None, listener: Listener | None = None,
-                  **overrides: Any) -> RunResult:
+                  run_id: str | None = None, **overrides: Any) -> RunResult:
         """Run one isolated stream and return its :class:`RunResult`.
 
         The top level runs, then ``system.start`` is emitted and — unless ``record`` is
@@ -169,6 +169,7 @@ class Program:
         on a real-time loop runs on a virtual loop of its own in a worker thread.
         ``listener(event)``: called with each live event (``emit``, ``call.start``,
         ``call.end``, ``branch``, ``join``, ``print``, ``output``, ``error``) as it happens.
+        ``run_id``: the result's id (default: the session's next, ``r1``, ``r2``, …).
         """
         from cxpar.runtime.clock import VirtualEventLoop
 
@@ -178,10 +179,10 @@ class Program:
         loop = asyncio.get_running_loop()
         if s.clock == "virtual" and not isinstance(loop, VirtualEventLoop):
             return await asyncio.to_thread(self._run_on_new_loop, record, s, listener,
-                                           session.next_id())
+                                           run_id or session.next_id())
         from .execute import execute
 
-        return await execute(self, record, s, session, listener=listener)
+        return await execute(self, record, s, session, listener=listener, run_id=run_id)
 
     def run_sync(self, record: Any = None, settings: RunSettings | None = None, *,
                  listener: Listener | None = None, **overrides: Any) -> RunResult:
