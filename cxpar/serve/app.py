@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import json
+import os
 from collections.abc import AsyncIterator
 from importlib.resources import files
 from typing import Any
@@ -47,6 +48,36 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+class Redactor:
+    """Replaces secrets (the provider's API key, its extra header values) with ``***``
+    in everything the server sends."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
+        return text
+
+
+def secrets_of(settings: RunSettings) -> list[str]:
+    """What must never be sent: ``CXPAR_API_KEY`` and the provider's header values."""
+    key = os.environ.get("CXPAR_API_KEY", "").strip()
+    return [key, *settings.provider.headers.values()]
+
+
+class SafeJSON(JSONResponse):
+    """A JSON response with secrets redacted."""
+
+    redact: Redactor = Redactor([])
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return self.redact(text).encode("utf-8")
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None
@@ -172,6 +203,12 @@ def create_app(program: Program, settings: RunSettings,
                options: ServeOptions | None = None) -> Starlette:
     """The ASGI application serving ``program`` (see docs/serve.md)."""
     opts = options or ServeOptions()
+    redact = Redactor(secrets_of(settings))
+
+    class Json(SafeJSON):
+        pass
+
+    Json.redact = redact
     runs: Runs
 
     def active() -> int:
@@ -207,19 +244,19 @@ def create_app(program: Program, settings: RunSettings,
         refuse_when_closing()
         run = runs.start(record)
         if not wait:
-            return JSONResponse({"id": run.id, "status": run.status,
+            return Json({"id": run.id, "status": run.status,
                                  "url": f"/v1/runs/{run.id}",
                                  "events": f"/v1/runs/{run.id}/events"}, 202)
         await runs.wait(run)
-        return JSONResponse(run.to_dict(), 200)
+        return Json(run.to_dict(), 200)
 
     async def list_runs(request: Request) -> Response:
         limit = number(request, "limit", 100, 1, 10_000)
         rows = [r.summary() for r in reversed(runs.runs.values())][:limit]
-        return JSONResponse({"runs": rows, "active": runs.active})
+        return Json({"runs": rows, "active": runs.active})
 
     async def get_run(request: Request) -> Response:
-        return JSONResponse(lookup(request.path_params["run_id"]).to_dict())
+        return Json(lookup(request.path_params["run_id"]).to_dict())
 
     async def run_events(request: Request) -> Response:
         run = lookup(request.path_params["run_id"])
@@ -231,7 +268,7 @@ def create_app(program: Program, settings: RunSettings,
                     yield ": ping\n\n"
                     continue
                 n += 1
-                data = json.dumps(ev, ensure_ascii=False)
+                data = redact(json.dumps(ev, ensure_ascii=False))
                 yield f"id: {n}\nevent: {ev['type']}\ndata: {data}\n\n"
             yield "event: end\ndata: {}\n\n"
 
@@ -250,7 +287,7 @@ def create_app(program: Program, settings: RunSettings,
         async def stream() -> AsyncIterator[str]:
             async for line in program.batch(lines, jsonl=True, ordered=ordered,
                                             streams=streams, runtime=session):
-                yield line
+                yield redact(line)
 
         return StreamingResponse(stream(), media_type="application/x-ndjson")
 
@@ -259,10 +296,11 @@ def create_app(program: Program, settings: RunSettings,
                              "program": program.name, "active": runs.active})
 
     async def get_metrics(request: Request) -> Response:
-        return Response(metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+        text = redact(metrics.render().decode("utf-8"))
+        return Response(text, headers={"Content-Type": CONTENT_TYPE})
 
     async def get_program(request: Request) -> Response:
-        return JSONResponse({"name": program.name, "graph": program.graph(),
+        return Json({"name": program.name, "graph": program.graph(),
                              "token_required": opts.token is not None})
 
     async def index(request: Request) -> Response:
@@ -270,7 +308,7 @@ def create_app(program: Program, settings: RunSettings,
 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
-        return error_response(exc.status, exc.message)
+        return error_response(exc.status, redact(exc.message))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
