@@ -166,9 +166,11 @@ class ApiStream(StreamRuntime):
 
     def emit(self, name: str, payload: Any = None, span: int = -1) -> None:
         super().emit(name, payload, span)
+        if self.notify.listener is None:
+            return
         if name == OUTPUT_EVENT and self.outputs:
             self.notify("output", output=json.loads(self.outputs[-1]))
-        self.notify("emit", event=name)
+        self.notify("emit", event=name, payload=plain({} if payload is None else payload))
 
     def report(self, exc: BaseException) -> None:
         n = len(self.errors)

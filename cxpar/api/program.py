@@ -123,11 +123,18 @@ class Program:
         field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------ the graph
-    def graph(self) -> dict[str, Any]:
-        """The stream execution graph as data (the ``cxpar graph --format json`` document)."""
+    def graph(self, *, record: bool = True) -> dict[str, Any]:
+        """The stream execution graph as data (the ``cxpar graph --format json``
+        document). ``record``: of a run with a record — ``input.record`` is delivered
+        after ``system.start`` — rather than of ``cxpar run FILE``."""
+        from cxpar.analysis.graph import build_graph
         from cxpar.analysis.graph_format import to_data
 
-        return to_data(self.compilation.graph)
+        comp = self.compilation
+        if not record:
+            return to_data(comp.graph)
+        return to_data(build_graph(comp.info, comp.program, comp.latency,
+                                   inputs=("input.record",)))
 
     def critical_services(self) -> list[str]:
         """The services on the static critical path of the stream execution graph."""
