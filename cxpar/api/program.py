@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,8 +120,8 @@ class Program:
     compilation: Any = field(repr=False)
     #: Warnings the checker reported (errors raise :class:`CompileError` instead).
     diagnostics: list[Diagnostic] = field(default_factory=list, repr=False)
-    _sessions: dict[int, tuple[asyncio.AbstractEventLoop, Runtime]] = \
-        field(default_factory=dict, repr=False)
+    _sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime] = \
+        field(default_factory=weakref.WeakKeyDictionary, repr=False)
 
     # ------------------------------------------------------------ the graph
     def graph(self, *, record: bool = True) -> dict[str, Any]:
@@ -147,12 +148,10 @@ class Program:
     def session(self) -> Runtime:
         """This program's default session for the running loop (made on first use)."""
         loop = asyncio.get_running_loop()
-        key = id(loop)
-        entry = self._sessions.get(key)
-        if entry is None or entry[0] is not loop:
-            entry = (loop, Runtime())
-            self._sessions[key] = entry
-        return entry[1]
+        session = self._sessions.get(loop)
+        if session is None:
+            session = self._sessions[loop] = Runtime()
+        return session
 
     # ------------------------------------------------------------ running
     async def run(self, record: Any = None, settings: RunSettings | None = None, *,
