@@ -6,12 +6,12 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["CompileError", "Program", "ProviderSettings", "RunResult", "RunSettings",
-           "Runtime", "SettingsError", "__version__", "load", "service"]
+__all__ = ["CompileError", "JournalError", "Program", "ProviderSettings", "RunResult",
+           "RunSettings", "Runtime", "SettingsError", "__version__", "load", "service"]
 
 #: The Python API (docs/api.md), imported on first use so `import cxpar` stays cheap.
-_API = {"CompileError", "Program", "ProviderSettings", "RunResult", "RunSettings",
-        "Runtime", "SettingsError", "load"}
+_API = {"CompileError", "JournalError", "Program", "ProviderSettings", "RunResult",
+        "RunSettings", "Runtime", "SettingsError", "load"}
 
 
 def __getattr__(name: str) -> Any:

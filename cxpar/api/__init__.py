@@ -10,11 +10,12 @@ See docs/api.md. ``cxpar run`` and ``cxpar serve`` are built on this API.
 
 from __future__ import annotations
 
+from cxpar.journal.schema import JournalError
 from cxpar.runtime.settings import ProviderSettings, RunSettings, SettingsError
 
 from .program import CompileError, Program, load
 from .result import RunResult
 from .session import Runtime
 
-__all__ = ["CompileError", "Program", "ProviderSettings", "RunResult", "RunSettings",
-           "Runtime", "SettingsError", "load"]
+__all__ = ["CompileError", "JournalError", "Program", "ProviderSettings", "RunResult",
+           "RunSettings", "Runtime", "SettingsError", "load"]

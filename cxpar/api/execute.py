@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import sys
 import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from cxpar.journal.keys import SINGLE_STREAM
 from cxpar.runtime.coordinator import DEPTH
 from cxpar.runtime.flows import FLOW, new_flow
 from cxpar.runtime.streams import INPUT_EVENT, OUTPUT_EVENT, StreamRuntime, stream_seed
@@ -208,34 +210,41 @@ def _watch_stalls(loop: asyncio.AbstractEventLoop) -> dict[int, tuple[asyncio.Ti
 async def execute(program: Program, record: Any, settings: RunSettings, session: Runtime,
                   *, listener: Listener | None = None, run_id: str | None = None,
                   seed: int | None = None, has_record: bool | None = None,
-                  raw: list[str] | None = None) -> RunResult:
-    """Run ``program`` as one isolated stream in the running loop (see Program.run)."""
+                  raw: list[str] | None = None, index: int | None = None) -> RunResult:
+    """Run ``program`` as one isolated stream in the running loop (see Program.run);
+    ``index``: the stream's number in a batch (a journal's stream key)."""
     from .session import Runtime as Session
 
     rid = run_id or session.next_id()
     private: Session | None = None
     if not session.shares(settings):
-        private = Session(settings, provider=None)
+        private = Session(settings, provider=None, kind=session.kind)
     try:
-        shared = (private or session).shared()
+        owner = private or session
+        shared = owner.shared()
+        for warning in owner.open_journal(program):
+            sys.stderr.write(f"warning: {warning}\n")
+        provider = owner.run_provider(shared.provider)
         session.active += 1
         session.started += 1
         try:
             task = asyncio.get_running_loop().create_task(
-                _stream(program, record, settings, shared, listener, rid,
+                _stream(program, record, settings, shared, provider, listener, rid,
                         settings.seed if seed is None else seed,
-                        record is not None if has_record is None else has_record, raw))
+                        record is not None if has_record is None else has_record, raw,
+                        SINGLE_STREAM if index is None else index))
             return await task
         finally:
             session.active -= 1
+            owner.run_finished(provider)
     finally:
         if private is not None:
             await private.aclose()
 
 
 async def _stream(program: Program, record: Any, settings: RunSettings, shared: Any,
-                  listener: Listener | None, rid: str, seed: int,
-                  has_record: bool, raw: list[str] | None) -> RunResult:
+                  provider: Any, listener: Listener | None, rid: str, seed: int,
+                  has_record: bool, raw: list[str] | None, index: int) -> RunResult:
     loop = asyncio.get_running_loop()
     notify = _Notify(listener, loop)
     printed = _Printed(notify)
@@ -243,7 +252,8 @@ async def _stream(program: Program, record: Any, settings: RunSettings, shared: 
                    stdout=printed, stderr=_Quiet())  # type: ignore[arg-type]
     rt.notify = notify
     rt.settings = settings
-    rt.provider = _ObservedProvider(shared.provider, notify)
+    rt.index = index
+    rt.provider = _ObservedProvider(provider, notify)
     recorder = rt.recorder = _RunRecorder(notify)
     rt.attach(loop)
     flow = new_flow(f"run {rid}")
@@ -390,7 +400,7 @@ async def batch_lines(program: Program, records: Iterable[Any] | AsyncIterable[A
             outs: list[str] = []
             res = await execute(program, record, settings, session,
                                 seed=stream_seed(settings.seed, index),
-                                run_id=f"{index}", has_record=True, raw=outs)
+                                run_id=f"{index}", has_record=True, raw=outs, index=index)
             await done.put((index, result_lines(index, outs, res.error)))
 
     async def workers() -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from cxpar.runtime.settings import RunSettings
 
 if TYPE_CHECKING:
+    from cxpar.journal import JournalSession
     from cxpar.runtime.streams import Shared
 
     from .program import Program
@@ -20,7 +21,7 @@ __all__ = ["Runtime", "SHARED_FIELDS"]
 #: breakers, clock). A run whose settings differ from its session's in any of them gets
 #: private shared services for that run only; the rest (seed, timeout, …) are per run.
 SHARED_FIELDS = ("clock", "provider", "latency", "fail_rate", "timeout_rate", "capacity",
-                 "max_concurrency", "breaker", "limits")
+                 "max_concurrency", "breaker", "limits", "journal", "replay")
 
 
 class Runtime:
@@ -37,10 +38,21 @@ class Runtime:
 
     ``provider``: a provider object to use instead of the one ``settings`` names (any
     object with ``async def call(service, request, context)``; see docs/runtime.md).
+
+    With ``settings.journal`` (or ``settings.replay``) the session opens that journal
+    for its first run's program (``kind`` is what the journal records: ``api``,
+    ``serve``) and every run calls the provider through it: each run is one stream of
+    the journal, so a run whose requests were recorded before the journal was opened is
+    answered from it (docs/durability.md).
     """
 
-    def __init__(self, settings: RunSettings | None = None, *, provider: Any = None) -> None:
+    def __init__(self, settings: RunSettings | None = None, *, provider: Any = None,
+                 kind: str = "api") -> None:
         self.settings = settings if settings is not None else RunSettings()
+        self.kind = kind
+        self._journal: JournalSession | None = None
+        #: Journal totals: calls answered from it, sent and recorded, not recorded.
+        self.journal_counts = {"served": 0, "recorded": 0, "not_recorded": 0}
         self._provider = provider
         self._own_provider = provider is None
         self._shared: Shared | None = None
@@ -86,6 +98,36 @@ class Runtime:
         lim = getattr(shared, "limiter", None) if shared is not None else None
         return int(getattr(lim, "_waiting", 0) or 0) if lim is not None else 0
 
+    # ------------------------------------------------------------ the journal
+    def open_journal(self, program: Program) -> list[str]:
+        """Open ``settings.journal`` / ``settings.replay`` for ``program``'s runs (once;
+        nothing without either). Returns the journal's warnings; raises
+        :class:`cxpar.journal.JournalError` when it cannot be used."""
+        s = self.settings
+        if self._journal is not None or (s.journal is None and s.replay is None):
+            return []
+        from cxpar.journal import attach
+
+        self._journal = attach(self.provider, journal=s.journal, replay=s.replay,
+                               program=program.name, source=program.source.text,
+                               kind=self.kind)
+        return self._journal.warnings if self._journal is not None else []
+
+    def run_provider(self, provider: Any) -> Any:
+        """The provider one run calls: ``provider`` itself, or — with a journal — a
+        journaled wrapper of its own (so occurrences of a request count per run)."""
+        if self._journal is None:
+            return provider
+        from cxpar.journal.provider import JournaledProvider
+
+        return JournaledProvider(provider, self._journal.journal,
+                                 strict=self.settings.replay is not None)
+
+    def run_finished(self, provider: Any) -> None:
+        """Add a run's journal counts (``provider`` from :meth:`run_provider`)."""
+        for key in self.journal_counts:
+            self.journal_counts[key] += int(getattr(provider, key, 0) or 0)
+
     def next_id(self) -> str:
         """A new run id, unique in this session (``r1``, ``r2``, …)."""
         return f"r{next(self._ids)}"
@@ -96,10 +138,14 @@ class Runtime:
         return await program.run(record, runtime=self, **kwargs)
 
     async def aclose(self) -> None:
-        """Close the provider's connections (a provider this session made)."""
+        """Close the provider's connections (a provider this session made) and the
+        journal."""
         provider, self._provider = self._provider, None if self._own_provider else \
             self._provider
         self._shared = None
+        journal, self._journal = self._journal, None
+        if journal is not None:
+            journal.finish(0)
         close = getattr(provider, "aclose", None) if self._own_provider else None
         if close is not None:
             await close()

@@ -215,7 +215,7 @@ def create_app(program: Program, settings: RunSettings,
         return runs.active
 
     def queue_depth() -> int:
-        return runs.session.queue_depth() if runs.session is not None else 0
+        return runs.session.queue_depth()
 
     metrics = Metrics(active=active, queue_depth=queue_depth)
 

@@ -113,15 +113,15 @@ class Runs:
         self.on_done = on_done
         self.on_event = on_event
         self.runs: OrderedDict[str, Run] = OrderedDict()
-        self.session: Runtime | None = None
+        #: The session every run shares (provider, limits, breakers, journal).
+        self.session = Runtime(settings, provider=provider, kind="serve")
         #: Set when the server begins to shut down: no new runs, subscribers stop.
         self.closing = asyncio.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
 
     def start_session(self) -> None:
-        """Make the session (on the server's loop)."""
+        """Note the server's loop (the session binds to it on the first run)."""
         self.loop = asyncio.get_running_loop()
-        self.session = Runtime(self.settings, provider=self.provider)
 
     @property
     def active(self) -> int:
@@ -130,7 +130,6 @@ class Runs:
     def start(self, record: Any) -> Run:
         """Start one run of ``record``; it runs on as a task of its own."""
         session = self.session
-        assert session is not None, "the server's session is made at start-up"
         run = Run(session.next_id(), record)
         self.runs[run.id] = run
         self._trim()
@@ -191,5 +190,4 @@ class Runs:
                 t.cancel()
             if pending:
                 await asyncio.wait(pending)
-        if self.session is not None:
-            await self.session.aclose()
+        await self.session.aclose()

@@ -69,6 +69,14 @@ def serve_forever(program: Program, settings: RunSettings, *, host: str, port: i
     app = create_app(program, settings, ServeOptions(token=token, max_body=max_body,
                                                      grace_s=grace_s, keep=keep,
                                                      provider=provider))
+    runs: Runs = app.state.runs
+    from cxpar.journal import JournalError
+
+    try:
+        for warning in runs.session.open_journal(program):
+            sys.stderr.write(f"warning: {warning}\n")
+    except JournalError as exc:
+        raise UsageError(str(exc)) from None
     sock = bind(host, port)
     real_port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
@@ -80,3 +88,9 @@ def serve_forever(program: Program, settings: RunSettings, *, host: str, port: i
                      f"{', token required' if token else ''})\n")
     sys.stderr.flush()
     server.run(sockets=[sock])
+    journal = settings.journal or settings.replay
+    if journal is not None:
+        n = runs.session.journal_counts
+        sys.stderr.write(f"cxpar: journal `{journal}`: {n['served']} call"
+                         f"{'s' * (n['served'] != 1)} answered from it, {n['recorded']} sent "
+                         f"to the provider and recorded, {n['not_recorded']} not recorded\n")

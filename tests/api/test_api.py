@@ -229,3 +229,25 @@ def test_cancelling_a_run_cancels_its_handlers() -> None:
         assert not pending
 
     asyncio.run(main())
+
+
+def test_journal_records_and_replay_answers(tmp_path: Path) -> None:
+    program = cxpar.load(COUNTER)
+    path = str(tmp_path / "api.journal")
+    recorded = program.run_sync({"n": 4}, journal=path, clock="virtual")
+    assert recorded.output["answer"] == "[think] n=4"
+    # Strict replay: the recorded call is answered from the journal (the sim would fail
+    # it), an unrecorded one fails with `not_recorded` instead of reaching a provider.
+    replayed = program.run_sync({"n": 4}, replay=path, clock="virtual", fail_rate=1.0)
+    assert replayed.output == recorded.output
+
+    async def both() -> list[cxpar.RunResult]:
+        async with cxpar.Runtime(cxpar.RunSettings(replay=path)) as rt:
+            results = [await program.run({"n": n}, runtime=rt) for n in (4, 5)]
+            assert rt.journal_counts == {"served": 1, "recorded": 0, "not_recorded": 1}
+            return results
+
+    hit, miss = asyncio.run(both())
+    assert hit.output == recorded.output and miss.output["answer"] is None
+    with pytest.raises(cxpar.JournalError):
+        program.run_sync({"n": 1}, replay=str(tmp_path / "missing.journal"))
