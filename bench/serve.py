@@ -5,6 +5,9 @@
   by an httpx client with ``concurrency`` requests in flight. The baseline is the same
   runs through the Python API in one process (``program.run`` with the same number in
   flight), so the ratio is what HTTP, JSON and the server cost, measured within one run.
+* ``serve.cpu_ms_per_request_vs_bare``: the same server CPU per request against a bare
+  Starlette app on uvicorn answering the same request with a constant (HTTP parsing,
+  routing and JSON: the framework's floor).
 * ``serve.latency_p50_ms`` / ``serve.latency_p99_ms``: per-request latency of the same
   load, seen by the client (the sim's 10 ms included).
 * ``serve.cpu_ms_per_request``: CPU time the server process spent per request (from
@@ -136,9 +139,11 @@ def run(mode: str) -> list[Row]:
         bare, bare_url = _start(None)
         try:
             http_rps, api_rps, p50, p99, cpu, api_cpu = [], [], [], [], [], []
-            bare_rps = []
+            bare_rps, bare_cpu = [], []
             for _ in range(reps):
+                c0 = _cpu_s(bare.pid)
                 bare_rps.append(n / asyncio.run(_http(bare_url, n, concurrency))[0])
+                bare_cpu.append((_cpu_s(bare.pid) - c0) * 1000 / (n + min(n, concurrency)))
                 c0 = _cpu_s(proc.pid)
                 wall, lat = asyncio.run(_http(url, n, concurrency))
                 cpu.append((_cpu_s(proc.pid) - c0) * 1000 / (n + min(n, concurrency)))
@@ -162,6 +167,9 @@ def run(mode: str) -> list[Row]:
         compare("serve.cpu_ms_per_request", params, cpu, api_cpu, "ms",
                 baseline_name="CPU per run through the Python API, in process",
                 note="server process CPU per request (load-independent)"),
+        compare("serve.cpu_ms_per_request_vs_bare", params, cpu, bare_cpu, "ms",
+                baseline_name="CPU per request of the bare Starlette app",
+                note="server process CPU per request: cxpar serve ÷ the framework's floor"),
         compare("serve.latency_p50_ms", params, p50, None, "ms",
                 note="client-side latency, sim think 10 ms included"),
         compare("serve.latency_p99_ms", params, p99, None, "ms",
