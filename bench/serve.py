@@ -21,6 +21,7 @@ so absolute numbers move with load; the ratio is the number to compare.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import subprocess
@@ -175,3 +176,8 @@ def run(mode: str) -> list[Row]:
         compare("serve.latency_p99_ms", params, p99, None, "ms",
                 note="client-side latency, sim think 10 ms included"),
     ]
+
+
+if __name__ == "__main__":
+    for row in run(sys.argv[1] if len(sys.argv) > 1 else "quick"):
+        print(json.dumps(row.to_json()))
