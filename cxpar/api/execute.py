@@ -10,16 +10,20 @@ errors and statistics, and live events for a ``listener``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import sys
+import time
 import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from cxpar.journal.keys import SINGLE_STREAM
 from cxpar.runtime.coordinator import DEPTH
+from cxpar.runtime.errors import Stopped
 from cxpar.runtime.flows import FLOW, new_flow
+from cxpar.runtime.scheduler import expire_now
 from cxpar.runtime.streams import INPUT_EVENT, OUTPUT_EVENT, StreamRuntime, stream_seed
 from cxpar.runtime.tracing import Recorder
 from cxpar.runtime.values import fmt_num, to_json
@@ -161,10 +165,16 @@ class _Quiet:
         pass
 
 
+#: ``emit`` events reported per run; past it one ``emit.limit`` event says so (a run that
+#: emits without end must not spend its time reporting it).
+EMIT_EVENTS = 2000
+
+
 class ApiStream(StreamRuntime):
     """One API run's runtime: a batch stream that also reports emits and errors."""
 
     notify: _Notify
+    emitted = 0
 
     def emit(self, name: str, payload: Any = None, span: int = -1) -> None:
         super().emit(name, payload, span)
@@ -172,7 +182,11 @@ class ApiStream(StreamRuntime):
             return
         if name == OUTPUT_EVENT and self.outputs:
             self.notify("output", output=json.loads(self.outputs[-1]))
-        self.notify("emit", event=name, payload=plain({} if payload is None else payload))
+        self.emitted += 1
+        if self.emitted <= EMIT_EVENTS:
+            self.notify("emit", event=name, payload=plain({} if payload is None else payload))
+        elif self.emitted == EMIT_EVENTS + 1:
+            self.notify("emit.limit", after=EMIT_EVENTS)
 
     def report(self, exc: BaseException) -> None:
         n = len(self.errors)
@@ -263,6 +277,11 @@ async def _stream(program: Program, record: Any, settings: RunSettings, shared: 
     active = _watch_stalls(loop) if hasattr(loop, "on_stall") else None
     if active is not None:
         active[id(rt)] = (cm, stalled)
+    if timeout_ms is not None and active is None:  # loops check it (`cm` cannot fire then)
+        rt.deadline = time.monotonic() + timeout_ms / 1000
+    rt.main_task = asyncio.current_task()
+    rt.on_stop = lambda: expire_now(cm, loop)
+    timed_out = False
     notify("run.start", id=rid, t_ms=0.0)
     try:
         try:
@@ -276,11 +295,18 @@ async def _stream(program: Program, record: Any, settings: RunSettings, shared: 
                 except Exception as exc:  # noqa: BLE001 - aborts the top level only
                     rt.report(exc)
                 rt._top_done = True
-                rt.emit("system.start", {})
-                if has_record:
-                    rt.emit(INPUT_EVENT, record)
+                with contextlib.suppress(Stopped):  # ending early (flood, deadline)
+                    rt.emit("system.start", {})
+                    if has_record:
+                        rt.emit(INPUT_EVENT, record)
                 await rt.quiesce()
         except TimeoutError:
+            timed_out = True
+        finally:
+            rt.on_stop = None
+        if rt.stop_reason == "flood":
+            rt.cancel_all()  # its error is in the run's errors
+        elif timed_out or rt.stop_reason == "timeout":
             err: dict[str, Any]
             if stalled[0]:
                 err = {"type": "stalled", "message": _STALLED}
