@@ -96,23 +96,44 @@ class _ObservedProvider:
             error = "cancelled (timeout)" if isinstance(exc, asyncio.CancelledError) \
                 else f"{type(exc).__name__}: {exc}"
             notify("call.end", call=n, service=service, ok=False, error=error,
-                   ms=notify.ms(notify.loop.time()) - notify.ms(t0))
+                   ms=notify.ms(notify.loop.time()) - notify.ms(t0),
+                   usage=reported_usage(context))
             raise
         notify("call.end", call=n, service=service, ok=True, answer=plain(value),
-               ms=notify.ms(notify.loop.time()) - notify.ms(t0))
+               ms=notify.ms(notify.loop.time()) - notify.ms(t0), usage=reported_usage(context))
         return value
 
 
 class _RunRecorder(Recorder):
-    """The run's statistics, plus ``branch`` and ``join`` events."""
+    """The run's statistics, plus ``branch`` and ``join`` events: from finished spans
+    with a span-tree recorder (one that has ``listen``), else from the aggregate
+    recorder's ``span``/``call`` reports."""
 
     def __init__(self, notify: _Notify) -> None:
-        super().__init__(keep_spans=False)
+        tree = hasattr(Recorder, "listen")
+        super().__init__(keep_spans=tree)
         self._notify = notify
+        if tree:
+            me: Any = self  # either recorder's methods, typed for both
+            me.listen(self._span_ended)
+
+    def _span_ended(self, span: Any) -> None:
+        n = self._notify
+        parent = span.parent
+        if parent is None or parent.kind not in ("join", "call"):
+            return
+        if span.kind == "handler" and parent.kind == "join":
+            n("branch", name=str(span.attrs.get("handler", span.name)),
+              event=span.attrs.get("event"), start_ms=n.ms(span.t0), end_ms=n.ms(span.t1),
+              error=span.err)
+        elif span.kind == "join":
+            n("join", service=str(parent.attrs.get("service", parent.name)),
+              start_ms=n.ms(span.t0), end_ms=n.ms(span.t1))
 
     def span(self, name: str, cat: str, event: str, t0: float, t1: float,
              err: str | None, pid: int = 1) -> None:
-        super().span(name, cat, event, t0, t1, err, pid)
+        base: Any = super()
+        base.span(name, cat, event, t0, t1, err, pid)
         if cat == "handler":
             n = self._notify
             n("branch", name=name, event=event, start_ms=n.ms(t0), end_ms=n.ms(t1),
@@ -120,13 +141,27 @@ class _RunRecorder(Recorder):
 
     def call(self, service: str, t0: float, t1: float, critical_s: float,
              busy_s: float) -> None:
-        super().call(service, t0, t1, critical_s, busy_s)
+        base: Any = super()
+        base.call(service, t0, t1, critical_s, busy_s)
         n = self._notify
         n("join", service=service, start_ms=n.ms(t0), end_ms=n.ms(t1))
 
     def stats(self) -> dict[str, Any]:  # type: ignore[override]
-        """Per service/handler rows and queue waits (as ``--stats`` shows them)."""
+        """Per service/handler ``rows`` (as ``--stats`` shows them) and queue waits; with
+        a span-tree recorder, its ``--stats-json`` document too (tokens, cost)."""
+        if self.keep_spans:
+            base: Any = super()
+            return {**base.stats(), "rows": self.rows()}
         return {"rows": self.rows(), "queues": self.queue_rows()}
+
+
+def reported_usage(context: Any) -> dict[str, int] | None:
+    """Tokens the provider reported for one request (``context.usage``), or None."""
+    usage = getattr(context, "usage", None)
+    if not usage:
+        return None
+    return {"input_tokens": sum(int(getattr(u, "input_tokens", 0)) for u in usage),
+            "output_tokens": sum(int(getattr(u, "output_tokens", 0)) for u in usage)}
 
 
 class _Printed:

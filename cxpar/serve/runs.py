@@ -95,7 +95,7 @@ class Run:
 def _cost(res: RunResult | None) -> float | None:
     if res is None:
         return None
-    total = res.stats.get("cost_usd") if isinstance(res.stats, dict) else None
+    total = res.stats.get("total", {}).get("cost_usd")  # the --stats-json document
     return float(total) if isinstance(total, (int, float)) else None
 
 
