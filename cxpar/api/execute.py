@@ -109,6 +109,9 @@ class _RunRecorder(Recorder):
     with a span-tree recorder (one that has ``listen``), else from the aggregate
     recorder's ``span``/``call`` reports."""
 
+    #: What prices reported usage (a span-tree recorder's cost meter), if any.
+    meter: Any = None
+
     def __init__(self, notify: _Notify) -> None:
         tree = hasattr(Recorder, "listen")
         super().__init__(keep_spans=tree)
@@ -304,6 +307,7 @@ async def _stream(program: Program, record: Any, settings: RunSettings, shared: 
     rt.index = index
     rt.provider = _ObservedProvider(provider, notify)
     recorder = rt.recorder = _RunRecorder(notify)
+    recorder.meter = getattr(shared, "meter", None)  # prices usage (with a cost meter)
     rt.attach(loop)
     flow = new_flow(f"run {rid}")
     timeout_ms = settings.timeout_ms
