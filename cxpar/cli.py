@@ -29,6 +29,7 @@ COMMANDS = {
     "run": "cxpar.commands.run:run",
     "graph": "cxpar.commands.graph:graph",
     "repl": "cxpar.commands.repl:repl",
+    "serve": "cxpar.commands.serve:serve",
     "journal": "cxpar.commands.journal:journal",
     "test": "cxpar.commands.test:test",
 }

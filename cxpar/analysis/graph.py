@@ -100,9 +100,13 @@ class _Budget(Exception):
 class Builder:
     """Unfolds a program into a :class:`Graph`."""
 
-    def __init__(self, info: ProgramInfo, latency: dict[str, float]) -> None:
+    def __init__(self, info: ProgramInfo, latency: dict[str, float],
+                 inputs: tuple[str, ...] = ()) -> None:
         self.info = info
         self.latency = latency
+        #: Events the runtime emits after ``system.start`` (a batch stream's
+        #: ``input.record``), unfolded when the program subscribes to them.
+        self.inputs = inputs
         self.g = Graph(latency=dict(latency))
         self.preds: dict[int, list[GEdge]] = {}
         self.stack: list[int] = []  # ids of handler/realize nodes being unfolded
@@ -133,12 +137,12 @@ class Builder:
             root = self.node("program", "top level", program.span, None)
             ends = self.body(program.body, [root.id], root.id)
             self.ends[root.id] = ends
-            subs = self.info.subscribers("system.start")
-            if subs:
-                ev = self.node("emit", "system.start", None, root.id, event="system.start",
-                               runtime=True)
-                self.link(ends, ev.id)
-                self.trigger(subs, ev.id)
+            for name in ("system.start", *self.inputs):
+                subs = self.info.subscribers(name)
+                if subs:
+                    ev = self.node("emit", name, None, root.id, event=name, runtime=True)
+                    self.link(ends, ev.id)
+                    self.trigger(subs, ev.id)
         except _Budget:
             pass
         self.schedule()
@@ -307,10 +311,13 @@ class Builder:
 
 
 def build_graph(info: ProgramInfo, program: n.Program,
-                latency: dict[str, float] | None = None) -> Graph:
-    """The stream execution graph of an analysed program."""
+                latency: dict[str, float] | None = None,
+                inputs: tuple[str, ...] = ()) -> Graph:
+    """The stream execution graph of an analysed program; ``inputs``: events the runtime
+    emits after ``system.start`` (``("input.record",)`` for a batch stream or a served
+    run)."""
     lat = {**lang.DEFAULT_LATENCY_MS, **(latency or {})}
-    return Builder(info, lat).build(program)
+    return Builder(info, lat, inputs).build(program)
 
 
 def run(comp: Compilation) -> None:

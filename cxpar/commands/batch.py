@@ -7,7 +7,7 @@ from typing import Any
 
 from cxpar.driver import UsageError
 
-__all__ = ["check_input", "critical_services"]
+__all__ = ["check_input"]
 
 
 def check_input(settings: Any) -> None:
@@ -21,11 +21,3 @@ def check_input(settings: Any) -> None:
             check_not_input(settings.input, settings.output)
         except BatchFileError as exc:
             raise UsageError(str(exc)) from None
-
-
-def critical_services(comp: Any) -> list[str]:
-    """The services on the static critical path of the stream execution graph."""
-    g = getattr(comp, "graph", None)
-    if g is None:
-        return []
-    return [g.nodes[i].label for i in g.critical_path if g.nodes[i].kind == "call"]

@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
-from cxpar.commands.batch import check_input, critical_services
+from cxpar.commands.batch import check_input
 from cxpar.commands.common import print_diagnostics
-from cxpar.driver import UsageError, front_end
+from cxpar.driver import UsageError
 from cxpar.settings import config_option, resolve, settings_options
 
 
@@ -57,56 +57,44 @@ def run(file: str, config_path: str | None, explain: bool, show_settings: bool,
     from cxpar.plugins import prepare_run
 
     provider, extra_services = prepare_run(settings, resolved.config)
+    program = load_for_cli(path, file, settings, services=extra_services, explain=explain)
+    from cxpar.journal import JournalError
+    from cxpar.runtime.batchfile import BatchFileError
+
+    try:
+        code = program.main(settings, provider=provider)
+    except (JournalError, BatchFileError) as exc:  # unusable journal; locked output
+        raise UsageError(str(exc)) from None
+    sys.exit(code)
+
+
+def load_for_cli(path: Path, shown: str, settings: Any, *, services: dict[str, str],
+                 explain: bool = False) -> Any:
+    """``cxpar.load`` for a command: diagnostics printed (exit 1 on errors), the llvm
+    backend's absence a usage error."""
+    from cxpar.api import CompileError, load
+    from cxpar.driver import FrontEnd
     from cxpar.lang import SERVICE_STEMS, check_latency_services
 
     try:
-        check_latency_services(settings.latency or {}, {**SERVICE_STEMS, **extra_services})
+        check_latency_services(settings.latency or {}, {**SERVICE_STEMS, **services})
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    fe = front_end(path, file, extra_services=extra_services)
-    if fe.diagnostics:
-        print_diagnostics(fe, "text")
-    if fe.has_errors or fe.compilation is None:
-        sys.exit(1)
-    from cxpar.codegen.module import compile_program
-
+    unavailable: Any = ()
     if settings.backend == "llvm":
         from cxpar.codegen.llvm import backend as llvm_backend
 
-        try:
-            compiled, program = llvm_backend.compile_native(fe.compilation, compile_program,
-                                                            explain=explain)
-        except llvm_backend.BackendUnavailable as exc:
-            raise UsageError(f"the llvm backend is unavailable on this platform: {exc}; "
-                             f"{llvm_backend.UNAVAILABLE_HELP}") from None
-    else:
-        compiled = compile_program(fe.compilation)
-        program = compiled.program
-    critical = critical_services(fe.compilation) if settings.dashboard else []
-
-    def go(prov: Any) -> int:
-        if settings.input is not None:
-            from cxpar.runtime.batchfile import BatchFileError
-            from cxpar.runtime.streams import run_batch
-
-            try:
-                return run_batch(program, compiled.spans, compiled.sources, settings,
-                                 provider=prov, critical=critical)
-            except BatchFileError as exc:  # the output is locked, or holds other results
-                raise UsageError(str(exc)) from None
-        from cxpar.runtime.standalone import run_factory
-
-        return run_factory(program, compiled.spans, compiled.sources, settings,
-                           provider=prov, critical=critical)
-
-    if settings.journal is None and settings.replay is None:
-        sys.exit(go(provider))
-    from cxpar.journal import JournalError, run_with_journal
-
-    assert fe.source is not None
+        unavailable = llvm_backend.BackendUnavailable
     try:
-        code = run_with_journal(settings, provider, go, program=file, source=fe.source.text,
-                                kind="run" if settings.input is None else "batch")
-    except JournalError as exc:
-        raise UsageError(str(exc)) from None
-    sys.exit(code)
+        program = load(path, name=shown, backend=settings.backend, services=services,
+                       explain=explain)
+    except CompileError as exc:
+        print_diagnostics(FrontEnd(exc.name, exc.source, diagnostics=exc.diagnostics), "text")
+        sys.exit(1)
+    except unavailable as exc:
+        raise UsageError(f"the llvm backend is unavailable on this platform: {exc}; "
+                         f"{llvm_backend.UNAVAILABLE_HELP}") from None
+    if program.diagnostics:
+        print_diagnostics(FrontEnd(program.name, program.source,
+                                   diagnostics=program.diagnostics), "text")
+    return program
