@@ -84,8 +84,12 @@ class _Delivery(logging.Handler):
         if len(self.said) < 20:
             self.said.append(record.getMessage())
 
-    def reason(self) -> str:
-        """The first complaint, shortened when it is a well-known one."""
+    def reason(self, url: str) -> str:
+        """Why the spans were lost: the collector's address unreachable (checked once
+        more now), else the first complaint, shortened when it is a well-known one."""
+        down = _unreachable(url)
+        if down:
+            return down
         for why in self.said:
             for needle, short in (("Connection refused", "connection refused"),
                                   ("Name or service not known", "unknown host"),
@@ -94,6 +98,26 @@ class _Delivery(logging.Handler):
                 if needle in why:
                     return short
         return self.said[0][:200] if self.said else "the collector did not accept them"
+
+
+def _unreachable(url: str) -> str | None:
+    """Why nothing accepts a connection at ``url``'s host and port, or None."""
+    import socket
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        with socket.create_connection((parts.hostname or "localhost", port), timeout=2):
+            return None
+    except ValueError:
+        return "not a valid URL"
+    except OSError as exc:
+        if isinstance(exc, socket.gaierror):
+            return "unknown host"
+        if isinstance(exc, TimeoutError):
+            return "no answer (timed out)"
+        return (exc.strerror or type(exc).__name__).lower()
 
 
 def _counting(exporter: Any, delivery: _Delivery) -> Any:
@@ -229,7 +253,7 @@ class OtelExport:
         if d.lost:
             sys.stderr.write(
                 f"warning: --otel: {d.lost} of {d.lost + d.sent} spans were not delivered "
-                f"to {self.url}: {d.reason()} (is a collector listening there? "
+                f"to {self.url}: {d.reason(self.url)} (is a collector listening there? "
                 f"OTEL_EXPORTER_OTLP_ENDPOINT or [otel] endpoint)\n")
 
     # ------------------------------------------------------------------ mapping

@@ -15,6 +15,7 @@ import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,22 +27,22 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 
 
-@pytest.fixture
-def receiver() -> Iterator[OtlpReceiver]:
-    srv = OtlpReceiver().start()
+def _running(srv: Any) -> Iterator[Any]:
+    srv.start()
     try:
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[OtlpReceiver]:
+    yield from _running(OtlpReceiver())
 
 
 @pytest.fixture
 def llm() -> Iterator[FakeServer]:
-    srv = FakeServer().start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
+    yield from _running(FakeServer())
 
 
 def cx(*args: str, endpoint: str | None = None, env: dict[str, str] | None = None,
