@@ -2,7 +2,9 @@
 execution graph before spending anything (issue 19).
 
 Every call node of the graph counts once (the graph unfolds the program from its entry
-points: a loop body once, both arms of an ``if``). Its request is rendered statically —
+points: both arms of an ``if``), times the trip counts of the counting loops around it
+(:mod:`cxpar.analysis.trips`; a loop whose count is not known before running counts
+once, and the estimate says so). Its request is rendered statically —
 literal strings and numbers as they are, every part computed at run time as
 :data:`DYNAMIC_CHARS` characters — and priced with the sim provider's own estimate
 (:func:`cxpar.runtime.providers.sim.sim_usage`): the user message / 4 in, the sim's
@@ -27,6 +29,7 @@ _DYNAMIC = "x" * DYNAMIC_CHARS
 @dataclass
 class ServiceEstimate:
     calls: int = 0
+    sites: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
     cost_usd: float | None = 0.0
@@ -38,6 +41,8 @@ class CostEstimate:
 
     services: dict[str, ServiceEstimate] = field(default_factory=dict)
     dynamic_parts: int = 0
+    #: Loops around calls whose trip count is only known at run time (counted once).
+    unknown_loops: int = 0
     model: str | None = None
 
     @property
@@ -45,6 +50,7 @@ class CostEstimate:
         t = ServiceEstimate()
         for s in self.services.values():
             t.calls += s.calls
+            t.sites += s.sites
             t.tokens_in += s.tokens_in
             t.tokens_out += s.tokens_out
             t.cost_usd = None if t.cost_usd is None or s.cost_usd is None \
@@ -53,11 +59,12 @@ class CostEstimate:
 
     def to_data(self) -> dict[str, Any]:
         def row(s: ServiceEstimate) -> dict[str, Any]:
-            return {"call_sites": s.calls, "tokens_in": s.tokens_in, "tokens_out": s.tokens_out,
+            return {"calls": s.calls, "call_sites": s.sites, "tokens_in": s.tokens_in,
+                    "tokens_out": s.tokens_out,
                     "cost_usd": None if s.cost_usd is None else round(s.cost_usd, 10)}
 
         return {"model": self.model, "dynamic_chars": DYNAMIC_CHARS,
-                "dynamic_parts": self.dynamic_parts,
+                "dynamic_parts": self.dynamic_parts, "unknown_loops": self.unknown_loops,
                 "services": {k: row(v) for k, v in sorted(self.services.items())},
                 "total": row(self.total)}
 
@@ -66,14 +73,17 @@ class CostEstimate:
 
         t = self.total
         out = [f"cost estimate (one run, sim token estimates, model {self.model or '?'}): "
-               f"{t.calls} call sites, {t.tokens_in} tokens in, {t.tokens_out} tokens out, "
-               f"cost {fmt_usd(t.cost_usd)}"]
+               f"{t.calls} calls ({t.sites} call sites), {t.tokens_in} tokens in, "
+               f"{t.tokens_out} tokens out, cost {fmt_usd(t.cost_usd)}"]
         for name, s in sorted(self.services.items()):
-            out.append(f"  {name:<10} {s.calls:>5} sites {s.tokens_in:>8} in "
-                       f"{s.tokens_out:>8} out  {fmt_usd(s.cost_usd)}")
+            out.append(f"  {name:<10} {s.calls:>7} calls {s.tokens_in:>9} in "
+                       f"{s.tokens_out:>9} out  {fmt_usd(s.cost_usd)}")
         if self.dynamic_parts:
             out.append(f"  ({self.dynamic_parts} parts known only at run time counted as "
                        f"{DYNAMIC_CHARS} characters each)")
+        if self.unknown_loops:
+            out.append(f"  ({self.unknown_loops} loop{'s' if self.unknown_loops != 1 else ''}"
+                       " whose trip count is known only at run time counted once)")
         if t.cost_usd is None:
             out.append("  (no price: add [pricing.MODEL] to cxpar.toml or pass "
                        "--price IN,OUT)")
@@ -113,6 +123,7 @@ class _Static:
 
 def estimate_cost(comp: Any, settings: Any) -> CostEstimate:
     """The estimate for an analysed program ``comp`` priced with ``settings``' prices."""
+    from cxpar.analysis.trips import trip_counts
     from cxpar.runtime.cost import meter_for
     from cxpar.runtime.providers.base import Usage
     from cxpar.runtime.providers.sim import sim_usage
@@ -124,6 +135,8 @@ def estimate_cost(comp: Any, settings: Any) -> CostEstimate:
         by_span[(ac.node.span.line, ac.node.span.col)] = ac
     pricing = meter_for(settings).pricing
     est = CostEstimate(model=pricing.run_model)
+    trips = trip_counts(comp.program)
+    est.unknown_loops = trips.unknown
     static = _Static()
     for node in graph.nodes if graph is not None else ():
         if node.kind != "call" or node.span is None:
@@ -134,17 +147,20 @@ def estimate_cost(comp: Any, settings: Any) -> CostEstimate:
         if row is None:  # unknown without a price for the run's model, even for 0 tokens
             row = est.services[service] = ServiceEstimate(
                 cost_usd=pricing.cost(Usage(0, 0, pricing.run_model)))
-        row.calls += 1
+        times = trips.times.get((node.span.line, node.span.col), 1)
+        row.sites += 1
+        row.calls += times
         if service == "await" or ac is None:
             continue
         request = {key: static.value(expr) for key, expr in ac.request}
         usage = sim_usage(service, request, _answer(service, request))
         if usage is None:
             continue
-        row.tokens_in += usage.input_tokens
-        row.tokens_out += usage.output_tokens
+        row.tokens_in += usage.input_tokens * times
+        row.tokens_out += usage.output_tokens * times
         cost = pricing.cost(usage)
-        row.cost_usd = None if cost is None or row.cost_usd is None else row.cost_usd + cost
+        row.cost_usd = None if cost is None or row.cost_usd is None \
+            else row.cost_usd + cost * times
     est.dynamic_parts = static.dynamic
     return est
 

@@ -23,7 +23,9 @@ Prompts and answers are exported only with ``--otel-content``
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sys
 import time
 from typing import Any
 
@@ -57,6 +59,94 @@ def available() -> str | None:
     return None
 
 
+def collector_url(settings: Any) -> str:
+    """Where the spans go: ``[otel] endpoint``, else the standard variables, else the
+    OTLP/HTTP default."""
+    if settings.otel_endpoint:
+        return traces_endpoint(settings.otel_endpoint)
+    env = os.environ
+    if env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        return env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+    return traces_endpoint(env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "http://localhost:4318")
+
+
+class _Delivery(logging.Handler):
+    """Counts what the exporter delivered; keeps the SDK's last complaint (its log lines
+    are replaced by one warning of ours at the end of the run)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.sent = 0
+        self.lost = 0
+        self.said: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if len(self.said) < 20:
+            self.said.append(record.getMessage())
+
+    def reason(self, url: str) -> str:
+        """Why the spans were lost: the collector's address unreachable (checked once
+        more now), else the first complaint, shortened when it is a well-known one."""
+        down = _unreachable(url)
+        if down:
+            return down
+        for why in self.said:
+            for needle, short in (("Connection refused", "connection refused"),
+                                  ("Name or service not known", "unknown host"),
+                                  ("Read timed out", "timed out"),
+                                  ("status code", why[:200])):
+                if needle in why:
+                    return short
+        return self.said[0][:200] if self.said else "the collector did not accept them"
+
+
+def _unreachable(url: str) -> str | None:
+    """Why nothing accepts a connection at ``url``'s host and port, or None."""
+    import socket
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        with socket.create_connection((parts.hostname or "localhost", port), timeout=2):
+            return None
+    except ValueError:
+        return "not a valid URL"
+    except OSError as exc:
+        if isinstance(exc, socket.gaierror):
+            return "unknown host"
+        if isinstance(exc, TimeoutError):
+            return "no answer (timed out)"
+        return (exc.strerror or type(exc).__name__).lower()
+
+
+def _counting(exporter: Any, delivery: _Delivery) -> Any:
+    """``exporter`` wrapped so that ``delivery`` counts sent and lost spans; after one
+    failed batch the rest are not tried (the SDK already retried it with backoff)."""
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    class Counting(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            if delivery.lost:
+                delivery.lost += len(spans)
+                return SpanExportResult.FAILURE
+            result = exporter.export(spans)
+            if result == SpanExportResult.SUCCESS:
+                delivery.sent += len(spans)
+            else:
+                delivery.lost += len(spans)
+            return result
+
+        def shutdown(self) -> None:
+            exporter.shutdown()
+
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            flush = getattr(exporter, "force_flush", None)
+            return bool(flush(timeout_millis)) if flush is not None else True
+
+    return Counting()
+
+
 def traces_endpoint(base: str) -> str:
     """``[otel] endpoint`` (a collector's base URL, like ``OTEL_EXPORTER_OTLP_ENDPOINT``)
     as the traces URL."""
@@ -82,6 +172,7 @@ class OtelExport:
         attrs: dict[str, Any] = {"service.version": __version__}
         if not os.environ.get("OTEL_SERVICE_NAME"):
             attrs["service.name"] = settings.otel_service or "cxpar"
+        self.url = collector_url(settings)
         if exporter is None:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
                 OTLPSpanExporter,
@@ -90,8 +181,13 @@ class OtelExport:
             exporter = OTLPSpanExporter(
                 endpoint=traces_endpoint(settings.otel_endpoint)
                 if settings.otel_endpoint else None)
+        self.delivery = _Delivery()
+        log = logging.getLogger("opentelemetry")
+        log.addHandler(self.delivery)
+        log.propagate = False  # no SDK tracebacks on stderr: one warning at the end
         self.tracer_provider = TracerProvider(resource=Resource.create(attrs))
-        self.tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
+        self.tracer_provider.add_span_processor(
+            BatchSpanProcessor(_counting(exporter, self.delivery)))
         self.tracer = self.tracer_provider.get_tracer("cxpar", __version__)
         self.content = bool(settings.otel_content)
         name = settings.provider.name
@@ -152,6 +248,13 @@ class OtelExport:
             o.end(end_time=end)
         self.live.clear()
         self.tracer_provider.shutdown()
+        logging.getLogger("opentelemetry").removeHandler(self.delivery)
+        d = self.delivery
+        if d.lost:
+            sys.stderr.write(
+                f"warning: --otel: {d.lost} of {d.lost + d.sent} spans were not delivered "
+                f"to {self.url}: {d.reason(self.url)} (is a collector listening there? "
+                f"OTEL_EXPORTER_OTLP_ENDPOINT or [otel] endpoint)\n")
 
     # ------------------------------------------------------------------ mapping
     def _genai(self, span: Any) -> bool:

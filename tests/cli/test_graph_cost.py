@@ -20,6 +20,12 @@ LITERAL = {
                 'var r = think { prompt: "root call with branches", a: x.a, b: x.b };\n'
                 'print(r.a);\n',
     "fanout_1000": (ROOT / "examples" / "fanout_1000.cx").read_text(encoding="utf-8"),
+    "loops": 'for (var i = 0; i < 10; i++) { var r = think { prompt: "step" }; }\n'
+             'var k = 1;\nwhile (k <= 5) { var s = infer { prompt: "odd" }; k += 2; }\n'
+             'for (var x in ["a", "b"]) { var t = think { prompt: "item", n: 2 }; }\n'
+             'for (var j = 3; j > 0; j -= 1) {\n'
+             '    for (var m = 0; m < 2; m++) { var u = infer { prompt: "nested" }; }\n'
+             '}\n',
 }
 
 
@@ -33,7 +39,7 @@ def _estimate(tmp: Path, program: str, *args: str, toml: str | None = None) -> d
 @pytest.mark.parametrize("name", sorted(LITERAL))
 def test_estimate_equals_the_sim_runs_tokens(tmp_path: Path, name: str) -> None:
     est = _estimate(tmp_path, LITERAL[name], "--price", "3,15")
-    assert est["dynamic_parts"] == 0
+    assert est["dynamic_parts"] == 0 and est["unknown_loops"] == 0
     stats = tmp_path / "stats.json"
     proc = cx("run", "--clock", "virtual", "--price", "3,15", "--stats-json", str(stats),
               str(tmp_path / "p.cx"), cwd=tmp_path)
@@ -42,6 +48,7 @@ def test_estimate_equals_the_sim_runs_tokens(tmp_path: Path, name: str) -> None:
     assert (est["total"]["tokens_in"], est["total"]["tokens_out"]) \
         == (doc["total"]["tokens_in"], doc["total"]["tokens_out"]) != (0, 0)
     assert est["total"]["cost_usd"] == pytest.approx(doc["total"]["cost_usd"])
+    assert est["total"]["calls"] == doc["total"]["calls"] or name == "fanout_1000"
     for svc, row in est["services"].items():
         if svc != "await":
             assert (row["tokens_in"], row["tokens_out"]) == (
@@ -75,3 +82,11 @@ def test_cost_with_a_graph_format_is_a_usage_error(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     proc = cx("graph", "--cost", "--price", "x", str(tmp_path / "p.cx"), cwd=tmp_path)
     assert proc.returncode == 2 and "--price" in proc.stderr
+
+
+def test_a_loop_counted_at_run_time_is_counted_once_and_said(tmp_path: Path) -> None:
+    prog = 'var n = len("abc");\nfor (var i = 0; i < n; i++) { var r = think { prompt: "p" }; }\n'
+    est = _estimate(tmp_path, prog)
+    assert est["unknown_loops"] == 1 and est["total"]["calls"] == 1
+    proc = cx("graph", "--cost", str(tmp_path / "p.cx"), cwd=tmp_path)
+    assert "1 loop whose trip count is known only at run time counted once" in proc.stdout

@@ -15,6 +15,7 @@ import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,22 +27,22 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 
 
-@pytest.fixture
-def receiver() -> Iterator[OtlpReceiver]:
-    srv = OtlpReceiver().start()
+def _running(srv: Any) -> Iterator[Any]:
+    srv.start()
     try:
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[OtlpReceiver]:
+    yield from _running(OtlpReceiver())
 
 
 @pytest.fixture
 def llm() -> Iterator[FakeServer]:
-    srv = FakeServer().start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
+    yield from _running(FakeServer())
 
 
 def cx(*args: str, endpoint: str | None = None, env: dict[str, str] | None = None,
@@ -287,3 +288,29 @@ def test_transport_retries_are_request_spans_and_usage_is_counted_once(
     doc = json.loads(stats.read_text())
     assert doc["services"]["think"]["retries"] == 2 and doc["services"]["think"]["calls"] == 1
     assert (doc["total"]["tokens_in"], doc["total"]["tokens_out"]) == llm.tokens_sent()
+
+
+def test_an_unreachable_collector_is_one_warning_not_a_failure() -> None:
+    dead = OtlpReceiver()  # a port that was just free: nothing listens there
+    url = dead.endpoint
+    dead.server_close()
+    proc = cx("run", "--clock", "virtual", "--otel", "examples/support_triage.cx",
+              endpoint=url, env={"OTEL_EXPORTER_OTLP_TIMEOUT": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert f"warning: --otel: 15 of 15 spans were not delivered to {url}/v1/traces: " \
+           "connection refused" in proc.stderr
+    assert "Traceback" not in proc.stderr and "Transient error" not in proc.stderr
+
+
+def test_a_collector_refusing_the_spans_is_named(receiver: OtlpReceiver,
+                                                 tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "cxpar.toml").write_text(
+        f'[otel]\nenabled = true\nendpoint = "{receiver.endpoint}/wrong/v1/traces"\n')
+    prog = tmp_path / "p.cx"
+    prog.write_text('var r = think { prompt: "hi" };\n')
+    proc = cx("run", "--clock", "virtual", str(prog), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert receiver.posts and not receiver.spans
+    assert "spans were not delivered to " + receiver.endpoint + "/wrong/v1/traces" \
+        in proc.stderr and "404" in proc.stderr
