@@ -97,3 +97,8 @@ def test_any_sequence_of_constructs_gives_one_error_each(words: list[str],
                                               and words[i - 1] == "catch"))
     ds = diags(text)
     assert [d.code for d in ds] == ["CX120"] * want, [(d.code, d.span, d.message) for d in ds]
+
+
+def test_a_construct_word_used_as_a_service_in_a_value_is_cx120() -> None:
+    ds = diags('var r = throw { message: "bad" };\nprint(r);\n')
+    assert [(d.code, d.span.line, d.span.col) for d in ds] == [("CX120", 1, 9)]
