@@ -34,6 +34,12 @@ CASES: dict[str, tuple[str, list[tuple[str, str, int, int, int, str]], str]] = {
     "event_name": ("on a.b (e) { print(event.x); }\nemit a.b { x: 1 };\n",
                    [("error", "CX210", 1, 20, 27, "`event` is not defined in this handler; its "
                      "event is `e`")], "write `e.x`"),
+    "event_as_e": ("on a.b (payload) { print(e.x); }\nemit a.b { x: 1 };\n",
+                   [("error", "CX210", 1, 26, 29, "`e` is not defined in this handler; its "
+                     "event is `payload`")], "write `payload.x`"),
+    "implicit_event_as_msg": ("on a.b { print(msg); }\nemit a.b { x: 1 };\n",
+                              [("error", "CX210", 1, 16, 19, "its event is `event`")],
+                              "write `event`"),
     "reserved_typos": (
         "on a.b (e) { print(e); }\nthink { prompt: \"p\", timout: 5, retires: 2, "
         "handler: [a.b], concurency: 2, priorty: \"high\" };\n",
