@@ -257,6 +257,10 @@ def unexpected_token(source: SourceFile, e: UnexpectedToken, lark: Lark | None) 
         help_text = "this `}` closes a block early, or something before it is incomplete"
     elif tok.type in ("NAME",) and str(tok) in _FOREIGN:
         help_text = _FOREIGN[str(tok)]
+    elif tok.type == "COLON" and {"COMMA", "RPAR"} <= set(e.expected or ()):
+        help_text = ("CX calls have no named arguments (`f(x, name: v)`); builtins take "
+                     "plain values, and a service takes one object: `think { prompt: x, "
+                     "name: v }`")
     return error("CX101", f"expected {expected}, found {describe_token(tok)}",
                  token_span(source, tok), label="unexpected " + describe_token(tok),
                  help=help_text)
