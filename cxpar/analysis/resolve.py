@@ -25,6 +25,11 @@ from cxpar.span import Span
 if TYPE_CHECKING:
     from cxpar.analysis.pipeline import Compilation
 
+#: Other languages' print functions (CX205 says `print(...)`).
+_PRINTS = frozenset({"console.log", "console.error", "console.info", "console.warn",
+                     "Console.WriteLine", "Console.Write", "System.out.println",
+                     "System.out.print", "fmt.Println", "fmt.Printf"})
+
 class Scope:
     """One lexical block: names declared directly in it."""
 
@@ -431,6 +436,7 @@ class Resolver:
         self.mark_event(e, dotted)
         if callee:
             hint = "use `now()`" if dotted in ("Date.now", "DateTime.now", "DateTime.Now") \
+                else "use `print(...)`" if dotted in _PRINTS \
                 else "CX calls only its builtins " \
                 f"({', '.join('`' + b + '`' for b in lang.BUILTINS)})"
             self.diags.append(error(
