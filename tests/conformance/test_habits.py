@@ -55,6 +55,10 @@ CASES: dict[str, tuple[str, list[tuple[str, str, int, int, int, str]], str]] = {
     "console_log": ('console.log("x");\n',
                     [("error", "CX205", 1, 1, 12, "unknown function `console.log`")],
                     "use `print(...)`"),
+    "quoted_handler": ('on cache.ready (e) { print(e.data); }\n'
+                       'learn { data: 1, handlers: [ "cache.ready" ] };\n',
+                       [("error", "CX308", 2, 30, 43, "must be an event name, not a string")],
+                       "drop the quotes: `cache.ready`"),
     "builtin_arity": ("print(len());\nprint(keys({}, 1));\nprint(str(1, 2));\n",
                       [("error", "CX212", 1, 7, 12, "`len` takes 1 argument, got 0"),
                        ("error", "CX212", 2, 16, 17, "`keys` takes 1 argument, got 2"),
