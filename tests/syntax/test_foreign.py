@@ -110,3 +110,12 @@ def test_named_arguments_say_calls_take_values(call: str) -> None:
     ds = diags(f"var x = 1;\nvar r = {call};\n")
     assert [d.code for d in ds] == ["CX101"] and ds[0].message.endswith("found `:`")
     assert ds[0].help and "no named arguments" in ds[0].help
+
+
+@pytest.mark.parametrize("text", ['on "user.input" (e) { print(e); }',
+                                  'on async "user.input" { print(event); }',
+                                  'emit "user.input" { x: 1 };'])
+def test_quoted_event_names_say_drop_the_quotes(text: str) -> None:
+    ds = diags(text + "\n")
+    assert [d.code for d in ds] == ["CX101"]
+    assert ds[0].help == "event names are written without quotes: `user.input`"
