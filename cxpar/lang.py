@@ -85,3 +85,7 @@ def check_latency_services(latency: dict[str, float], known: Iterable[str]) -> N
             raise ValueError(f"--latency: unknown service `{name}`" + (
                 f"; did you mean `{hint}`?" if hint else
                 "; known services: " + ", ".join(f"`{k}`" for k in sorted(names))))
+
+#: Names users give a handler's event (`on a.b (e) { ... }`): written undeclared in a
+#: handler whose event has another name, they get CX210 "did you mean".
+EVENT_NAMES = frozenset({"event", "e", "ev", "evt", "payload", "msg", "message"})

@@ -25,6 +25,11 @@ from cxpar.span import Span
 if TYPE_CHECKING:
     from cxpar.analysis.pipeline import Compilation
 
+#: Other languages' print functions (CX205 says `print(...)`).
+_PRINTS = frozenset({"console.log", "console.error", "console.info", "console.warn",
+                     "Console.WriteLine", "Console.Write", "System.out.println",
+                     "System.out.print", "fmt.Println", "fmt.Printf"})
+
 class Scope:
     """One lexical block: names declared directly in it."""
 
@@ -431,6 +436,7 @@ class Resolver:
         self.mark_event(e, dotted)
         if callee:
             hint = "use `now()`" if dotted in ("Date.now", "DateTime.now", "DateTime.Now") \
+                else "use `print(...)`" if dotted in _PRINTS \
                 else "CX calls only its builtins " \
                 f"({', '.join('`' + b + '`' for b in lang.BUILTINS)})"
             self.diags.append(error(
@@ -441,16 +447,17 @@ class Resolver:
             self.event_as_value(e, dotted, ch[0])
 
     def event_misnamed(self, span: Span, root: str, written: str) -> bool:
-        """CX210: ``event`` (or ``event.x``) in a handler that names its event otherwise."""
+        """CX210: ``event`` (or ``e``, ``payload`` ...: ``lang.EVENT_NAMES``) undeclared in
+        a handler whose event has another name."""
         param = self.event_param
-        if root != "event" or param is None or param == "event":
+        if root not in lang.EVENT_NAMES or param is None or param == root:
             return False
-        fixed = param + written[len("event"):]
+        fixed = param + written[len(root):]
         self.diags.append(error(
-            "CX210", f"`event` is not defined in this handler; its event is `{param}`", span,
+            "CX210", f"`{root}` is not defined in this handler; its event is `{param}`", span,
             label=f"did you mean `{fixed}`?",
-            help=f"this handler names its event parameter `{param}` (`on a.b ({param}) "
-                 f"{{ ... }}`): write `{fixed}`, or name the parameter `event`"))
+            help=f"write `{fixed}`, or name the handler's parameter `{root}`: "
+                 f"`on a.b ({root}) {{ ... }}`"))
         return True
 
     def values_visible(self) -> list[str]:

@@ -8,6 +8,7 @@ call-derived part of ``comp.info.emitted``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -57,6 +58,9 @@ def literal_kind(e: n.Expr) -> str | None:
     return {n.Number: "number", n.String: "string", n.Bool: "boolean", n.Null: "null",
             n.Object: "object", n.Array: "array", n.EventPayload: "event"}.get(type(e))
 
+
+#: A dotted event name written as a string (`handlers: [ "a.b" ]`).
+_EVENT_NAME = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*)+")
 
 class Services:
     """Checks service calls, object literals and entities."""
@@ -179,6 +183,14 @@ class Services:
                     ac.items.append(Item(item.event.dotted, item.payload, item.span))
                 elif (ch := event_chain(item)) is not None:
                     ac.items.append(Item(".".join(ch[1]), None, item.span))
+                elif isinstance(item, n.String) and _EVENT_NAME.fullmatch(item.value):
+                    # `handlers: [ "a.b" ]`: the event meant is clear (no CX404 follow-on)
+                    self.info.emitted.add(item.value)
+                    self.diags.append(error(
+                        "CX308", "a `handlers` item must be an event name, not a string",
+                        item.span, label="a string",
+                        help=f"drop the quotes: `{item.value}` (event names are written "
+                             "as names, like in `emit` and `on`)"))
                 else:
                     self.diags.append(error(
                         "CX308", "a `handlers` item must be an event name", item.span,

@@ -207,9 +207,11 @@ literals, calls, entity or builtin names, `self`/`this`, or event names.""", """
 print = 1;
 """)
 
-_code("CX210", "`event` in a handler that names its event otherwise", """
+_code("CX210", "the handler's event under another name", """
 A handler's event is the parameter it declares: in `on a.b (e) { ... }` it is `e`, and
-`event` is not defined (only `on a.b { ... }` without a parameter binds `event`).""", """
+`event` is not defined (only `on a.b { ... }` without a parameter binds `event`). The
+names users give events (`event`, `e`, `ev`, `evt`, `payload`, `msg`, `message`), used
+undeclared in a handler whose event has another name, get "did you mean" the parameter.""", """
 on order.created (e) { print(event.id); }
 emit order.created { id: 1 };
 """)

@@ -180,6 +180,8 @@ def _comment_start(line: str) -> int:
 _FOREIGN = {w: f"CX has no `{w}`: {foreign.WORDS[w][0]}"
             for w in ("function", "class", "def", "fn", "func", "foreach")}
 
+#: `on` or `emit` right before an event name (`on async` too).
+_EVENT_KEYWORD = re.compile(r"(?:^|[\s;{}])(?:on(?:\s+async)?|emit)\s*\Z")
 _WORDS_BEFORE = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 _STRINGS = re.compile(r'"(?:[^"\\\n]|\\.)*"?')
 
@@ -257,6 +259,14 @@ def unexpected_token(source: SourceFile, e: UnexpectedToken, lark: Lark | None) 
         help_text = "this `}` closes a block early, or something before it is incomplete"
     elif tok.type in ("NAME",) and str(tok) in _FOREIGN:
         help_text = _FOREIGN[str(tok)]
+    elif tok.type == "STRING" and _EVENT_KEYWORD.search(
+            source.text, max(0, (tok.start_pos or 0) - 40), tok.start_pos or 0):
+        name = str(tok)[1:-1]
+        help_text = f"event names are written without quotes: `{name}`"
+    elif tok.type == "COLON" and {"COMMA", "RPAR"} <= set(e.expected or ()):
+        help_text = ("CX calls have no named arguments (`f(x, name: v)`); builtins take "
+                     "plain values, and a service takes one object: `think { prompt: x, "
+                     "name: v }`")
     return error("CX101", f"expected {expected}, found {describe_token(tok)}",
                  token_span(source, tok), label="unexpected " + describe_token(tok),
                  help=help_text)

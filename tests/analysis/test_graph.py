@@ -156,7 +156,7 @@ def test_serializers() -> None:
     assert "★" in text and "estimated 100 ms" in text and "batch 0:" in text
 
 
-@pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `dot` not installed")
+@pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `dot` is not installed (`apt-get install graphviz`; .ci/run does it)")
 def test_dot_is_accepted_by_graphviz() -> None:
     dot = render(graph_of(THREE, FLAT), "dot")
     proc = subprocess.run(["dot", "-Tsvg"], input=dot.encode(), capture_output=True, check=False)

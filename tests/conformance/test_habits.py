@@ -34,6 +34,12 @@ CASES: dict[str, tuple[str, list[tuple[str, str, int, int, int, str]], str]] = {
     "event_name": ("on a.b (e) { print(event.x); }\nemit a.b { x: 1 };\n",
                    [("error", "CX210", 1, 20, 27, "`event` is not defined in this handler; its "
                      "event is `e`")], "write `e.x`"),
+    "event_as_e": ("on a.b (payload) { print(e.x); }\nemit a.b { x: 1 };\n",
+                   [("error", "CX210", 1, 26, 29, "`e` is not defined in this handler; its "
+                     "event is `payload`")], "write `payload.x`"),
+    "implicit_event_as_msg": ("on a.b { print(msg); }\nemit a.b { x: 1 };\n",
+                              [("error", "CX210", 1, 16, 19, "its event is `event`")],
+                              "write `event`"),
     "reserved_typos": (
         "on a.b (e) { print(e); }\nthink { prompt: \"p\", timout: 5, retires: 2, "
         "handler: [a.b], concurency: 2, priorty: \"high\" };\n",
@@ -46,6 +52,13 @@ CASES: dict[str, tuple[str, list[tuple[str, str, int, int, int, str]], str]] = {
     "host_call": ("var u = other.thing();\n",
                   [("error", "CX205", 1, 9, 20, "unknown function `other.thing`")],
                   "CX has no host functions"),
+    "console_log": ('console.log("x");\n',
+                    [("error", "CX205", 1, 1, 12, "unknown function `console.log`")],
+                    "use `print(...)`"),
+    "quoted_handler": ('on cache.ready (e) { print(e.data); }\n'
+                       'learn { data: 1, handlers: [ "cache.ready" ] };\n',
+                       [("error", "CX308", 2, 30, 43, "must be an event name, not a string")],
+                       "drop the quotes: `cache.ready`"),
     "builtin_arity": ("print(len());\nprint(keys({}, 1));\nprint(str(1, 2));\n",
                       [("error", "CX212", 1, 7, 12, "`len` takes 1 argument, got 0"),
                        ("error", "CX212", 2, 16, 17, "`keys` takes 1 argument, got 2"),

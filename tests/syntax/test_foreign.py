@@ -97,3 +97,25 @@ def test_any_sequence_of_constructs_gives_one_error_each(words: list[str],
                                               and words[i - 1] == "catch"))
     ds = diags(text)
     assert [d.code for d in ds] == ["CX120"] * want, [(d.code, d.span, d.message) for d in ds]
+
+
+def test_a_construct_word_used_as_a_service_in_a_value_is_cx120() -> None:
+    ds = diags('var r = throw { message: "bad" };\nprint(r);\n')
+    assert [(d.code, d.span.line, d.span.col) for d in ds] == [("CX120", 1, 9)]
+
+
+@pytest.mark.parametrize("call", ['reason("How?", maxIterations: 3)', "print(len(x: 1))",
+                                  'f(\n    "p",\n    depth: 2\n)'])
+def test_named_arguments_say_calls_take_values(call: str) -> None:
+    ds = diags(f"var x = 1;\nvar r = {call};\n")
+    assert [d.code for d in ds] == ["CX101"] and ds[0].message.endswith("found `:`")
+    assert ds[0].help and "no named arguments" in ds[0].help
+
+
+@pytest.mark.parametrize("text", ['on "user.input" (e) { print(e); }',
+                                  'on async "user.input" { print(event); }',
+                                  'emit "user.input" { x: 1 };'])
+def test_quoted_event_names_say_drop_the_quotes(text: str) -> None:
+    ds = diags(text + "\n")
+    assert [d.code for d in ds] == ["CX101"]
+    assert ds[0].help == "event names are written without quotes: `user.input`"
