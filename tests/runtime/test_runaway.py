@@ -9,12 +9,14 @@ deadline programs end.
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +33,14 @@ def cxpar(tmp_path: Path, text: str, *args: str, env: dict[str, str] | None = No
     return subprocess.run([str(CXPAR), "run", str(src), *args], capture_output=True,
                           text=True, timeout=timeout, env={**os.environ, **(env or {})},
                           preexec_fn=preexec)  # type: ignore[arg-type]
+
+
+def batch(tmp_path: Path, text: str, records: list[str], *args: str,
+          **kw: Any) -> subprocess.CompletedProcess[str]:
+    """``cxpar run`` over ``records`` (JSON lines), results on stdout."""
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(f"{line}\n" for line in records))
+    return cxpar(tmp_path, text, "--input", str(path), "--no-progress", *args, **kw)
 
 
 def assert_cx_error(r: subprocess.CompletedProcess[str], message: str) -> None:
@@ -51,6 +61,31 @@ def test_emit_flood_is_a_runtime_error_naming_the_event(tmp_path: Path, clock: s
     assert "`a.b` is emitted faster" in r.stderr
     assert "p.cx:1:24" in r.stderr  # the emit that crossed the bound
     assert r.stderr.count("error:") == 1, r.stderr
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ("flood_limit = 20000", "event flood: more than 20000 handlers"),
+    ("loop_limit_s = 0.5", "loop ran for more than 0.5 s"),
+])
+def test_limits_from_cxpar_toml(tmp_path: Path, toml: str, message: str) -> None:
+    (tmp_path / "cxpar.toml").write_text(f"[run]\n{toml}\n")
+    text = FLOOD if "flood" in toml else "while (true) { }\n"
+    r = cxpar(tmp_path, text, "--clock", "virtual", env={"CXPAR_LOOP_LIMIT_S": ""})
+    assert_cx_error(r, message)
+    assert "in [run] of cxpar.toml" in r.stderr
+
+
+def test_standalone_module_reads_the_limits_from_the_environment(tmp_path: Path) -> None:
+    src = tmp_path / "p.cx"
+    src.write_text("while (true) { }\n")
+    out = tmp_path / "out.py"
+    subprocess.run([str(CXPAR), "compile", "-o", str(out), str(src)], check=True)
+    r = subprocess.run([sys.executable, str(out)], capture_output=True, text=True,
+                       timeout=60, env={**os.environ, "CXPAR_LOOP_LIMIT_S": "0.5"})
+    assert_cx_error(r, "loop ran for more than 0.5 s")
+    bad = subprocess.run([sys.executable, str(out)], capture_output=True, text=True,
+                         timeout=60, env={**os.environ, "CXPAR_FLOOD_LIMIT": "many"})
+    assert bad.returncode == 2 and "CXPAR_FLOOD_LIMIT" in bad.stderr, bad.stderr
 
 
 def test_flood_of_async_handlers(tmp_path: Path) -> None:
@@ -162,13 +197,49 @@ def test_new_in_realize_recursing_is_a_runtime_error(tmp_path: Path) -> None:
 
 
 def test_runaway_string_growth_is_a_runtime_error(tmp_path: Path) -> None:
+    # No memory limit: Linux overcommits, so only the string bound stops this early.
+    text = 'var s = "xxxxxxxxxxxxxxxx";\nwhile (true) { s = s + s; }\n'
+    r = cxpar(tmp_path, text)
+    assert_cx_error(r, "string too long: `+` would build 536,870,912 characters")
+    assert "p.cx:2:20" in r.stderr
+
+
+@pytest.mark.parametrize(("use", "where"), [
+    ("print(o);", "p.cx:3:1"), ("var t = \"a\" + o;", "p.cx:3:9"),
+    ("var t = str(o);", "p.cx:3:9"),
+])
+def test_printing_a_value_shared_2_to_the_40_times_is_a_runtime_error(
+        tmp_path: Path, use: str, where: str) -> None:
+    # 40 objects, each holding the previous one twice: printed, 2^40 leaves.
+    text = ('var o = {x: 1}; var i = 0;\nwhile (i < 40) { o = {a: o, b: o}; i += 1; }\n'
+            + use + "\n")
+    r = cxpar(tmp_path, text, timeout=60)
+    assert_cx_error(r, "the printed value would be longer than 268,435,456 characters")
+    assert where in r.stderr
+
+
+def test_a_record_whose_output_is_too_long_fails_alone(tmp_path: Path) -> None:
+    text = ("on input.record (e) { var o = {x: 1}; var i = 0;\n"
+            "  while (i < e.n) { o = {a: o, b: o}; i += 1; }\n"
+            "  emit output.record { n: e.n, o: o }; }\n")
+    r = batch(tmp_path, text, ['{"n": 1}', '{"n": 40}', '{"n": 2}'], "--ordered", timeout=60)
+    assert r.returncode == 3, r.stderr
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [line["index"] for line in lines] == [0, 1, 2], r.stderr
+    assert lines[0]["output"]["n"] == 1 and lines[2]["output"]["n"] == 2
+    assert "longer than 268,435,456 characters" in lines[1]["error"]["message"]
+
+
+def test_running_out_of_memory_is_a_runtime_error(tmp_path: Path) -> None:
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
 
-    text = 'var s = "xxxxxxxxxxxxxxxx";\nwhile (true) { s = s + s; }\n'
-    r = cxpar(tmp_path, text, preexec=limit)
+    # Each string is below the length bound; together they pass the 1 GiB limit.
+    text = ('var s = "x"; var i = 0; while (i < 20) { s = s + s; i += 1; }\n'
+            'var a = []; i = 0;\nwhile (true) { a[i] = s + i; i += 1; }\n')
+    r = cxpar(tmp_path, text, preexec=limit, env=NO_LIMITS)
     assert_cx_error(r, "out of memory: a value grew too large")
-    assert "p.cx:2:20" in r.stderr
+    assert "p.cx:3:" in r.stderr
 
 
 def test_a_lone_surrogate_is_never_a_crash(tmp_path: Path) -> None:
@@ -176,36 +247,46 @@ def test_a_lone_surrogate_is_never_a_crash(tmp_path: Path) -> None:
     r = cxpar(tmp_path, 'print("ok");\nvar s = "a\\ud800";\nprint(s);\n')
     assert r.returncode == 1 and "CX105" in r.stderr and "p.cx:2:" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr and r.stdout == ""
-    records = tmp_path / "r.jsonl"
-    records.write_text('{"s": "a\\ud800"}\n')
-    r = cxpar(tmp_path, 'on input.record (e) {\n  print(e.s);\n}\n',
-              "--input", str(records), "--no-progress")
+    r = batch(tmp_path, 'on input.record (e) {\n  print(e.s);\n}\n', ['{"s": "a\\ud800"}'])
     assert r.returncode == 0 and "a\\ud800" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_printing_a_lone_surrogate_is_a_runtime_error(tmp_path: Path) -> None:
+    # A CX string cannot hold one (CX105); a JSON record can.
+    text = "on input.record (e) {\n  print(e.s);\n}\n"
+    r = batch(tmp_path, text, ['{"s": "ok"}', '{"s": "a\\ud800"}'], "--ordered",
+              "--output", str(tmp_path / "out.jsonl"))
+    assert_cx_error(r, "cannot print \\ud800")
+    assert "p.cx:2:3" in r.stderr
+    assert r.stdout == "ok\n"
 
 
 # ------------------------------------------------------------------------ batches
 
 def test_streams_far_above_the_record_count(tmp_path: Path) -> None:
-    records = tmp_path / "r.jsonl"
-    records.write_text("".join(f'{{"n": {i}}}\n' for i in range(50)))
-    r = cxpar(tmp_path, "on input.record (e) { emit output.record { n: e.n }; }\n",
-              "--input", str(records), "--streams", "1000000", "--no-progress")
-    assert r.returncode == 0, r.stderr
-    assert len(r.stdout.splitlines()) == 50
-    # A million idle workers would take gigabytes; 50 take nothing.
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # A million idle workers would take gigabytes; 50 take nothing. The run is measured
+    # from a fresh parent, whose children's peak is this run's alone.
+    measure = ("import resource, subprocess, sys\n"
+               "r = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+               "print(r.returncode, len(r.stdout.splitlines()),\n"
+               "      resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
+    (tmp_path / "p.cx").write_text("on input.record (e) { emit output.record { n: e.n }; }\n")
+    (tmp_path / "r.jsonl").write_text("".join(f'{{"n": {i}}}\n' for i in range(50)))
+    r = subprocess.run([sys.executable, "-c", measure, str(CXPAR), "run", str(tmp_path / "p.cx"),
+                        "--input", str(tmp_path / "r.jsonl"), "--no-progress",
+                        "--streams", "1000000"], capture_output=True, text=True, timeout=120)
+    code, lines, peak_kb = map(int, r.stdout.split())
+    assert (code, lines) == (0, 50), r.stderr
     assert peak_kb < 1_000_000, peak_kb
 
 
 def test_a_flooding_record_fails_alone(tmp_path: Path) -> None:
-    records = tmp_path / "r.jsonl"
-    records.write_text('{"flood": false}\n{"flood": true}\n{"flood": false}\n')
     text = ("on a.b (e) { emit a.b; emit a.b; }\n"
             "on input.record (e) { if (e.flood) { emit a.b; } "
             "emit output.record { ok: true }; }\n")
-    r = cxpar(tmp_path, text, "--clock", "virtual", "--input", str(records), "--ordered",
-              "--no-progress", env={"CXPAR_FLOOD_LIMIT": "20000"})
+    r = batch(tmp_path, text, ['{"flood": false}', '{"flood": true}', '{"flood": false}'],
+              "--clock", "virtual", "--ordered", env={"CXPAR_FLOOD_LIMIT": "20000"})
     lines = r.stdout.splitlines()
     assert r.returncode == 3, r.stderr
     assert lines[0] == '{"index": 0, "output": {"ok": true}}'
