@@ -108,6 +108,11 @@ class Services:
             return
         if not known and name in FOREIGN_WORDS:  # `throw new Error(...)`, `using X.Y;`
             self.diags.append(foreign_construct(node.service.span, name))
+        elif not known and name in ("f", "F", "$") and isinstance(node.arg, n.String):
+            self.diags.append(error(  # `f"n is {n}"`, `$"n is {n}"`
+                "CX301", f"unknown service `{name}`: CX has no interpolated strings",
+                node.span, label="an interpolated string",
+                help='write a plain string and join values with `+`: `"n is " + n`'))
         elif not known:
             hint = suggest(name, self.known)
             self.diags.append(error(

@@ -301,9 +301,9 @@ def bad_run_length(text: str, pos: int) -> int:
         return (len(text) if eol == -1 else eol) - pos
     if text.startswith("/*", pos):
         return len(text) - pos
-    if ch == "'":
+    if ch in "'`":
         eol = text.find("\n", pos)
-        j = text.find("'", pos + 1, len(text) if eol == -1 else eol)
+        j = text.find(ch, pos + 1, len(text) if eol == -1 else eol)
         return (j - pos + 1) if j != -1 else 1
     end = pos + 1
     n = len(text)
@@ -331,6 +331,11 @@ def bad_characters(source: SourceFile, pos: int, skip: int) -> Diagnostic:
     if ch == "'":
         return error("CX103", "strings use double quotes", _span_at(source, pos, skip),
                      label="single-quoted string", help='write "text" instead of \'text\'')
+    if ch == "`" and skip > 1:
+        return error("CX103", "CX has no template strings", _span_at(source, pos, skip),
+                     label="template string",
+                     help='write a "double-quoted" string and join values with `+`: '
+                          '`"n is " + n`')
     run = text[pos:pos + skip]
     shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in run[:12])
     if len(run) > 12:

@@ -437,7 +437,8 @@ class Parser:
         lexer_state = ip.lexer_thread.state
         assert lexer_state is not None
         lexer_state.line_ctr.feed(text[pos:pos + skip])
-        if text[pos:pos + 1] in ("\"", "'") and self._fits(ip.parser_state, ("STRING",)):
+        if (text[pos:pos + 1] in ("\"", "'") or text[pos:pos + 1] == "`" and skip > 1) \
+                and self._fits(ip.parser_state, ("STRING",)):
             # Stand in a string for the broken one, so the rest of the line parses.
             lc = lexer_state.line_ctr
             ip.feed_token(Token("STRING", '""', pos, line, column, lc.line, lc.column,
