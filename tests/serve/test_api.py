@@ -38,7 +38,8 @@ def program(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(program: Path) -> Iterator[Served]:
-    with serving(program, "--latency", "think=30", "--max-body", "2000") as s:
+    with serving(program, "--latency", "think=30", "--max-body", "2000",
+                 "--price", "1000,2000") as s:
         yield s
 
 
@@ -164,6 +165,10 @@ def test_metrics_are_prometheus_text(server: Served) -> None:
     assert "cxpar_queue_depth" in fams and "cxpar_runs_active" in fams
     errors = {s.labels["type"] for s in fams["cxpar_run_errors"].samples}
     assert "runtime" in errors
+    # The sim reports estimated usage for each request; every direction is counted.
+    tokens = {s.labels["direction"]: s.value for s in fams["cxpar_tokens"].samples
+              if s.name == "cxpar_tokens_total" and s.labels["service"] == "think"}
+    assert tokens["input"] > 0 and tokens["output"] > 0
 
 
 def test_run_list_and_program(server: Served) -> None:
@@ -172,6 +177,8 @@ def test_run_list_and_program(server: Served) -> None:
         runs = c.get("/v1/runs").json()["runs"]
         prog = c.get("/v1/program").json()
     assert runs[0]["status"] == "ok" and runs[0]["duration_ms"] > 0
+    # Priced (`--price`): the sim's estimated tokens at $1000/$2000 per million.
+    assert runs[0]["cost_usd"] is not None and runs[0]["cost_usd"] > 0
     assert prog["graph"]["nodes"] and prog["token_required"] is False
 
 
