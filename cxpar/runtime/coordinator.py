@@ -163,7 +163,10 @@ class _Inv:
             self._settle(task.result(), None)
             return
         exc = join.rt.cx_error(exc)
-        join.rt.report(exc)
+        if self.attempts <= join.retries and not join.closed:
+            join.rt.warn_attempt(exc, self.attempts, join.retries + 1)
+        else:
+            join.rt.report(exc)
         msg = exc.message if isinstance(exc, CxRuntimeError) else f"internal error: {exc!r}"
         self._end_span("error", msg)
         self._fail("error", msg)
@@ -706,6 +709,7 @@ async def run_service(rt: Runtime, name: str, span: int, request: dict[str, Any]
         rt.emit(stem + ".complete", payload)
         errors = payload.get("_errors")
         if errors:
+            rt.note_failures(name, span, errors)
             rt.emit(stem + ".error", {"failedHandlers": list(errors), "errors": errors})
         outcome = None
     finally:

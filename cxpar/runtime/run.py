@@ -108,6 +108,10 @@ def run_program(main: Callable[[Runtime], Awaitable[Any]],
         out.flush()
     except (OSError, ValueError):
         pass
+    if rt.failures and code not in (130, EXIT_TERMINATED):
+        err.write(rt.failures.render(s.strict) + "\n")
+        if s.strict and code == 0:
+            code = 3
     code = budget_outcome(rt.meter, code, err)
     finish_recorder(recorder, s, err)
     return code

@@ -29,6 +29,7 @@ from .errors import (
     render_error,
     resource_error,
 )
+from .failures import FailureLog
 from .flows import FLOW, new_flow
 from .providers import build_provider
 from .providers.base import Provider
@@ -137,6 +138,8 @@ class Runtime:
         #: Service calls of this runtime refused because the budget was reached.
         self.budget_stopped = 0
         self.error_count = 0
+        #: Failures recorded only in `_errors` (rule 6: summarised at the end of the run).
+        self.failures = FailureLog()
         #: Emitted handlers finished so far (for the live dashboard).
         self.handled = 0
         self.reseed(settings.seed)
@@ -554,6 +557,22 @@ class Runtime:
     def cx_error(self, exc: BaseException) -> BaseException:
         """``exc``, or the CX runtime error it stands for (out of memory, recursion)."""
         return resource_error(exc, self.sources)
+
+    def warn_attempt(self, exc: BaseException, attempt: int, attempts: int) -> None:
+        """A runtime error in an attempt that will be retried: a warning, not an error
+        (rule 6: only the final outcome counts)."""
+        if not isinstance(exc, CxRuntimeError):
+            self.report(exc)
+            return
+        text = render_error(f"attempt {attempt} of {attempts} failed: {exc.message}; "
+                            "retrying", lookup_span(self.spans, exc.span_id), self.sources,
+                            level="warning")
+        self.stderr.write(text + "\n")
+        self.stderr.flush()
+
+    def note_failures(self, service: str, span: int, errors: Mapping[str, Any]) -> None:
+        """Count a call's ``_errors`` for the end-of-run summary (rule 6)."""
+        self.failures.add(errors, service, lookup_span(self.spans, span))
 
     def pending(self) -> list[str]:
         """Names of handlers and calls still running (for timeout/interrupt reports)."""

@@ -284,6 +284,10 @@ class RunSettings:
                           help="Code generator for the dispatch layer.")
     streams: int = option(100, toml="run.streams", env="CXPAR_STREAMS", cli="--streams",
                           kind="int", help="Batch run: streams in flight at once.")
+    strict: bool = option(False, toml="run.strict", env="CXPAR_STRICT", cli="--strict",
+                          kind="bool", flag=True,
+                          help="Exit 3 when any call failure was recorded only in `_errors` "
+                               "(timeouts, provider errors, …), e.g. in CI.")
     # [sim]
     latency: dict[str, float] = option(factory=dict, toml="sim.latency", cli="--latency",
                                        kind="latency",
@@ -455,7 +459,7 @@ class RunSettings:
             _fail("breaker", f"must be a BreakerConfig, got {self.breaker!r}")
         if not isinstance(self.limits, LimitsConfig):
             _fail("limits", f"must be a LimitsConfig, got {self.limits!r}")
-        for name in ("stats", "dashboard", "ordered", "resume", "progress", "otel",
+        for name in ("strict", "stats", "dashboard", "ordered", "resume", "progress", "otel",
                      "otel_content"):
             _flag(self, name)
         for name in ("trace", "input", "output", "journal", "replay", "stats_json",

@@ -38,7 +38,8 @@ from .batchfile import (
 from .clock import new_loop
 from .coordinator import DEPTH
 from .cost import BUDGET_ERROR, Meter, meter_for
-from .errors import NO_SPAN_ID, CxRuntimeError, SpanLike, Stopped, render_error
+from .errors import NO_SPAN_ID, CxRuntimeError, SpanLike, Stopped, lookup_span, render_error
+from .failures import FailureLog
 from .flows import FLOW, Flow, new_flow
 from .limits import CircuitBreaker
 from .providers import build_provider
@@ -70,6 +71,8 @@ class Shared:
         self.resilience = resilience = Resilience(settings.breaker, settings.limits)
         self.limiter = resilience.global_limiter(settings.max_concurrency)
         self.breakers: dict[str, CircuitBreaker] = resilience.breakers
+        #: Failures recorded only in `_errors`, over all streams (rule 6).
+        self.failures = FailureLog()
         self.recorder = recorder
         #: Tokens, cost and the budget, for all streams together.
         self.meter: Meter = meter_for(settings, provider)
@@ -95,6 +98,7 @@ class StreamRuntime(Runtime):
                          resilience=shared.resilience, recorder=shared.recorder)
         self.meter = shared.meter
         self.reseed(seed)
+        self.failures = shared.failures
         self.limiter = shared.limiter
         self.queueing = self.queueing or shared.limiter is not None
         self._breakers = shared.breakers
@@ -123,6 +127,10 @@ class StreamRuntime(Runtime):
             err = {"type": "internal", "message": f"{type(exc).__name__}: {exc}"}
         self.errors.append(err)
         super().report(exc)
+
+    def note_failures(self, service: str, span: int, errors: Mapping[str, Any]) -> None:
+        self.failures.add(errors, service, lookup_span(self.spans, span),
+                          f" (record {self.index})")
 
     def pending_own(self) -> list[str]:
         """Names of this stream's emitted handlers still running."""
@@ -625,8 +633,12 @@ def _run_batch(factory: Callable[[Any], Any], spans: Sequence[SpanLike],
             notes=[f"{counts.done} records written; run again with --resume to finish"
                    if s.output else f"{counts.done} records written"]) + "\n")
         return code
+    failures = shared.failures
+    if failures:
+        err.write(failures.render(s.strict) + "\n")
     finish_recorder(recorder, s, err)
-    return budget_outcome(shared.meter, 3 if counts.failed or prior_failed else 0, err)
+    return budget_outcome(shared.meter, 3 if counts.failed or prior_failed
+                          or (s.strict and failures) else 0, err)
 
 
 def _noop() -> None:
