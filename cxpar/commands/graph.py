@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
 
-from cxpar.commands.common import plugin_services, print_diagnostics, use_colour
+from cxpar.commands.common import (
+    check_output,
+    plugin_services,
+    print_diagnostics,
+    program_path,
+    use_colour,
+    write_output,
+)
 from cxpar.driver import FrontEnd, UsageError, front_end
 from cxpar.settings import config_option, resolve, settings_options
 
@@ -70,9 +76,8 @@ def render_cost(fe: FrontEnd, fmt: str, settings: Any) -> str:
 def graph(file: str, fmt: str, latency: str | None, limit: int | None, cost: bool,
           output: str | None, config_path: str | None, **params: Any) -> None:
     """Show the stream execution graph of FILE: parallel batches and the critical path."""
-    path = Path(file)
-    if not path.exists():
-        raise UsageError(f"no such file: `{file}`")
+    path = program_path(file, "graph")
+    check_output(output)
     extra = plugin_services(path, config_path=config_path)
     settings = resolve(params, program=path, config_path=config_path).settings \
         if cost else None
@@ -98,6 +103,6 @@ def graph(file: str, fmt: str, latency: str | None, limit: int | None, cost: boo
         colour = fmt == "text" and output is None and use_colour(sys.stdout)
         text = render_graph(fe, fmt, latency, colour=colour, limit=limit)
     if output:
-        Path(output).write_text(text, encoding="utf-8")
+        write_output(output, text)
     else:
         sys.stdout.write(text)

@@ -391,7 +391,7 @@ class Session:
                 main = factory(rt)
                 await main(rt)
             except Exception as exc:  # noqa: BLE001 - aborts this entry's top level only
-                rt.report(exc)
+                rt.report(exc, "at the entry's top level")
             if start:
                 with contextlib.suppress(Stopped):
                     rt.emit("system.start", {})

@@ -38,7 +38,15 @@ from .batchfile import (
 from .clock import new_loop
 from .coordinator import DEPTH
 from .cost import BUDGET_ERROR, Meter, meter_for
-from .errors import NO_SPAN_ID, CxRuntimeError, SpanLike, Stopped, lookup_span, render_error
+from .errors import (
+    NO_SPAN_ID,
+    CxRuntimeError,
+    SpanLike,
+    Stopped,
+    code_of,
+    lookup_span,
+    render_error,
+)
 from .failures import FailureLog
 from .flows import FLOW, Flow, new_flow
 from .limits import CircuitBreaker
@@ -113,20 +121,20 @@ class StreamRuntime(Runtime):
             self.outputs.append(escape_surrogates(to_json({} if payload is None else payload)))
         super().emit(name, payload, span)
 
-    def report(self, exc: BaseException) -> None:
+    def report(self, exc: BaseException, where: str | None = None) -> None:
         if isinstance(exc, Stopped):
             return
         exc = self.cx_error(exc)
         err: dict[str, Any]
         if isinstance(exc, CxRuntimeError):
             err = {"type": "runtime", "message": exc.message}
-            where = exc.span(self.spans)
-            if where is not None:
-                err.update(file=where[0], line=where[1], col=where[2])
+            at = exc.span(self.spans)
+            if at is not None:
+                err.update(file=at[0], line=at[1], col=at[2])
         else:
             err = {"type": "internal", "message": f"{type(exc).__name__}: {exc}"}
         self.errors.append(err)
-        super().report(exc)
+        super().report(exc, where)
 
     def note_failures(self, service: str, span: int, errors: Mapping[str, Any]) -> None:
         self.failures.add(errors, service, lookup_span(self.spans, span),
@@ -194,8 +202,10 @@ class OutputWriteError(Exception):
 class _Writer:
     """Writes each stream's lines with one ``write`` (as streams finish, or in order)."""
 
-    def __init__(self, out: IO[str], *, ordered: bool, done: set[int]) -> None:
+    def __init__(self, out: IO[str], *, ordered: bool, done: set[int],
+                 name: str = "<stdout>") -> None:
         self.out = out
+        self.name = name
         self.ordered = ordered
         self.done = done
         self.next = 0
@@ -450,7 +460,7 @@ class _Batch:
                         main = self.factory(rt)
                         await main(rt)
                     except Exception as exc:  # noqa: BLE001 - aborts the top level only
-                        rt.report(exc)
+                        rt.report(exc, "at the top level")
                     rt._top_done = True
                     with contextlib.suppress(Stopped):  # ending early (flood, deadline)
                         rt.emit("system.start", {})
@@ -475,7 +485,8 @@ class _Batch:
                          + (f" and {len(pend) - 10} more" if len(pend) > 10 else "")] \
                     if pend else []
                 rt.error_count += 1
-                self.report(render_error(f"record {index}: {msg}", None, {}, notes=notes)
+                self.report(render_error(f"record {index}: {msg}", None, {}, notes=notes,
+                                         code=code_of(msg))
                             + "\n")
                 rt.cancel_all()
         finally:
@@ -550,7 +561,8 @@ def _run_batch(factory: Callable[[Any], Any], spans: Sequence[SpanLike],
     else:
         sink = out
         prints = err  # stdout carries the JSONL results: `print` goes to stderr
-    writer = _Writer(sink, ordered=s.ordered, done=done)
+    writer = _Writer(sink, ordered=s.ordered, done=done,
+                     name=s.output if s.output is not None else "<stdout>")
 
     from .dashboard import console_writer
 
@@ -636,8 +648,8 @@ def _run_batch(factory: Callable[[Any], Any], spans: Sequence[SpanLike],
     failures = shared.failures
     if failures:
         err.write(failures.render(s.strict) + "\n")
-    finish_recorder(recorder, s, err)
-    return budget_outcome(shared.meter, 3 if counts.failed or prior_failed
+    written = finish_recorder(recorder, s, err)
+    return budget_outcome(shared.meter, 3 if counts.failed or prior_failed or not written
                           or (s.strict and failures) else 0, err)
 
 

@@ -76,9 +76,11 @@ def test_recovered_attempts_are_warnings(tmp_path: Path) -> None:
     prog = project(tmp_path, None, RECOVERS)
     proc = cx("run", "--clock", "virtual", "--strict", str(prog), cwd=tmp_path)
     assert (proc.returncode, proc.stdout) == (0, "ok on attempt 3\nnull\n"), proc.stderr
-    assert "warning: attempt 1 of 4 failed: cannot read property `field` of null; retrying" \
+    assert "warning[CX501]: attempt 1 of 4 failed: cannot read property `field` of null; " \
+        "retrying" in proc.stderr
+    assert "warning[CX501]: attempt 2 of 4 failed" in proc.stderr
+    assert "= note: in handler `on flaky.x` (branch `v` of `think`, event `flaky.x`)" \
         in proc.stderr
-    assert "warning: attempt 2 of 4 failed" in proc.stderr
     assert "error" not in proc.stderr
     assert f"--> {prog}:4:" in proc.stderr
 
@@ -87,8 +89,8 @@ def test_final_failed_attempt_is_an_error(tmp_path: Path) -> None:
     prog = project(tmp_path, None, RECOVERS.replace("retries: 3", "retries: 1"))
     proc = cx("run", "--clock", "virtual", str(prog), cwd=tmp_path)
     assert proc.returncode == 3
-    assert "warning: attempt 1 of 2 failed" in proc.stderr
-    assert "error: cannot read property `field` of null" in proc.stderr
+    assert "warning[CX501]: attempt 1 of 2 failed" in proc.stderr
+    assert "error[CX501]: cannot read property `field` of null" in proc.stderr
 
 
 def test_batch_summary_names_the_record(tmp_path: Path) -> None:
