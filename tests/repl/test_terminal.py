@@ -127,3 +127,61 @@ def test_piped_load_matches_run() -> None:
                          capture_output=True, text=True, timeout=TIMEOUT, cwd=str(ROOT))
     got = _piped(f":load {ex}\n", "--clock", "virtual")
     assert got.stdout == run.stdout
+
+
+def test_auto_indent_and_dedent_on_closing_brace(repl: object, tmp_path: Path) -> None:
+    c = repl
+    enter(c, "on tick (e) {")
+    c.expect_exact("...")
+    enter(c, 'if (e.n > 0) {')
+    c.expect_exact("...")
+    enter(c, 'print("tick " + e.n);')
+    c.expect_exact("...")
+    c.send("}")
+    enter(c, "")
+    c.expect_exact("...")
+    c.send("}")
+    enter(c, "")
+    c.expect_exact(PROMPT)
+    enter(c, "emit tick { n: 1 };")
+    c.expect_exact("tick 1")
+    c.expect_exact(PROMPT)
+    enter(c, ":quit")
+    c.expect(pexpect.EOF)
+    # what was typed flush left was indented one level per open `{`, and `}` dedented
+    assert ('on tick (e) {\n    if (e.n > 0) {\n        print("tick " + e.n);\n    }\n}'
+            in (tmp_path / "history").read_text().replace("\n+", "\n"))
+
+
+def test_load_completes_paths(tmp_path: Path) -> None:
+    if not CXPAR.exists():
+        pytest.skip("the cxpar script is not installed next to this Python")
+    (tmp_path / "programs").mkdir()
+    (tmp_path / "programs" / "hello_world.cx").write_text('print("loaded " + "ok");\n',
+                                                         encoding="utf-8")
+    (tmp_path / "programs" / "notes.txt").write_text("x", encoding="utf-8")
+    child = pexpect.spawn(str(CXPAR), ["repl"], env=_env(tmp_path), encoding="utf-8",
+                          timeout=TIMEOUT, dimensions=(40, 160), cwd=str(tmp_path))
+    try:
+        child.expect_exact(PROMPT)
+        child.send(":load progr\t")
+        child.expect_exact("ams")  # completed to `programs` (a directory)
+        child.send("/\t")  # one .cx file there (notes.txt is not offered)
+        child.expect_exact("hello_world.cx")
+        child.send("\r")
+        child.expect_exact("loaded ok")
+        child.expect_exact(PROMPT)
+        child.send(":quit\r")
+        child.expect(pexpect.EOF)
+    finally:
+        if child.isalive():
+            child.terminate(force=True)
+
+
+def test_piped_echo_and_last_value(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "cxpar", "repl"], cwd=tmp_path,
+                          input='len("abc")\n"3"\n_ + "!"\nprint("p");\nnull\nvar x = 2;\n',
+                          capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == '3\n"3"\n"3!"\np\n'
