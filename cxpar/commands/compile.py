@@ -20,12 +20,12 @@ EMITTERS = ("ast", "graph", "python", "llvm-ir")
 
 
 @click.command("compile")
-@click.argument("file")
+@click.argument("file", type=click.Path())
 @click.option("--emit", type=click.Choice(EMITTERS), default="python", show_default=True,
               help="What to produce.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="For --emit ast/graph: readable text or JSON.")
-@click.option("-o", "--output", metavar="FILE", default=None,
+@click.option("-o", "--output", metavar="FILE", type=click.Path(), default=None,
               help="Write to this file instead of stdout.")
 @config_option
 def compile_cmd(file: str, emit: str, fmt: str, output: str | None,

@@ -75,7 +75,7 @@ def graph_latency(path: Path, latency: str | None, config_path: str | None,
 
 
 @click.command("graph")
-@click.argument("file")
+@click.argument("file", type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["text", "mermaid", "dot", "json"]),
               default="text", show_default=True, help="Output format.")
 @click.option("--latency", default=None, metavar="SVC=MS,...",
@@ -87,7 +87,7 @@ def graph_latency(path: Path, latency: str | None, config_path: str | None,
               help="Estimate the tokens and cost of one run instead (sim token estimates, "
                    "priced by --price or [pricing.MODEL]); JSON with --format json.")
 @settings_options("price", "provider.model")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+@click.option("-o", "--output", metavar="FILE", type=click.Path(dir_okay=False), default=None,
               help="Write to this file instead of stdout.")
 @config_option
 def graph(file: str, fmt: str, latency: str | None, limit: int | None, cost: bool,

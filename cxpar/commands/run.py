@@ -15,7 +15,7 @@ from cxpar.settings import config_option, resolve, settings_options
 
 
 @click.command("run")
-@click.argument("file")
+@click.argument("file", type=click.Path())
 @settings_options()
 @config_option
 @click.option("--explain", is_flag=True,

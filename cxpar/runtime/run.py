@@ -75,6 +75,8 @@ def run_program(main: Callable[[Runtime], Awaitable[Any]],
         live = mon.live(console_writer(err))
         rt.stderr = live  # type: ignore[assignment]  # reports go above the live view
     loop = new_loop(s.clock, guard_s=s.guard_s)
+    if live is not None:
+        mon.loop = loop
     code = 0
     with gc_tuned(), asyncio.Runner(loop_factory=lambda: loop) as runner, \
             sigterm_cancels(lambda: rt.main_task) as term:

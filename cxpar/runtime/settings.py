@@ -20,7 +20,8 @@ it can be sent to worker processes as it is.
    ``toml="section.key"`` makes it a ``cxpar.toml`` key (the file's schema is derived
    from these fields, so the key is accepted *and* applied), ``env="CXPAR_NAME"`` an
    environment variable, ``cli="--flag"`` a ``cxpar run`` option generated from the
-   field (``kind`` picks the parser for text values: ``str``, ``int``, ``float``,
+   field (``kind`` picks the parser for text values: ``str``, ``path`` (a file name the
+   shell completes), ``int``, ``float``,
    ``bool``, ``choice`` + ``choices``, ``latency``/``capacity`` (``svc=N,…`` maps),
    ``table`` (``key=value,…``); ``flag=True`` for an on/off switch; ``help`` is the
    option's help and the docs' description).
@@ -335,7 +336,7 @@ class RunSettings:
     # observability (command line only)
     stats: bool = option(False, cli="--stats", kind="bool", flag=True,
                          help="Print a table per service and handler to stderr.")
-    trace: str | None = option(None, cli="--trace", metavar="FILE",
+    trace: str | None = option(None, cli="--trace", metavar="FILE", kind="path",
                                help="Write Chrome/Perfetto trace events to this file.")
     dashboard: bool = option(False, cli="--dashboard", kind="bool", flag=True,
                              help="Show a live view of handlers, services and streams on "
@@ -378,11 +379,11 @@ class RunSettings:
                                       help="service.name of the exported spans (default: "
                                            "OTEL_SERVICE_NAME, else cxpar).")
     # batch runs (command line only)
-    input: str | None = option(None, cli="--input", metavar="RECORDS.jsonl",
+    input: str | None = option(None, cli="--input", metavar="RECORDS.jsonl", kind="path",
                                help="Batch run: one isolated stream per JSONL record, "
                                     "delivered as `input.record`; `emit output.record` "
                                     "writes result lines.")
-    output: str | None = option(None, cli="--output", metavar="RESULTS.jsonl",
+    output: str | None = option(None, cli="--output", metavar="RESULTS.jsonl", kind="path",
                                 help="Batch run: write result lines here (default: stdout).")
     ordered: bool = option(False, cli="--ordered", kind="bool", flag=True,
                            help="Batch run: write result lines in input order.")

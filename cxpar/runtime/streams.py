@@ -275,10 +275,17 @@ class Progress:
         dt = time.monotonic() - self.t0
         return self.done / dt if dt > 0 else 0.0
 
+    def eta(self) -> float | None:
+        """Seconds until every record is done at the rate so far (None: no rate yet)."""
+        rate = self.rate()
+        if rate <= 0:
+            return None
+        return max(0.0, (self.total - self.skipped - self.done) / rate)
+
     def line(self) -> str:
         todo = self.total - self.skipped
         rate = self.rate()
-        eta = (todo - self.done) / rate if rate > 0 else 0.0
+        eta = self.eta() or 0.0
         skipped = f", {self.skipped} skipped (resumed)" if self.skipped else ""
         return (f"cxpar: {self.done}/{todo} records done ({self.failed} failed{skipped}), "
                 f"{rate:.1f}/s, ETA {eta:.0f}s")
@@ -590,6 +597,8 @@ def _run_batch(factory: Callable[[Any], Any], spans: Sequence[SpanLike],
         update = _noop
 
     loop = new_loop(s.clock, guard_s=s.guard_s)
+    if mon is not None:
+        mon.loop = loop
     batch = _Batch(factory, shared, spans=spans, sources=sources, writer=writer,
                    counts=counts, done=done, stdout=prints, report=report, update=update,
                    monitor=mon)
