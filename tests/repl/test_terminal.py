@@ -23,16 +23,21 @@ def _env(tmp_path: Path) -> dict[str, str]:
                 CXPAR_HISTORY=str(tmp_path / "history"), XDG_DATA_HOME=str(tmp_path))
 
 
-@pytest.fixture
-def repl(tmp_path: Path) -> Iterator[object]:
+def spawn(tmp_path: Path, cwd: Path = ROOT) -> Iterator[object]:
+    """`cxpar repl` in a pseudo-terminal, at its first prompt (ended afterwards)."""
     if not CXPAR.exists():
         pytest.skip("the cxpar script is not installed next to this Python")
     child = pexpect.spawn(str(CXPAR), ["repl"], env=_env(tmp_path), encoding="utf-8",
-                          timeout=TIMEOUT, dimensions=(40, 160), cwd=str(ROOT))
+                          timeout=TIMEOUT, dimensions=(40, 160), cwd=str(cwd))
     child.expect_exact(PROMPT)
     yield child
     if child.isalive():
         child.terminate(force=True)
+
+
+@pytest.fixture
+def repl(tmp_path: Path) -> Iterator[object]:
+    yield from spawn(tmp_path)
 
 
 def enter(child: object, line: str) -> None:
@@ -154,28 +159,20 @@ def test_auto_indent_and_dedent_on_closing_brace(repl: object, tmp_path: Path) -
 
 
 def test_load_completes_paths(tmp_path: Path) -> None:
-    if not CXPAR.exists():
-        pytest.skip("the cxpar script is not installed next to this Python")
     (tmp_path / "programs").mkdir()
     (tmp_path / "programs" / "hello_world.cx").write_text('print("loaded " + "ok");\n',
                                                          encoding="utf-8")
     (tmp_path / "programs" / "notes.txt").write_text("x", encoding="utf-8")
-    child = pexpect.spawn(str(CXPAR), ["repl"], env=_env(tmp_path), encoding="utf-8",
-                          timeout=TIMEOUT, dimensions=(40, 160), cwd=str(tmp_path))
-    try:
-        child.expect_exact(PROMPT)
-        child.send(":load progr\t")
-        child.expect_exact("ams")  # completed to `programs` (a directory)
-        child.send("/\t")  # one .cx file there (notes.txt is not offered)
-        child.expect_exact("hello_world.cx")
-        child.send("\r")
-        child.expect_exact("loaded ok")
-        child.expect_exact(PROMPT)
-        child.send(":quit\r")
-        child.expect(pexpect.EOF)
-    finally:
-        if child.isalive():
-            child.terminate(force=True)
+    for child in spawn(tmp_path, cwd=tmp_path):
+        child.send(":load progr\t")  # type: ignore[attr-defined]
+        child.expect_exact("ams")  # type: ignore[attr-defined]  # `programs`, a directory
+        child.send("/\t")  # type: ignore[attr-defined]  # one .cx file (not notes.txt)
+        child.expect_exact("hello_world.cx")  # type: ignore[attr-defined]
+        enter(child, "")
+        child.expect_exact("loaded ok")  # type: ignore[attr-defined]
+        child.expect_exact(PROMPT)  # type: ignore[attr-defined]
+        enter(child, ":quit")
+        child.expect(pexpect.EOF)  # type: ignore[attr-defined]
 
 
 def test_piped_echo_and_last_value(tmp_path: Path) -> None:
