@@ -261,6 +261,13 @@ class Runtime:
             import os as _os
 
             self.stdout = open(_os.devnull, "w")  # noqa: SIM115 - lives as long as the run
+        except OSError as exc:  # a full disk, a file-size limit: say so once, exit 3
+            import os as _os
+
+            self.stdout = open(_os.devnull, "w")  # noqa: SIM115 - lives as long as the run
+            self.report(CxRuntimeError(f"cannot write the program's output (stdout): "
+                                       f"{exc.strerror or exc}; later output is dropped",
+                                       span, "CX500"))
 
     def now(self) -> float:
         """Milliseconds since program start on the active clock."""

@@ -104,3 +104,17 @@ def test_one_cx_file_hint(tmp_path: Path, command: str) -> None:
     proc = cx(command, "README.md", cwd=tmp_path)
     assert proc.returncode == 2
     assert "`README.md` is not a CX program" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_stdout_that_cannot_be_written(tmp_path: Path) -> None:
+    prog = project(tmp_path, None, 'print("a");\nprint("b");\nthink { prompt: "x" };\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CXPAR_")}
+    env["PYTHONPATH"] = str(ROOT)
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "cxpar", "run", "--clock", "virtual",
+                               str(prog)], stdout=full, stderr=subprocess.PIPE, text=True,
+                              env=env, timeout=60)
+    assert proc.returncode == 3
+    assert proc.stderr.count("cannot write the program's output (stdout): No space left on "
+                             "device") == 1
+    assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
