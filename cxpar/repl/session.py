@@ -338,7 +338,7 @@ class Session:
         """The value of ``_`` (the last echoed expression), None if there is none."""
         from cxpar.runtime.support import repl_globals
 
-        return getattr(repl_globals(self.rt, []), f"g_{LAST}", None)
+        return repl_globals(self.rt, []).get(LAST)
 
     def _echo_value(self) -> None:
         from cxpar.runtime.values import to_json

@@ -267,7 +267,7 @@ class Runtime:
             self.stdout = open(_os.devnull, "w")  # noqa: SIM115 - lives as long as the run
             self.report(CxRuntimeError(f"cannot write the program's output (stdout): "
                                        f"{exc.strerror or exc}; later output is dropped",
-                                       span, "CX500"))
+                                       span, code="CX500"))
 
     def now(self) -> float:
         """Milliseconds since program start on the active clock."""
