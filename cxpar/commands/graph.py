@@ -87,7 +87,7 @@ def graph_latency(path: Path, latency: str | None, config_path: str | None,
               help="Estimate the tokens and cost of one run instead (sim token estimates, "
                    "priced by --price or [pricing.MODEL]); JSON with --format json.")
 @settings_options("price", "provider.model")
-@click.option("-o", "--output", metavar="FILE", type=click.Path(dir_okay=False), default=None,
+@click.option("-o", "--output", metavar="FILE", type=click.Path(), default=None,
               help="Write to this file instead of stdout.")
 @config_option
 def graph(file: str, fmt: str, latency: str | None, limit: int | None, cost: bool,

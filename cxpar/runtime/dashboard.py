@@ -170,22 +170,16 @@ class Monitor:
         return snap
 
     def _tokens(self, aggs: list[tuple[tuple[str, str], Any]], now: float) -> dict[str, Any]:
-        """Tokens and cost so far over every service, and tokens/s (over the last 0.2 s
-        or more; since the start on the first frame)."""
+        """Tokens and cost so far over every service, and tokens/s (over the last
+        :data:`RATE_WINDOW_S` seconds, like calls/s)."""
         rows = [a for (cat, _), a in aggs if cat == "service"]
         tin = sum(a.tokens_in for a in rows)
         tout = sum(a.tokens_out for a in rows)
         used = tin + tout
-        prev = self._prev.get(" tokens")
-        if prev is None:
-            rate = used / max(1e-9, now - self._t0)
-        elif now - prev[0] >= 0.2:
-            rate = (used - prev[1]) / (now - prev[0])
-        else:
-            rate = self._rate.get(" tokens", 0.0)
-        if prev is None or now - prev[0] >= 0.2:
-            self._prev[" tokens"] = (now, used)
-            self._rate[" tokens"] = rate
+        meter = self._meters.get(" tokens")
+        if meter is None:
+            meter = self._meters[" tokens"] = RateMeter(self._t0)
+        rate = meter.rate(now, used)
         cost = run_cost(self.recorder, sum(a.unpriced for a in rows),
                      sum(a.cost for a in rows)) if self.recorder is not None else None
         return {"in": tin, "out": tout, "rate": rate, "cost_usd": cost}

@@ -6,7 +6,8 @@ in ``_errors`` and may have handled it. So that such failures are never silent (
 unreachable model would otherwise print ``null`` and exit 0), every run counts them per
 kind and, at its end, prints a summary on stderr with the first message of each kind;
 ``--strict`` makes any of them exit 3 (for CI). Branch failures caused by a runtime error
-are not counted here: they are reported (and exit 3) when they happen.
+are not counted here: they are reported (and exit 3) when they happen; neither are calls
+a budget refused (`budget_exceeded`: the budget report says how many).
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["FailureLog"]
+
+#: Kinds reported another way, never summarised: a runtime error (reported where it
+#: happened, exit 3) and a budget stop (its own report at the end, exit 3).
+_REPORTED = frozenset({"error", "budget_exceeded"})
 
 
 @dataclass
@@ -39,7 +44,7 @@ class FailureLog:
             if not isinstance(err, Mapping):
                 continue
             kind = str(err.get("type", "error"))
-            if kind == "error":  # a runtime error: already reported, already exit 3
+            if kind in _REPORTED:
                 continue
             entry = self.kinds.get(kind)
             if entry is None:

@@ -77,9 +77,10 @@ def output_problem(path: str) -> str | None:
 
 def check_outputs(settings: Any) -> list[str]:
     """``["--trace `t.json`: …"]``: a message per output of ``settings`` that cannot be
-    written (``trace``, batch ``output``)."""
+    written (``trace``, ``stats_json``, batch ``output``)."""
     out = []
-    for flag, path in (("--trace", settings.trace), ("--output", settings.output)):
+    for flag, path in (("--trace", settings.trace), ("--stats-json", settings.stats_json),
+                       ("--output", settings.output)):
         if path is not None:
             why = output_problem(path)
             if why:

@@ -30,7 +30,8 @@ def _bad_paths(tmp: Path) -> list[tuple[str, str]]:
     return bad
 
 
-@pytest.mark.parametrize("command", ["run --trace", "run --output", "graph -o", "compile -o"])
+@pytest.mark.parametrize("command", ["run --trace", "run --stats-json", "run --output",
+                                     "graph -o", "compile -o"])
 def test_bad_output_paths_fail_before_running(tmp_path: Path, command: str) -> None:
     prog = project(tmp_path, None, PROGRAM)
     (tmp_path / "in.jsonl").write_text("{}\n", encoding="utf-8")
