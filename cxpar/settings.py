@@ -183,7 +183,9 @@ def settings_options(*names: str) -> Callable[[Callable[..., Any]], Callable[...
                                          type=click.Choice(meta["choices"]), help=help_text))
             else:
                 opts.append(click.option(meta["cli"], _dest(name), default=None,
-                                         metavar=_metavar(meta), help=help_text))
+                                         metavar=_metavar(meta), help=help_text,
+                                         type=click.Path() if meta["kind"] == "path"
+                                         else None))
             for flag, key in meta["extra_cli"].items():
                 choices = meta["extra_choices"].get(key)
                 kw: dict[str, Any] = {"type": click.Choice(choices)} if choices else {}
@@ -202,6 +204,7 @@ def config_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     import click
 
     return click.option("--config", "config_path", default=None, metavar="PATH",
+                        type=click.Path(),
                         help="Use this config file instead of searching for cxpar.toml "
                              "[env CXPAR_CONFIG].")(fn)
 

@@ -16,7 +16,17 @@ branch or item → subscribed handler), ``join`` (provider or branch subscriber 
 
 Timing: every node starts as soon as its predecessors allow (``fanout`` edges:
 predecessor's start; all others: predecessor's finish); only calls take time. Each
-statement of a handler is counted once (both arms of an ``if``, one loop iteration).
+statement of a handler is counted once (both arms of an ``if``); a loop whose trip count
+is known from literals (``for (var x in [..])``, ``while (i < 3)`` with ``var i = 0``
+and ``i += 1``, ``for (var i = 0; i < n; i++)``) is unfolded that many times, with the
+loop variable bound to each literal element, other loops once. A call's ``timeout``
+(literal, or one the loop binds; default 30 000 ms) bounds each attempt of the provider
+call and of each branch; an attempt that would take longer times out and, with
+``retries: R``, is tried again after the expected backoff (100 ms·2ⁿ) up to R times.
+``concurrency: C`` starts the branches C at a time. ``await`` with
+``minDurationMs``/``maxDurationMs`` takes their mean; an ``await`` whose duration is not a
+literal counts 0 and is reported in ``unknown_durations`` (the estimate is then a lower
+bound).
 ``estimated_ms`` is the latest finish; the critical path is the chain of predecessors
 that determined the last node to finish (ties: the later node); ``sequential_ms`` is the sum of all call latencies (everything one
 after another); ``speedup = sequential_ms / estimated_ms``. Batches group the calls and
@@ -42,6 +52,8 @@ if TYPE_CHECKING:
 MAX_NODES = 2000
 #: Latency assumed for a plug-in service without an estimate.
 PLUGIN_LATENCY_MS = 100.0
+#: Loops with a known trip count are unfolded at most this many times.
+MAX_UNROLL = 1000
 
 START_EDGES = ("fanout",)
 
@@ -88,6 +100,8 @@ class Graph:
     speedup: float = 1.0
     latency: dict[str, float] = field(default_factory=dict)
     truncated: bool = False
+    #: ``await``s whose duration is not a literal (counted as 0: a lower bound).
+    unknown_durations: int = 0
 
     def of_kind(self, kind: str) -> list[GNode]:
         return [x for x in self.nodes if x.kind == kind]
@@ -95,6 +109,26 @@ class Graph:
 
 class _Budget(Exception):
     """Raised when the node budget is exhausted."""
+
+
+def backoff_ms(retries: int) -> float:
+    """The expected total backoff before ``retries`` retries (100 ms·2ⁿ, capped at 10 s)."""
+    return sum(min(100.0 * 2 ** min(i, 20), 10_000.0) for i in range(retries))
+
+
+def attempts_ms(duration: float, timeout: float, retries: int) -> float:
+    """How long a call or branch that needs ``duration`` ms takes under ``timeout`` per
+    attempt: as long as it needs, or every attempt times out and is retried."""
+    if duration <= timeout:
+        return duration
+    return (retries + 1) * timeout + backoff_ms(retries)
+
+
+def _walk(node: n.Node) -> list[n.Node]:
+    out = [node]
+    for _name, child in n.children(node):
+        out.extend(_walk(child))
+    return out
 
 
 class Builder:
@@ -111,6 +145,11 @@ class Builder:
         self.preds: dict[int, list[GEdge]] = {}
         self.stack: list[int] = []  # ids of handler/realize nodes being unfolded
         self.ends: dict[int, list[int]] = {}  # handler/program node -> its body's end set
+        #: Literal values of variables at this point of the unfolding (loop trip counts,
+        #: a loop variable bound to each element).
+        self.env: dict[str, n.Expr] = {}
+        #: join id -> (call id, [(first, last) node ids of each branch subscriber run])
+        self.groups: dict[int, tuple[int, list[tuple[int, int]]]] = {}
 
     # ------------------------------------------------------------------ building
 
@@ -137,6 +176,8 @@ class Builder:
             root = self.node("program", "top level", program.span, None)
             ends = self.body(program.body, [root.id], root.id)
             self.ends[root.id] = ends
+            # after the top level the runtime emits `system.start`, and in a batch run
+            # (`--input`, serve) `input.record` with each record: one stream is unfolded
             for name in ("system.start", *self.inputs):
                 subs = self.info.subscribers(name)
                 if subs:
@@ -187,6 +228,17 @@ class Builder:
             return [ev.id]
         if isinstance(s, n.ServiceCall):
             return self.call(s, ends, owner)
+        if isinstance(s, (n.While, n.ForIn, n.ForC)):
+            return self.loop(s, ends, owner)
+        if isinstance(s, n.VarDecl):
+            if s.init is not None:
+                ends = self.stmt(s.init, ends, owner)
+            self.bind(s.name.name, s.init)
+            return ends
+        if isinstance(s, n.Assign) and isinstance(s.target, n.Name):
+            ends = self.stmt(s.value, ends, owner)
+            self.env.pop(s.target.id, None)
+            return ends
         if isinstance(s, n.New):
             for a in s.args:
                 ends = self.stmt(a, ends, owner)
@@ -201,6 +253,89 @@ class Builder:
         for _name, child in n.children(s):
             ends = self.stmt(child, ends, owner)
         return ends
+
+    def bind(self, name: str, value: n.Expr | None) -> None:
+        if isinstance(value, (n.Number, n.String, n.Array, n.Bool)):
+            self.env[name] = value
+        else:
+            self.env.pop(name, None)
+
+    def loop(self, s: n.While | n.ForIn | n.ForC, ends: list[int], owner: int) -> list[int]:
+        """Unfold a loop as many times as its literal trip count says (else once)."""
+        items: list[n.Expr | None] = [None]
+        var: str | None = None
+        if isinstance(s, n.ForIn):
+            ends = self.stmt(s.iterable, ends, owner)
+            var = s.var.name
+            seq = s.iterable
+            if isinstance(seq, n.Name):
+                seq = self.env.get(seq.id, seq)
+            if isinstance(seq, n.Array):
+                items = list(seq.items)
+        else:
+            if isinstance(s, n.ForC) and s.init is not None:
+                ends = self.stmt(s.init, ends, owner)
+            trips = self.trips(s)
+            if trips is not None:
+                items = [None] * trips
+            if s.cond is not None:
+                ends = self.stmt(s.cond, ends, owner)
+        for i, item in enumerate(items[:MAX_UNROLL]):
+            if var is not None:
+                self.bind(var, item)
+            before = len(self.g.nodes)
+            ends = self.stmt(s.body, ends, owner)
+            if isinstance(s, n.ForC) and s.update is not None:
+                ends = self.stmt(s.update, ends, owner)
+            if len(self.g.nodes) == before and i > 0 or (
+                    len(self.g.nodes) == before and var is None):
+                break  # nothing that takes time happens in an iteration
+        if var is not None:
+            self.env.pop(var, None)
+        return ends
+
+    def trips(self, s: n.While | n.ForC) -> int | None:
+        """``i < 3`` with a literal start and a literal step in the loop: how many times."""
+        cond = s.cond
+        if not isinstance(cond, n.Binary) or cond.op not in ("<", "<=", ">", ">="):
+            return None
+        bound: n.Expr
+        if isinstance(cond.left, n.Name) and isinstance(cond.right, (n.Number, n.Name)):
+            name, bound, op = cond.left.id, cond.right, cond.op
+        elif isinstance(cond.right, n.Name) and isinstance(cond.left, n.Number):
+            name, bound = cond.right.id, cond.left
+            op = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}[cond.op]
+        else:
+            return None
+        if isinstance(bound, n.Name):
+            bound = self.env.get(bound.id, bound)
+        start: n.Expr | None = self.env.get(name)
+        if isinstance(s, n.ForC) and isinstance(s.init, n.VarDecl) and s.init.name.name == name:
+            start = s.init.init
+        if not isinstance(start, n.Number) or not isinstance(bound, n.Number):
+            return None
+        steps = [a for a in _walk(s.body) if isinstance(a, n.Assign)]
+        if isinstance(s, n.ForC) and isinstance(s.update, n.Assign):
+            steps.append(s.update)
+        step = None
+        for a in steps:
+            if isinstance(a.target, n.Name) and a.target.id == name:
+                if a.op in ("+=", "-=") and isinstance(a.value, n.Number) and step is None:
+                    step = a.value.value if a.op == "+=" else -a.value.value
+                else:
+                    return None  # assigned in another way: unknown
+        if not step:
+            return None
+        lo, hi = start.value, bound.value
+        if op in ("<", "<=") and step > 0:
+            n_trips = (hi - lo) / step
+        elif op in (">", ">=") and step < 0:
+            n_trips = (lo - hi) / -step
+        else:
+            return None
+        whole = int(n_trips)
+        count = whole + (1 if n_trips > whole or op in ("<=", ">=") else 0)
+        return max(0, count)
 
     def call(self, node: n.ServiceCall, ends: list[int], owner: int) -> list[int]:
         ac = self.info.calls.get(id(node))
@@ -222,15 +357,23 @@ class Builder:
                 ends = self.stmt(p.value, ends, owner)
         else:
             ends = self.stmt(node.arg, ends, owner)
+        timeout = self.literal_number(ac, "timeout")
+        retries = self.literal_number(ac, "retries")
+        concurrency = self.literal_number(ac, "concurrency")
         c = self.node("call", ac.service, node.span, owner, service=ac.service,
-                      stem=ac.stem, branches=[b.key for b in ac.branches],
-                      timeout=self.literal_number(ac, "timeout"))
-        c.duration = self.service_latency(ac)
+                      stem=ac.stem, branches=[b.key for b in ac.branches], timeout=timeout)
+        limit = timeout if timeout is not None else float(lang.DEFAULT_TIMEOUT_MS)
+        tries = int(retries) if retries is not None and retries >= 0 else 0
+        c.detail["_limit"] = (limit, tries, int(concurrency) if concurrency else 0)
+        latency = self.service_latency(ac)
+        # `await`'s own sleep is never cut by `timeout` (it applies to its branches only)
+        c.duration = latency if ac.service == "await" else attempts_ms(latency, limit, tries)
         self.link(ends, c.id)
         out = [c.id]
         if ac.branches:
             join = None
             branch_ends: list[list[int]] = []
+            runs: list[tuple[int, int]] = []
             for b in ac.branches:
                 bx = self.node("branch", f"{b.key}: {b.event}", b.span, c.id, key=b.key,
                                event=b.event)
@@ -238,10 +381,12 @@ class Builder:
                 for end in self.trigger(self.info.subscribers(b.event), bx.id):
                     branch_ends.append(end)
                 branch_ends.append([bx.id])
+                runs.append((bx.id, len(self.g.nodes) - 1))
             join = self.node("join", f"join {ac.service}", node.span, c.id)
             self.edge(c.id, join.id, "join")
             for end in branch_ends:
                 self.link(end, join.id, "join")
+            self.groups[join.id] = (c.id, runs)
             out = [join.id]
         for it in ac.items:
             ix = self.node("item", it.event, it.span, c.id, event=it.event)
@@ -253,15 +398,24 @@ class Builder:
 
     def literal_number(self, ac: AnalysedCall, key: str) -> float | None:
         v = ac.reserved.get(key)
+        if isinstance(v, n.Name):
+            v = self.env.get(v.id, v)
         return v.value if isinstance(v, n.Number) else None
 
     def service_latency(self, ac: AnalysedCall) -> float:
         if ac.service == "await" and isinstance(ac.node.arg, n.Object):
-            props = {k: v for k, v in ac.request}
-            for key in ("durationMs", "maxDurationMs"):
-                v = props.get(key)
-                if isinstance(v, n.Number):
-                    return v.value
+            props = {k: self.env.get(v.id, v) if isinstance(v, n.Name) else v
+                     for k, v in ac.request}
+            d = props.get("durationMs")
+            if isinstance(d, n.Number):
+                return d.value
+            lo, hi = props.get("minDurationMs"), props.get("maxDurationMs")
+            known = [x.value for x in (lo, hi) if isinstance(x, n.Number)]
+            if known and all(x is None or isinstance(x, n.Number) for x in (lo, hi)):
+                return sum(known) / len(known)  # a seeded uniform choice: its mean
+            if any(k in props for k in ("durationMs", "minDurationMs", "maxDurationMs")):
+                self.g.unknown_durations += 1
+            return 0.0
         if ac.service in self.latency:
             return float(self.latency[ac.service])
         return PLUGIN_LATENCY_MS
@@ -272,6 +426,7 @@ class Builder:
         """ASAP start/finish, batches, critical path and speedup (nodes are in topo order)."""
         g = self.g
         via: dict[int, int] = {}
+        slots: dict[int, list[float]] = {}  # call id -> free times of its `concurrency` slots
         for x in g.nodes:
             start, level, best = 0.0, 0, None
             for e in self.preds.get(x.id, []):
@@ -283,6 +438,10 @@ class Builder:
                 start = max(start, t)
                 level = max(level, p.batch + (1 if p.kind == "call" and e.kind
                                               not in START_EDGES else 0))
+            if x.kind == "branch":
+                start = self.branch_start(x, start, slots)
+            elif x.id in self.groups:
+                start, best = self.join_start(x, start, best)
             x.start = start
             x.finish = start + x.duration
             x.batch = level
@@ -310,14 +469,61 @@ class Builder:
         g.batches = [levels[k] for k in sorted(levels)]
 
 
+    def run_end(self, call: GNode, first: int, last: int) -> float:
+        """When a branch subscriber's run (nodes ``first..last``) ends under the call's
+        timeout and retries; nodes past that end are cut (they are cancelled)."""
+        g = self.g
+        limit, tries, _conc = call.detail["_limit"]
+        begin = g.nodes[first].start
+        end = max(g.nodes[i].finish for i in range(first, last + 1))
+        done = begin + attempts_ms(end - begin, limit, tries)
+        if done < end:
+            for i in range(first, last + 1):
+                y = g.nodes[i]
+                y.start, y.finish = min(y.start, done), min(y.finish, done)
+        return done
+
+    def branch_start(self, x: GNode, start: float, slots: dict[int, list[float]]) -> float:
+        """With ``concurrency: C``, a branch waits for one of the call's C slots."""
+        call = self.g.nodes[x.parent] if x.parent is not None else None
+        if call is None or not call.detail.get("_limit", (0, 0, 0))[2]:
+            return start
+        import heapq
+
+        conc = call.detail["_limit"][2]
+        free = slots.setdefault(call.id, [call.start] * conc)
+        join_id = next(j for j, (c, _r) in self.groups.items() if c == call.id)
+        runs = self.groups[join_id][1]
+        k = next(i for i, (first, _last) in enumerate(runs) if first == x.id)
+        if k > 0:  # the previous branch has been scheduled: its slot frees at its end
+            heapq.heappush(free, self.run_end(call, *runs[k - 1]))
+        return max(start, heapq.heappop(free))
+
+    def join_start(self, x: GNode, start: float, best: int | None,
+                   ) -> tuple[float, int | None]:
+        """A join waits for the provider call and each branch run, each cut by timeout."""
+        g = self.g
+        call_id, runs = self.groups[x.id]
+        call = g.nodes[call_id]
+        start, best = call.finish, call_id
+        for first, last in runs:
+            end = self.run_end(call, first, last)
+            if end > start:
+                start = end
+                last_node = max(range(first, last + 1), key=lambda i: g.nodes[i].finish)
+                best = last_node
+        return start, best
+
+
 def build_graph(info: ProgramInfo, program: n.Program,
                 latency: dict[str, float] | None = None,
-                inputs: tuple[str, ...] = ()) -> Graph:
+                inputs: tuple[str, ...] | None = None) -> Graph:
     """The stream execution graph of an analysed program; ``inputs``: events the runtime
-    emits after ``system.start`` (``("input.record",)`` for a batch stream or a served
-    run)."""
+    emits after ``system.start`` (default ``("input.record",)``: a program that handles
+    records is drawn as one batch stream or served run; ``()`` for ``cxpar run FILE``
+    without ``--input``)."""
     lat = {**lang.DEFAULT_LATENCY_MS, **(latency or {})}
-    return Builder(info, lat, inputs).build(program)
+    return Builder(info, lat, ("input.record",) if inputs is None else inputs).build(program)
 
 
 def run(comp: Compilation) -> None:

@@ -66,6 +66,10 @@ def summary_lines(g: Graph) -> list[str]:
                f" · speedup {g.speedup:.2f}×")
     if g.truncated:
         out.append("note: the graph was truncated (too many nodes); estimates are partial")
+    if g.unknown_durations:
+        n = g.unknown_durations
+        out.append(f"note: {n} `await`{'s' if n != 1 else ''} of unknown duration "
+                   f"count{'' if n != 1 else 's'} as 0 ms: the estimate is a lower bound")
     return out
 
 
@@ -184,7 +188,7 @@ def to_data(g: Graph) -> dict[str, Any]:
                 "file": x.span.file, "line": x.span.line, "col": x.span.col,
                 "end_line": x.span.end_line, "end_col": x.span.end_col},
         }
-        d.update(x.detail)
+        d.update({k: v for k, v in x.detail.items() if not k.startswith("_")})
         return d
 
     return {
@@ -193,6 +197,7 @@ def to_data(g: Graph) -> dict[str, Any]:
         "sequential_ms": g.sequential_ms,
         "speedup": round(g.speedup, 4),
         "truncated": g.truncated,
+        "unknown_durations": g.unknown_durations,
         "latency": g.latency,
         "batches": g.batches,
         "critical_path": g.critical_path,

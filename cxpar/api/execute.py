@@ -226,9 +226,9 @@ class ApiStream(StreamRuntime):
         elif self.emitted == EMIT_EVENTS + 1:
             self.notify("emit.limit", after=EMIT_EVENTS)
 
-    def report(self, exc: BaseException) -> None:
+    def report(self, exc: BaseException, where: str | None = None) -> None:
         n = len(self.errors)
-        super().report(exc)
+        super().report(exc, where)
         for err in self.errors[n:]:
             self.notify("error", error=err)
 

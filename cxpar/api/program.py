@@ -132,10 +132,9 @@ class Program:
         from cxpar.analysis.graph_format import to_data
 
         comp = self.compilation
-        if not record:
+        if record:
             return to_data(comp.graph)
-        return to_data(build_graph(comp.info, comp.program, comp.latency,
-                                   inputs=("input.record",)))
+        return to_data(build_graph(comp.info, comp.program, comp.latency, inputs=()))
 
     def critical_services(self) -> list[str]:
         """The services on the static critical path of the stream execution graph."""

@@ -13,7 +13,7 @@ from cxpar.settings import config_option
 
 
 @click.command("check")
-@click.argument("paths", nargs=-1, required=True)
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--syntax-only", is_flag=True, help="Parse only; skip name and event analysis.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Diagnostics as rustc-style text (stderr) or JSON lines (stdout).")

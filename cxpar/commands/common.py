@@ -75,3 +75,46 @@ def plugin_services(path: Path | None, provider: str | None = None,
     from cxpar.plugins import prepare_check
 
     return prepare_check(config, provider)
+
+
+def check_output(path: str | None, flag: str = "-o") -> None:
+    """A usage error (exit 2) naming ``path`` when it cannot be written; before any work."""
+    if path is None:
+        return
+    from cxpar.driver import UsageError
+    from cxpar.runtime.outputs import output_problem
+
+    why = output_problem(path)
+    if why:
+        raise UsageError(f"{flag} `{path}`: cannot write there: {why}")
+
+
+def write_output(path: str, text: str, flag: str = "-o") -> None:
+    """Write ``text`` to ``path``; a failure is a usage error naming the path."""
+    from cxpar.driver import UsageError
+
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:
+        raise UsageError(f"{flag} `{path}`: cannot write there: {exc.strerror or exc}") \
+            from None
+
+
+def program_path(file: str, command: str) -> Path:
+    """The one CX program a command takes; a usage error (with a hint) otherwise."""
+    from cxpar.driver import UsageError
+
+    path = Path(file)
+    if not path.exists():
+        raise UsageError(f"no such file: `{file}`")
+    if path.is_dir():
+        found = sorted(path.glob("*.cx"))
+        example = f" (e.g. `cxpar {command} {found[0]}`)" if found else ""
+        also = "; `cxpar check` takes directories" if command != "check" else ""
+        raise UsageError(f"`{file}` is a directory: `cxpar {command}` takes one `.cx` file"
+                         f"{example}{also}")
+    if path.suffix and path.suffix.lower() != ".cx":
+        raise UsageError(f"`{file}` is not a CX program: `cxpar {command}` takes one `.cx` "
+                         "file (the examples are in `examples/*.cx`)")
+    return path

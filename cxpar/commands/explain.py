@@ -8,7 +8,7 @@ from cxpar.diagnostics.codes import CODES
 from cxpar.diagnostics.codes import explain as explain_code
 
 
-@click.command("explain")
+@click.command("explain", short_help="Explain a diagnostic code such as CX301.")
 @click.argument("code")
 def explain(code: str) -> None:
     """Explain a diagnostic code, e.g. `cxpar explain CX301`."""

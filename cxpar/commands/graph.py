@@ -3,30 +3,37 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import click
 
-from cxpar.commands.common import plugin_services, print_diagnostics, use_colour
+from cxpar.commands.common import (
+    check_output,
+    plugin_services,
+    print_diagnostics,
+    program_path,
+    use_colour,
+    write_output,
+)
 from cxpar.driver import FrontEnd, UsageError, front_end
+from cxpar.lang import SERVICE_STEMS, check_latency_services
 from cxpar.settings import config_option, resolve, settings_options
 
 
-def render_graph(fe: FrontEnd, fmt: str, latency: str | None = None, *,
+def render_graph(fe: FrontEnd, fmt: str, latency: Mapping[str, float] | None = None, *,
                  colour: bool = False, limit: int | None = None) -> str:
-    """The graph of an analysed program in ``fmt`` (text, mermaid, dot, json); ``limit``:
-    with the makespan estimated under ``--max-concurrency limit``."""
-    from cxpar.analysis.graph import build_graph, parse_latency
+    """The graph of an analysed program in ``fmt`` (text, mermaid, dot, json), with
+    ``latency`` estimates over the defaults; ``limit``: with the makespan estimated under
+    ``--max-concurrency limit``."""
+    from cxpar.analysis.graph import build_graph
     from cxpar.analysis.graph_format import render
 
     comp = fe.compilation
     if comp is None:
         raise UsageError("no analysed program to draw")
-    try:
-        lat = parse_latency(latency)
-    except ValueError as exc:
-        raise UsageError(f"--latency: {exc}") from None
+    lat = dict(latency or {})
     graph = comp.graph if (not lat and comp.graph is not None) else \
         build_graph(comp.info, comp.program, {**comp.latency, **lat})
     estimate = None
@@ -51,8 +58,24 @@ def render_cost(fe: FrontEnd, fmt: str, settings: Any) -> str:
     return "\n".join(est.lines()) + "\n"
 
 
+def graph_latency(path: Path, latency: str | None, config_path: str | None,
+                  ) -> dict[str, float]:
+    """The latencies to estimate with: ``[sim] latency`` of the program's cxpar.toml (as
+    the sim uses them in a run), then ``--latency``. Nothing else of the file is used
+    (and no provider code is imported)."""
+    from cxpar.config import Config, ConfigError, load_config
+
+    try:
+        config = load_config(Path(config_path) if config_path else None, start=path)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    sim = config.section("sim")
+    only_sim = Config(config.path, {"sim": sim} if sim else {})
+    return dict(resolve({"latency": latency}, config=only_sim, env={}).settings.latency)
+
+
 @click.command("graph")
-@click.argument("file")
+@click.argument("file", type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["text", "mermaid", "dot", "json"]),
               default="text", show_default=True, help="Output format.")
 @click.option("--latency", default=None, metavar="SVC=MS,...",
@@ -64,30 +87,22 @@ def render_cost(fe: FrontEnd, fmt: str, settings: Any) -> str:
               help="Estimate the tokens and cost of one run instead (sim token estimates, "
                    "priced by --price or [pricing.MODEL]); JSON with --format json.")
 @settings_options("price", "provider.model")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+@click.option("-o", "--output", metavar="FILE", type=click.Path(), default=None,
               help="Write to this file instead of stdout.")
 @config_option
 def graph(file: str, fmt: str, latency: str | None, limit: int | None, cost: bool,
           output: str | None, config_path: str | None, **params: Any) -> None:
     """Show the stream execution graph of FILE: parallel batches and the critical path."""
-    path = Path(file)
-    if not path.exists():
-        raise UsageError(f"no such file: `{file}`")
+    path = program_path(file, "graph")
+    check_output(output)
     extra = plugin_services(path, config_path=config_path)
     settings = resolve(params, program=path, config_path=config_path).settings \
         if cost else None
-    if latency is not None:  # validate before doing any work
-        from cxpar.analysis.graph import parse_latency
-        from cxpar.lang import SERVICE_STEMS, check_latency_services
-
-        try:
-            lat = parse_latency(latency)
-        except ValueError as exc:
-            raise UsageError(f"--latency: {exc}") from None
-        try:
-            check_latency_services(lat, {**SERVICE_STEMS, **extra})
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+    lat = graph_latency(path, latency, config_path)  # validated before any work
+    try:
+        check_latency_services(lat, {**SERVICE_STEMS, **extra})
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     fe = front_end(path, file, extra_services=extra)
     print_diagnostics(fe, "text")
     if fe.has_errors or fe.compilation is None:
@@ -96,8 +111,8 @@ def graph(file: str, fmt: str, latency: str | None, limit: int | None, cost: boo
         text = render_cost(fe, fmt, settings)
     else:
         colour = fmt == "text" and output is None and use_colour(sys.stdout)
-        text = render_graph(fe, fmt, latency, colour=colour, limit=limit)
+        text = render_graph(fe, fmt, lat, colour=colour, limit=limit)
     if output:
-        Path(output).write_text(text, encoding="utf-8")
+        write_output(output, text)
     else:
         sys.stdout.write(text)

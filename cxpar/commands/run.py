@@ -9,13 +9,13 @@ from typing import Any
 import click
 
 from cxpar.commands.batch import check_input
-from cxpar.commands.common import print_diagnostics
+from cxpar.commands.common import print_diagnostics, program_path
 from cxpar.driver import UsageError
 from cxpar.settings import config_option, resolve, settings_options
 
 
 @click.command("run")
-@click.argument("file")
+@click.argument("file", type=click.Path())
 @settings_options()
 @config_option
 @click.option("--explain", is_flag=True,
@@ -31,9 +31,7 @@ def run(file: str, config_path: str | None, explain: bool, show_settings: bool,
     Every option can also come from the environment or cxpar.toml (docs/cli.md,
     "Settings"); the command line wins.
     """
-    path = Path(file)
-    if not path.exists():
-        raise UsageError(f"no such file: `{file}`")
+    path = program_path(file, "run")
     resolved = resolve(params, program=path, config_path=config_path)
     settings = resolved.settings
     if show_settings:
@@ -54,6 +52,10 @@ def run(file: str, config_path: str | None, explain: bool, show_settings: bool,
     if explain and settings.backend != "llvm":
         raise UsageError("`--explain` reports which loops the llvm backend runs natively; "
                          "use it with `--backend llvm`")
+    from cxpar.runtime.outputs import check_outputs
+
+    for problem in check_outputs(settings):
+        raise UsageError(problem)
     from cxpar.plugins import prepare_run
 
     provider, extra_services = prepare_run(settings, resolved.config)

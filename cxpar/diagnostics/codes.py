@@ -1,7 +1,7 @@
 """Stable diagnostic codes with a title and a long explanation each.
 
 CX0xx input files, CX1xx syntax, CX2xx names and statements, CX3xx services,
-CX4xx events and the stream graph. ``docs/diagnostics.md`` is generated from this
+CX4xx events and the stream graph, CX5xx runtime errors. ``docs/diagnostics.md`` is generated from this
 table (``python -m cxpar.diagnostics.codes``) and ``cxpar explain CODE`` prints it.
 Codes are never reused once published.
 """
@@ -52,7 +52,8 @@ var x = 1
 print(x);
 """)
 _code("CX103", "unexpected character", """
-A character that starts no CX token (for example `@`, `'` or `` ` ``).""", """
+A character that starts no CX token (for example `@`, `'` or `` ` ``; `#` starts a
+comment).""", """
 var x = 1 @ 2;
 """)
 _code("CX104", "unterminated string", """
@@ -249,7 +250,7 @@ think { prompt: a, prompt: b };
 _code("CX304", "reserved payload key", """
 The result payload of a call holds `result` (the provider's answer), `_errors` and
 `_parallel`, so a request prop or a parallel handler parameter may not use these
-keys (SPEC rule 7).""", """
+keys (see "Service calls and parallel handler parameters" in docs/language.md).""", """
 think { prompt: p, result: r.done };
 """)
 _code("CX305", "unknown entity in `new`", """
@@ -340,7 +341,7 @@ on doc.score (e) { return 1; }
 on doc.score (e) { return 2; }
 """)
 _code("CX406", "property read named like an event", """
-A warning (SPEC rule 16): `key: a.b` is a parallel handler parameter only when `a` is
+A warning: `key: a.b` is a parallel handler parameter only when `a` is
 not declared. Here `a` is a variable, so the prop reads `a.b`, while `a.b` is also an
 event that the program handles or emits. Rename the variable if you meant the
 branch.""", """
@@ -363,6 +364,59 @@ null (the branch still succeeds). Return a value on every path.""", """
 on doc.score (e) { if (e.text) { return 1; } }
 var r = think { prompt: "p", score: doc.score };
 """)
+# ------------------------------------------------------------------ runtime errors
+# Reported while a program runs (docs/cli.md "Failures"): the handler, realize, branch or top level
+# where it happened stops; everything else runs on; the exit code becomes 3. The
+# runtime picks the code (cxpar/runtime/errors.py, RUNTIME_CODES).
+_code("CX500", "runtime error", """
+A runtime error with no more specific code, e.g. printing a value nested too deeply.
+The report names the handler (or `realize`, branch, top level) it happened in.""")
+_code("CX501", "null access", """
+A property read or write, or an index, on `null`: often a missing field of an event
+(`event.user.name` when the event has no `user`) or the value of a failed branch.
+Check for `null` first, or give the field a default.""", """
+on user.seen (event) { print(event.user.name); }
+emit user.seen {};
+""")
+_code("CX502", "wrong type", """
+An operation on a value of the wrong type: arithmetic or comparison between
+incompatible values, `len()` or `keys()` of something without a length or keys,
+iterating over a non-array, calling a non-function, a non-integer index.""", """
+var n = "3";
+print(n - 1);
+""")
+_code("CX503", "index out of range", """
+An assignment to an array index beyond its end (`a[len(a)] = x` appends; reading
+outside the array gives `null`).""", """
+var a = [1, 2, 3];
+a[5] = 6;
+""")
+_code("CX504", "division by zero", """
+`/` or `%` with a zero divisor.""", """
+var total = 0;
+print(10 / total);
+""")
+_code("CX505", "bad service call", """
+A service call whose configuration is wrong at run time: a `timeout`, `retries` or
+`concurrency` that is not a non-negative number, a `priority` that is not `"high"`,
+`"normal"`, `"low"` or a number, or a service name unknown to the runtime.""", """
+var wait = "soon";
+var r = think { prompt: "x", timeout: wait };
+""")
+_code("CX506", "bad `new`", """
+`new` of an entity the runtime does not know, or with an argument that is not an
+object.""", """
+conscious Bot { realize(self: conscious) { print("up"); } }
+var b = new Bot(42);
+""")
+_code("CX510", "timed out", """
+The program (or, in a batch run, one stream) was still running at `--timeout`
+(default 600 000 ms on the active clock). Everything still running is cancelled and
+listed in a note; the exit code is 3. Raise `--timeout` or find what never finishes.""")
+_code("CX511", "virtual clock stalled", """
+On `--clock virtual`, work kept running for a long real time (20 s) without virtual
+time ever advancing — usually handlers that emit each other's events forever without
+a service call or `await` between them. The run is stopped with exit 3.""")
 
 
 def explain(code: str) -> str | None:

@@ -7,14 +7,14 @@ import sys
 from collections.abc import Iterable
 
 from prompt_toolkit import PromptSession
-from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.lexers import PygmentsLexer
 
 from cxpar.repl.lexer import CONSTANTS, KEYWORDS, RESERVED, CxLexer
-from cxpar.repl.session import Session, balanced, history_path, is_complete
+from cxpar.repl.session import Session, balanced, history_path, is_complete, open_brackets
 
 PROMPT = "cx> "
 CONTINUATION = "... "
@@ -22,6 +22,14 @@ COMMANDS = (":help", ":ast", ":graph", ":load", ":reset", ":clock", ":provider",
             ":quit")
 
 _WORD = re.compile(r"[A-Za-z_$:][\w$.]*$")
+_LOAD = re.compile(r"^\s*:load\s+(?P<path>.*)$", re.S)
+INDENT = "    "
+
+
+def _cx_or_dir(name: str) -> bool:
+    import os
+
+    return os.path.isdir(name) or name.endswith(".cx")
 
 
 class CxCompleter(Completer):
@@ -29,10 +37,16 @@ class CxCompleter(Completer):
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.paths = PathCompleter(expanduser=True, file_filter=_cx_or_dir)
 
     def get_completions(self, document: Document,
                         complete_event: CompleteEvent) -> Iterable[Completion]:
         before = document.text_before_cursor
+        load = _LOAD.match(before)
+        if load is not None:  # `:load <Tab>`: directories and .cx files
+            path = load.group("path")
+            yield from self.paths.get_completions(Document(path, len(path)), complete_event)
+            return
         m = _WORD.search(before)
         if m is None:
             return
@@ -72,13 +86,26 @@ def key_bindings() -> KeyBindings:
                 is_complete(text) or (last_line_blank and balanced(text))):
             buf.validate_and_handle()
         else:
-            buf.insert_text("\n")
+            buf.insert_text("\n" + indent_for(buf.document.text_before_cursor))
+
+    @kb.add("}")
+    def _close(event: KeyPressEvent) -> None:
+        buf = event.current_buffer
+        line = buf.document.current_line_before_cursor
+        if line.endswith(INDENT) and not line.strip():
+            buf.delete_before_cursor(len(INDENT))  # `}` on its own line: one level out
+        buf.insert_text("}")
 
     @kb.add("escape", "enter")
     def _force(event: KeyPressEvent) -> None:
         event.current_buffer.validate_and_handle()
 
     return kb
+
+
+def indent_for(text: str) -> str:
+    """The indentation of a new line after ``text``: one level per open bracket."""
+    return INDENT * open_brackets(text)
 
 
 def run_interactive(session: Session) -> int:

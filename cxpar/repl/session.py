@@ -28,6 +28,9 @@ from cxpar.runtime.errors import Stopped
 from cxpar.runtime.settings import ProviderSettings, RunSettings, SettingsError
 from cxpar.span import SourceFile
 
+#: The variable holding the last echoed value (as in Python's interactive mode).
+LAST = "_"
+
 #: Warnings that only make sense for a whole program, not for one entry at a time.
 _QUIET_CODES = {"CX004", "CX404"}
 
@@ -78,6 +81,11 @@ def _scan(text: str) -> tuple[int, bool, str]:
             depth -= 1
         last = tok
     return depth, in_comment, last
+
+
+def open_brackets(text: str) -> int:
+    """How many brackets are open at the end of ``text`` (the REPL's auto-indent)."""
+    return max(0, _scan(text)[0])
 
 
 def balanced(text: str) -> bool:
@@ -151,6 +159,7 @@ class Session:
         self.settings = settings if settings is not None else RunSettings()
         #: A provider made outside the runtime (a plug-in); None: the built-in one.
         self._provider = provider
+        self._echo = False
         self.quit = False
         #: Worst outcome so far (piped mode's exit code): 0, 1 diagnostics, 3 runtime.
         self.status = 0
@@ -262,6 +271,7 @@ class Session:
         name = name or self.next_name()
         self._register(name, text)
         program, diags = self._parse(SourceFile(name, text))
+        echo = self._echo
         if program is None:
             self.print_diagnostics(diags)
             self.status = max(self.status, 1)
@@ -284,6 +294,8 @@ class Session:
         self._run(factory, start=start)
         if self.rt.error_count > before:
             self.status = max(self.status, 3)
+        elif echo:
+            self._echo_value()
         return True
 
     def _parse(self, source: SourceFile) -> tuple[n.Program | None, list[Diagnostic]]:
@@ -300,13 +312,41 @@ class Session:
                     program = retry.program
         if program is None:
             return None, result.diagnostics
-        body = program.body
-        if body and isinstance(body[-1], n.ExprStmt) and not isinstance(
-                body[-1].expr, (n.Call, n.Assign, n.ServiceCall, n.New)):
-            e = body[-1].expr
-            call = n.Call(span=e.span, func=n.Name(span=e.span, id="print"), args=[e])
-            body[-1] = n.ExprStmt(span=body[-1].span, expr=call)
+        self._echo = self._keep_value(program)
         return program, [d for d in result.diagnostics if not d.is_error]
+
+    def _keep_value(self, program: n.Program) -> bool:
+        """A bare expression at the end of an entry becomes ``_ = expr`` (``var _`` the
+        first time), echoed after the entry runs in its CX/JSON form, as IPython does
+        (``print(…)``, assignments, service calls and ``new`` are not echoed)."""
+        body = program.body
+        if not body or not isinstance(body[-1], n.ExprStmt):
+            return False
+        e = body[-1].expr
+        if isinstance(e, (n.Assign, n.ServiceCall, n.New)) or (
+                isinstance(e, n.Call) and isinstance(e.func, n.Name) and e.func.id == "print"):
+            return False  # statements in all but name: `think {…};`, `new A();`
+        span = body[-1].span
+        if LAST in self.globals:
+            body[-1] = n.ExprStmt(span=span, expr=n.Assign(
+                span=span, op="=", target=n.Name(span=span, id=LAST), value=e))
+        else:
+            body[-1] = n.VarDecl(span=span, name=n.Ident(span=span, name=LAST), init=e)
+        return True
+
+    def last_value(self) -> Any:
+        """The value of ``_`` (the last echoed expression), None if there is none."""
+        from cxpar.runtime.support import repl_globals
+
+        return repl_globals(self.rt, []).get(LAST)
+
+    def _echo_value(self) -> None:
+        from cxpar.runtime.values import to_json
+
+        value = self.last_value()
+        if value is not None:
+            self.out.write(to_json(value) + "\n")
+            self.out.flush()
 
     def _analyse(self, source: SourceFile, program: n.Program) -> tuple[Any, list[Diagnostic]]:
         """Analyse earlier declarations + this entry as one program."""
@@ -391,7 +431,7 @@ class Session:
                 main = factory(rt)
                 await main(rt)
             except Exception as exc:  # noqa: BLE001 - aborts this entry's top level only
-                rt.report(exc)
+                rt.report(exc, "at the entry's top level")
             if start:
                 with contextlib.suppress(Stopped):
                     rt.emit("system.start", {})
@@ -476,11 +516,13 @@ class Session:
         if program is None:
             self.print_diagnostics(diags)
             return
-        for s in program.body:
+        for i, s in enumerate(program.body):
             node: n.Node = s
-            if isinstance(s, n.ExprStmt) and isinstance(s.expr, n.Call) and len(
-                    program.body) == 1 and s.expr.span == s.expr.func.span:
-                node = s.expr.args[0]  # a bare expression: show the expression itself
+            if self._echo and i == len(program.body) - 1:  # a bare expression: itself
+                if isinstance(s, n.VarDecl) and s.init is not None:
+                    node = s.init
+                elif isinstance(s, n.ExprStmt) and isinstance(s.expr, n.Assign):
+                    node = s.expr.value
             self.out.write(dump_text(node))
 
     def cmd_graph(self, arg: str) -> None:

@@ -41,6 +41,16 @@ _IDLE, _RUNNING, _SETTLED = 0, 1, 2
 _NO_FALLBACK: Any = object()
 
 
+def task_handler(task: asyncio.Task[Any]) -> str:
+    """The CX name of the handler a task runs (``on a.b``, ``Entity: on a.b``)."""
+    name = getattr(task.get_coro(), "__qualname__", None) or "handler"
+    return str(name).replace("<locals>.", "")
+
+
+def _label(fn: Any) -> str:
+    return str(getattr(fn, "__cx_name__", None) or getattr(fn, "__qualname__", "handler"))
+
+
 class _Inv:
     """One subscriber of one branch key: attempts, task, timer, outcome."""
 
@@ -163,7 +173,12 @@ class _Inv:
             self._settle(task.result(), None)
             return
         exc = join.rt.cx_error(exc)
-        join.rt.report(exc)
+        where = (f"in handler `{_label(self.fn)}` (branch `{join.keys[self.ki]}` of "
+                 f"`{join.service}`, event `{join.events[self.ki]}`)")
+        if self.attempts <= join.retries and not join.closed:
+            join.rt.warn_attempt(exc, self.attempts, join.retries + 1, where)
+        else:
+            join.rt.report(exc, where)
         msg = exc.message if isinstance(exc, CxRuntimeError) else f"internal error: {exc!r}"
         self._end_span("error", msg)
         self._fail("error", msg)
@@ -706,6 +721,7 @@ async def run_service(rt: Runtime, name: str, span: int, request: dict[str, Any]
         rt.emit(stem + ".complete", payload)
         errors = payload.get("_errors")
         if errors:
+            rt.note_failures(name, span, errors)
             rt.emit(stem + ".error", {"failedHandlers": list(errors), "errors": errors})
         outcome = None
     finally:
@@ -762,7 +778,8 @@ async def _degrade(join: _Join, request: dict[str, Any], payload: dict[str, Any]
                     continue
                 exc = t.exception()
                 if exc is not None:
-                    rt.report(exc)
+                    rt.report(exc, f"in handler `{task_handler(t)}` (branch `{key}` of "
+                                   f"`{join.service}`)")
                     ok = False
                     continue
                 results.append(t.result())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,17 +24,44 @@ __all__ = ["Monitor", "WINDOW", "console_writer"]
 
 #: Recent calls per service used for the p95 latency.
 WINDOW = 1000
+#: calls/s is measured over the last this many seconds (over the run before that):
+#: calls that finish in bursts (every think takes 800 ms) never read as 0.0 between.
+RATE_WINDOW_S = 5.0
 
 
-def _tasks_alive() -> int:
-    """Live asyncio tasks (handlers, branches, provider calls) — O(1) when possible."""
-    reg = getattr(asyncio.tasks, "_all_tasks", None)
-    if reg is not None:
-        try:
-            return len(reg)
-        except Exception:  # noqa: BLE001 - best effort
-            return 0
-    return 0
+def _tasks_alive(loop: asyncio.AbstractEventLoop | None) -> int:
+    """Unfinished asyncio tasks of the run's loop (handlers, branches, provider calls).
+
+    Finished tasks stay in asyncio's registry until they are garbage collected, so
+    counting the registry would never drop to 0; this counts tasks that are not done.
+    """
+    if loop is None:
+        return 0
+    try:
+        return len(asyncio.all_tasks(loop))
+    except RuntimeError:  # the registry kept changing under us: skip this frame's count
+        return 0
+
+
+class RateMeter:
+    """Completions per second over the last :data:`RATE_WINDOW_S` seconds."""
+
+    __slots__ = ("t0", "samples")
+
+    def __init__(self, t0: float) -> None:
+        self.t0 = t0
+        self.samples: deque[tuple[float, int]] = deque()
+
+    def rate(self, now: float, count: int) -> float:
+        """The rate at ``now`` when ``count`` calls have finished so far."""
+        samples = self.samples
+        samples.append((now, count))
+        while len(samples) > 1 and samples[1][0] <= now - RATE_WINDOW_S:
+            samples.popleft()
+        t_old, c_old = samples[0]
+        if now - t_old < RATE_WINDOW_S:  # not yet a full window: since the start
+            t_old, c_old = self.t0, 0
+        return (count - c_old) / max(1e-9, now - t_old)
 
 
 def _p95(vals: list[float]) -> float:
@@ -61,8 +89,9 @@ class Monitor:
         self._handled_done = 0
         self._errors_done = 0
         self._t0 = time.monotonic()
-        self._prev: dict[str, tuple[float, int]] = {}
-        self._rate: dict[str, float] = {}
+        self._meters: dict[str, RateMeter] = {}
+        #: The run's event loop (set by the runner): live task count.
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def stream_done(self, rt: Any) -> None:
         """A batch stream ended: keep its counts, stop watching it."""
@@ -90,16 +119,10 @@ class Monitor:
                 branch_failed += a.failures
             elif cat == "service":
                 count = a.count
-                prev = self._prev.get(name)
-                if prev is None:
-                    rate = count / max(1e-9, now - self._t0)
-                elif now - prev[0] >= 0.2:
-                    rate = (count - prev[1]) / (now - prev[0])
-                else:
-                    rate = self._rate.get(name, 0.0)
-                if prev is None or now - prev[0] >= 0.2:
-                    self._prev[name] = (now, count)
-                    self._rate[name] = rate
+                meter = self._meters.get(name)
+                if meter is None:
+                    meter = self._meters[name] = RateMeter(self._t0)
+                rate = meter.rate(now, count)
                 waits = self.recorder.waits.get(name, []) if self.recorder else []
                 services.append({"name": name, "calls": count, "failures": a.failures,
                                  "rate": rate,
@@ -127,7 +150,7 @@ class Monitor:
             "elapsed_s": now - self._t0,
             "handlers": {"active": emitted_active, "completed": emitted_done + branch_done,
                          "failed": errors + branch_failed},
-            "tasks": _tasks_alive(),
+            "tasks": _tasks_alive(self.loop),
             "services": services,
             "breakers": {k: b.state for k, b in list(self.breakers.items())},
             "limit": limit,
@@ -143,26 +166,20 @@ class Monitor:
         b = self.batch
         if b is not None:
             snap["streams"] = {"in_flight": b.active, "done": b.done, "failed": b.failed,
-                               "total": b.total - b.skipped}
+                               "total": b.total - b.skipped, "eta_s": b.eta()}
         return snap
 
     def _tokens(self, aggs: list[tuple[tuple[str, str], Any]], now: float) -> dict[str, Any]:
-        """Tokens and cost so far over every service, and tokens/s (over the last 0.2 s
-        or more; since the start on the first frame)."""
+        """Tokens and cost so far over every service, and tokens/s (over the last
+        :data:`RATE_WINDOW_S` seconds, like calls/s)."""
         rows = [a for (cat, _), a in aggs if cat == "service"]
         tin = sum(a.tokens_in for a in rows)
         tout = sum(a.tokens_out for a in rows)
         used = tin + tout
-        prev = self._prev.get(" tokens")
-        if prev is None:
-            rate = used / max(1e-9, now - self._t0)
-        elif now - prev[0] >= 0.2:
-            rate = (used - prev[1]) / (now - prev[0])
-        else:
-            rate = self._rate.get(" tokens", 0.0)
-        if prev is None or now - prev[0] >= 0.2:
-            self._prev[" tokens"] = (now, used)
-            self._rate[" tokens"] = rate
+        meter = self._meters.get(" tokens")
+        if meter is None:
+            meter = self._meters[" tokens"] = RateMeter(self._t0)
+        rate = meter.rate(now, used)
         cost = run_cost(self.recorder, sum(a.unpriced for a in rows),
                      sum(a.cost for a in rows)) if self.recorder is not None else None
         return {"in": tin, "out": tout, "rate": rate, "cost_usd": cost}
@@ -187,6 +204,8 @@ class Monitor:
             head.append(f"\nstreams   in flight {st['in_flight']}  done {st['done']}"
                         f"/{st['total']}  ")
             head.append(f"failed {st['failed']}", style="red" if st["failed"] else "")
+            if st["eta_s"] is not None:
+                head.append(f"  ·  ETA {st['eta_s']:.0f}s")
         lim = s["limit"]
         if lim is not None:
             kind = "adaptive limit" if lim["adaptive"] else "limit"

@@ -17,16 +17,22 @@ NO_SPAN_ID = -1
 
 class CxRuntimeError(Exception):
     """An error raised while evaluating CX code; ``span_id`` indexes the span table
-    (``where``: a span tuple found another way, see :func:`resource_error`)."""
+    (``where``: a span tuple found another way, see :func:`resource_error`).
 
-    __slots__ = ("message", "span_id", "where")
+    ``code`` (``CX5xx``, see ``cxpar explain``) defaults to the code its message has in
+    :data:`RUNTIME_CODES`.
+    """
+
+    __slots__ = ("message", "span_id", "where", "code")
 
     def __init__(self, message: str, span_id: int = NO_SPAN_ID,
-                 where: tuple[str, int, int, int, int] | None = None) -> None:
+                 where: tuple[str, int, int, int, int] | None = None,
+                 code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.span_id = span_id
         self.where = where
+        self.code = code or code_of(message)
 
     def at(self, span_id: int) -> CxRuntimeError:
         """This error, located at ``span_id`` unless it already has a location."""
@@ -85,6 +91,31 @@ class Stopped(Exception):  # noqa: N818 - a signal, not an error
     running handler notices, it unwinds that handler silently (never reported)."""
 
 
+#: Runtime error codes by message: the first whose pattern matches the start (SPEC
+#: rule 6; docs/diagnostics.md "Runtime errors"). New kinds of runtime error either pass
+#: ``code=`` or add a row here.
+RUNTIME_CODES: tuple[tuple[str, str], ...] = (
+    (r"cannot (read|set) property `.*` of null|cannot index null", "CX501"),
+    (r"index .* out of range", "CX503"),
+    (r"division by zero", "CX504"),
+    (r"unknown service|`(timeout|retries|concurrency|priority)`", "CX505"),
+    (r"unknown entity|`new ", "CX506"),
+    (r"program timed out|stream timed out", "CX510"),
+    (r"virtual clock stalled", "CX511"),
+    (r"cannot |index must|object key must|len\(\)|keys\(\)", "CX502"),
+)
+
+
+def code_of(message: str) -> str:
+    """The ``CX5xx`` code of a runtime error message (``CX500``: any other)."""
+    import re
+
+    for pattern, code in RUNTIME_CODES:
+        if re.match(pattern, message):
+            return code
+    return "CX500"
+
+
 def _span_tuple(span: SpanLike) -> tuple[str, int, int, int, int] | None:
     if span is None:
         return None
@@ -106,28 +137,32 @@ def lookup_span(spans: Sequence[SpanLike], span_id: int) -> tuple[str, int, int,
 
 def render_error(message: str, span: tuple[str, int, int, int, int] | None,
                  sources: Mapping[str, str], *, level: str = "error",
-                 notes: Sequence[str] = ()) -> str:
-    """Render ``message`` at ``span`` like a compiler diagnostic (rustc layout)."""
-    out = [f"{level}: {safe(message)}"]
+                 notes: Sequence[str] = (), code: str | None = None) -> str:
+    """Render ``message`` at ``span`` in the layout of compile diagnostics (rustc's):
+    ``error[CX501]: …``, `` --> file:line:col``, the source line in a gutter, a caret
+    under the span, then ``= note:`` lines (control characters escaped, as there)."""
+    from cxpar.diagnostics.render import _expand, _window
+
+    head = f"{level}[{code}]" if code else level
+    out = [f"{head}: {safe(message)}"]
+    pad = "  "
     if span is not None:
         file, line, col, end_line, end_col = span
-        out.append(f"  --> {safe(file)}:{line}:{col}")
+        pad = " " * len(str(line))
+        out.append(f"{pad}--> {safe(file)}:{line}:{col}")
         text = sources.get(file)
-        if text is not None:
-            lines = text.split("\n")
-            if 1 <= line <= len(lines):
-                src = lines[line - 1].rstrip("\r")
-                width = max(2, len(str(line)))
-                pad = " " * width
-                if end_line == line and end_col > col:
-                    n = end_col - col
-                else:
-                    n = max(1, len(src) - col + 1)
-                lead = len(safe(src[:col - 1], keep_tabs=True))
-                n = len(safe(src[col - 1:col - 1 + n], keep_tabs=True)) or n
-                out.append(f"{pad} |")
-                out.append(f"{line:>{width}} | {safe(src, keep_tabs=True)}")
-                out.append(f"{pad} | {' ' * lead}{'^' * max(1, n)}")
+        lines = text.split("\n") if text is not None else []
+        if 1 <= line <= len(lines):
+            src = lines[line - 1].rstrip("\r")
+            shown, start = _expand(src, col)
+            if end_line == line:
+                _, end = _expand(src, max(end_col, col + 1))
+            else:
+                end = max(len(shown), start + 1)
+            shown, start, end = _window(shown, start, end)
+            out.append(f"{pad} |")
+            out.append(f"{line} | {shown}")
+            out.append(f"{pad} | {' ' * start}{'^' * max(1, end - start)}")
     for note in notes:
-        out.append(f"   = note: {safe(note)}")
+        out.append(f"{pad} = note: {safe(note)}")
     return "\n".join(out)

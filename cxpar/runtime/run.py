@@ -75,6 +75,8 @@ def run_program(main: Callable[[Runtime], Awaitable[Any]],
         live = mon.live(console_writer(err))
         rt.stderr = live  # type: ignore[assignment]  # reports go above the live view
     loop = new_loop(s.clock, guard_s=s.guard_s)
+    if live is not None:
+        mon.loop = loop
     code = 0
     with gc_tuned(), asyncio.Runner(loop_factory=lambda: loop) as runner, \
             sigterm_cancels(lambda: rt.main_task) as term:
@@ -108,8 +110,13 @@ def run_program(main: Callable[[Runtime], Awaitable[Any]],
         out.flush()
     except (OSError, ValueError):
         pass
+    if rt.failures and code not in (130, EXIT_TERMINATED):
+        err.write(rt.failures.render(s.strict) + "\n")
+        if s.strict and code == 0:
+            code = 3
     code = budget_outcome(rt.meter, code, err)
-    finish_recorder(recorder, s, err)
+    if not finish_recorder(recorder, s, err):
+        code = code or 3
     return code
 
 
@@ -128,22 +135,26 @@ def make_recorder(s: RunSettings, meter: Meter, provider: Any = None) -> Recorde
     return rec
 
 
-def finish_recorder(recorder: Recorder | None, s: RunSettings, err: IO[str]) -> None:
+def finish_recorder(recorder: Recorder | None, s: RunSettings, err: IO[str]) -> bool:
     """Print ``--stats``, write ``--trace`` / ``--stats-json`` and flush ``--otel`` spans at
-    the end of a run."""
+    the end of a run; False (said on ``err``) when a file could not be written."""
     if recorder is None:
-        return
+        return True
     recorder.close()
     if s.stats:
         recorder.render_stats(err)
-    try:
-        if s.trace:
-            recorder.write_trace(s.trace)
-        if s.stats_json:
-            recorder.write_stats_json(s.stats_json)
-    except OSError as exc:
-        err.write(render_error(f"cannot write `{exc.filename}`: {exc.strerror}", None, {})
-                  + "\n")
+    ok = True
+    for what, path, write in (("the trace", s.trace, recorder.write_trace),
+                              ("the stats", s.stats_json, recorder.write_stats_json)):
+        if not path:
+            continue
+        try:
+            write(path)
+        except OSError as exc:
+            err.write(render_error(f"cannot write {what} to `{path}`: "
+                                   f"{exc.strerror or exc}", None, {}) + "\n")
+            ok = False
+    return ok
 
 
 def budget_outcome(meter: Meter, code: int, err: IO[str]) -> int:

@@ -18,17 +18,20 @@ from cxpar.lang import SERVICE_STEMS
 
 from .breaker import CircuitBreaker
 from .bus import Bus, Handler, Router
-from .coordinator import DEPTH, run_await, run_service
+from .coordinator import DEPTH, run_await, run_service, task_handler
+from .coordinator import _label as handler_label
 from .cost import Meter, meter_for
 from .errors import (
     NO_SPAN_ID,
     CxRuntimeError,
     SpanLike,
     Stopped,
+    code_of,
     lookup_span,
     render_error,
     resource_error,
 )
+from .failures import FailureLog
 from .flows import FLOW, new_flow
 from .providers import build_provider
 from .providers.base import Provider
@@ -127,6 +130,8 @@ class Runtime:
         #: Service calls of this runtime refused because the budget was reached.
         self.budget_stopped = 0
         self.error_count = 0
+        #: Failures recorded only in `_errors` (rule 6: summarised at the end of the run).
+        self.failures = FailureLog()
         #: Emitted handlers finished so far (for the live dashboard).
         self.handled = 0
         self.reseed(settings.seed)
@@ -246,6 +251,13 @@ class Runtime:
             import os as _os
 
             self.stdout = open(_os.devnull, "w")  # noqa: SIM115 - lives as long as the run
+        except OSError as exc:  # a full disk, a file-size limit: say so once, exit 3
+            import os as _os
+
+            self.stdout = open(_os.devnull, "w")  # noqa: SIM115 - lives as long as the run
+            self.report(CxRuntimeError(f"cannot write the program's output (stdout): "
+                                       f"{exc.strerror or exc}; later output is dropped",
+                                       span, code="CX500"))
 
     def now(self) -> float:
         """Milliseconds since program start on the active clock."""
@@ -395,7 +407,7 @@ class Runtime:
             if epoch == self._epoch:  # not cancelled by `cancel_all` since it was queued
                 fn(self, inst, ev)
         except Exception as exc:  # noqa: BLE001 - aborts this handler only (rule 6)
-            self.report(exc)
+            self.report(exc, f"in handler `{handler_label(fn)}`")
         finally:
             self._inflight -= 1
             self.handled += 1
@@ -409,7 +421,7 @@ class Runtime:
         if not task.cancelled():
             exc = task.exception()
             if exc is not None:
-                self.report(exc)
+                self.report(exc, f"in handler `{task_handler(task)}`")
         if self._inflight == 0 and self._quiet is not None and not self._quiet.done():
             self._quiet.set_result(None)
 
@@ -448,7 +460,8 @@ class Runtime:
                 raise
             for t in tasks:
                 if not t.cancelled() and t.exception() is not None:
-                    self.report(t.exception())  # type: ignore[arg-type]
+                    self.report(t.exception(),  # type: ignore[arg-type]
+                                f"in handler `{task_handler(t)}` (`handlers` item `{event}`)")
 
     # ------------------------------------------------------------ services
     def await_(self, span: int, request: dict[str, Any]) -> Coroutine[Any, Any, dict[str, Any]]:
@@ -517,7 +530,7 @@ class Runtime:
             try:
                 await realize(self, inst, *args[1:])
             except Exception as exc:  # noqa: BLE001 - aborts realize only (rule 6)
-                self.report(exc)
+                self.report(exc, f"in `realize` of `{cls}`")
             finally:
                 if depth:
                     self._realizing[task] = depth
@@ -526,14 +539,16 @@ class Runtime:
         return inst
 
     # ------------------------------------------------------------ errors
-    def report(self, exc: BaseException) -> None:
-        """Report one runtime error on stderr with its CX span; the exit code becomes 3."""
+    def report(self, exc: BaseException, where: str | None = None) -> None:
+        """Report one runtime error on stderr with its code, CX span and ``where`` it
+        happened (e.g. "handler `on a.b`"); the exit code becomes 3."""
         if isinstance(exc, Stopped):
             return
         exc = self.cx_error(exc)
         self.error_count += 1
         if isinstance(exc, CxRuntimeError):
-            text = render_error(exc.message, exc.span(self.spans), self.sources)
+            text = render_error(exc.message, exc.span(self.spans), self.sources,
+                                code=exc.code, notes=[where] if where else ())
         else:
             text = f"error: internal error in the runtime: {type(exc).__name__}: {exc}\n" \
                    "   = note: please report this at the cxpar issue tracker"
@@ -545,6 +560,24 @@ class Runtime:
     def cx_error(self, exc: BaseException) -> BaseException:
         """``exc``, or the CX runtime error it stands for (out of memory, recursion)."""
         return resource_error(exc, self.sources)
+
+    def warn_attempt(self, exc: BaseException, attempt: int, attempts: int,
+                     where: str | None = None) -> None:
+        """A runtime error in an attempt that will be retried: a warning, not an error
+        (rule 6: only the final outcome counts)."""
+        if not isinstance(exc, CxRuntimeError):
+            self.report(exc, where)
+            return
+        text = render_error(f"attempt {attempt} of {attempts} failed: {exc.message}; "
+                            "retrying", exc.span(self.spans), self.sources,
+                            level="warning", code=exc.code,
+                            notes=[where] if where else ())
+        self.stderr.write(text + "\n")
+        self.stderr.flush()
+
+    def note_failures(self, service: str, span: int, errors: Mapping[str, Any]) -> None:
+        """Count a call's ``_errors`` for the end-of-run summary (rule 6)."""
+        self.failures.add(errors, service, lookup_span(self.spans, span))
 
     def pending(self) -> list[str]:
         """Names of handlers and calls still running (for timeout/interrupt reports)."""
@@ -588,7 +621,7 @@ class Runtime:
                 try:
                     await main(self)
                 except Exception as exc:  # noqa: BLE001 - aborts the top level only
-                    self.report(exc)
+                    self.report(exc, "at the top level")
                 self._top_done = True
                 with contextlib.suppress(Stopped):  # ending early (flood, deadline)
                     self.emit("system.start", {})
@@ -608,7 +641,8 @@ class Runtime:
                 msg = f"program timed out after {to_str(float(timeout_ms or 0))} ms"
             note = [f"still running: {', '.join(pend[:10])}"
                     + (f" and {len(pend) - 10} more" if len(pend) > 10 else "")] if pend else []
-            self.stderr.write(render_error(msg, None, {}, notes=note) + "\n")
+            self.stderr.write(render_error(msg, None, {}, notes=note, code=code_of(msg))
+                              + "\n")
             self.error_count += 1
             self.cancel_all()
         return 3 if self.error_count else 0

@@ -20,7 +20,8 @@ it can be sent to worker processes as it is.
    ``toml="section.key"`` makes it a ``cxpar.toml`` key (the file's schema is derived
    from these fields, so the key is accepted *and* applied), ``env="CXPAR_NAME"`` an
    environment variable, ``cli="--flag"`` a ``cxpar run`` option generated from the
-   field (``kind`` picks the parser for text values: ``str``, ``int``, ``float``,
+   field (``kind`` picks the parser for text values: ``str``, ``path`` (a file name the
+   shell completes), ``int``, ``float``,
    ``bool``, ``choice`` + ``choices``, ``latency``/``capacity`` (``svc=N,…`` maps),
    ``table`` (``key=value,…``); ``flag=True`` for an on/off switch; ``help`` is the
    option's help and the docs' description).
@@ -293,6 +294,10 @@ class RunSettings:
                               kind="int",
                               help="Handlers queued or running at once (a batch: per "
                                    "stream) before `emit` calls it an event flood.")
+    strict: bool = option(False, toml="run.strict", env="CXPAR_STRICT", cli="--strict",
+                          kind="bool", flag=True,
+                          help="Exit 3 when any call failure was recorded only in `_errors` "
+                               "(timeouts, provider errors, …), e.g. in CI.")
     # [sim]
     latency: dict[str, float] = option(factory=dict, toml="sim.latency", cli="--latency",
                                        kind="latency",
@@ -340,7 +345,7 @@ class RunSettings:
     # observability (command line only)
     stats: bool = option(False, cli="--stats", kind="bool", flag=True,
                          help="Print a table per service and handler to stderr.")
-    trace: str | None = option(None, cli="--trace", metavar="FILE",
+    trace: str | None = option(None, cli="--trace", metavar="FILE", kind="path",
                                help="Write Chrome/Perfetto trace events to this file.")
     dashboard: bool = option(False, cli="--dashboard", kind="bool", flag=True,
                              help="Show a live view of handlers, services and streams on "
@@ -383,11 +388,11 @@ class RunSettings:
                                       help="service.name of the exported spans (default: "
                                            "OTEL_SERVICE_NAME, else cxpar).")
     # batch runs (command line only)
-    input: str | None = option(None, cli="--input", metavar="RECORDS.jsonl",
+    input: str | None = option(None, cli="--input", metavar="RECORDS.jsonl", kind="path",
                                help="Batch run: one isolated stream per JSONL record, "
                                     "delivered as `input.record`; `emit output.record` "
                                     "writes result lines.")
-    output: str | None = option(None, cli="--output", metavar="RESULTS.jsonl",
+    output: str | None = option(None, cli="--output", metavar="RESULTS.jsonl", kind="path",
                                 help="Batch run: write result lines here (default: stdout).")
     ordered: bool = option(False, cli="--ordered", kind="bool", flag=True,
                            help="Batch run: write result lines in input order.")
@@ -466,7 +471,7 @@ class RunSettings:
             _fail("breaker", f"must be a BreakerConfig, got {self.breaker!r}")
         if not isinstance(self.limits, LimitsConfig):
             _fail("limits", f"must be a LimitsConfig, got {self.limits!r}")
-        for name in ("stats", "dashboard", "ordered", "resume", "progress", "otel",
+        for name in ("strict", "stats", "dashboard", "ordered", "resume", "progress", "otel",
                      "otel_content"):
             _flag(self, name)
         for name in ("trace", "input", "output", "journal", "replay", "stats_json",

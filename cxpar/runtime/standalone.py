@@ -10,6 +10,7 @@ from typing import Any
 
 from cxpar.lang import parse_latency  # noqa: F401 - shared with `cxpar graph`
 
+from .outputs import check_outputs
 from .providers import BUILTIN_PROVIDERS, build_provider
 from .run import run_program
 from .settings import ProviderSettings, RunSettings, SettingsError
@@ -109,6 +110,8 @@ def main(factory: Callable[[Any], Any], spans: Sequence[Any], sources: Mapping[s
         provider = build_provider(settings)
     except (SettingsError, ValueError) as exc:
         ap.error(str(exc))
+    for problem in check_outputs(settings):
+        ap.error(problem)
     if settings.journal is None and settings.replay is None:
         return run_factory(factory, spans, sources, settings, provider=provider)
     from cxpar.journal import JournalError, run_with_journal

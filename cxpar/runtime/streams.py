@@ -38,7 +38,16 @@ from .batchfile import (
 from .clock import new_loop
 from .coordinator import DEPTH
 from .cost import BUDGET_ERROR, Meter, meter_for
-from .errors import NO_SPAN_ID, CxRuntimeError, SpanLike, Stopped, render_error
+from .errors import (
+    NO_SPAN_ID,
+    CxRuntimeError,
+    SpanLike,
+    Stopped,
+    code_of,
+    lookup_span,
+    render_error,
+)
+from .failures import FailureLog
 from .flows import FLOW, Flow, new_flow
 from .limits import CircuitBreaker
 from .providers import build_provider
@@ -70,6 +79,8 @@ class Shared:
         self.resilience = resilience = Resilience(settings.breaker, settings.limits)
         self.limiter = resilience.global_limiter(settings.max_concurrency)
         self.breakers: dict[str, CircuitBreaker] = resilience.breakers
+        #: Failures recorded only in `_errors`, over all streams (rule 6).
+        self.failures = FailureLog()
         self.recorder = recorder
         #: Tokens, cost and the budget, for all streams together.
         self.meter: Meter = meter_for(settings, provider)
@@ -95,6 +106,7 @@ class StreamRuntime(Runtime):
                          resilience=shared.resilience, recorder=shared.recorder)
         self.meter = shared.meter
         self.reseed(seed)
+        self.failures = shared.failures
         self.limiter = shared.limiter
         self.queueing = self.queueing or shared.limiter is not None
         self._breakers = shared.breakers
@@ -109,20 +121,24 @@ class StreamRuntime(Runtime):
             self.outputs.append(escape_surrogates(to_json({} if payload is None else payload)))
         super().emit(name, payload, span)
 
-    def report(self, exc: BaseException) -> None:
+    def report(self, exc: BaseException, where: str | None = None) -> None:
         if isinstance(exc, Stopped):
             return
         exc = self.cx_error(exc)
         err: dict[str, Any]
         if isinstance(exc, CxRuntimeError):
             err = {"type": "runtime", "message": exc.message}
-            where = exc.span(self.spans)
-            if where is not None:
-                err.update(file=where[0], line=where[1], col=where[2])
+            at = exc.span(self.spans)
+            if at is not None:
+                err.update(file=at[0], line=at[1], col=at[2])
         else:
             err = {"type": "internal", "message": f"{type(exc).__name__}: {exc}"}
         self.errors.append(err)
-        super().report(exc)
+        super().report(exc, where)
+
+    def note_failures(self, service: str, span: int, errors: Mapping[str, Any]) -> None:
+        self.failures.add(errors, service, lookup_span(self.spans, span),
+                          f" (record {self.index})")
 
     def pending_own(self) -> list[str]:
         """Names of this stream's emitted handlers still running."""
@@ -186,8 +202,10 @@ class OutputWriteError(Exception):
 class _Writer:
     """Writes each stream's lines with one ``write`` (as streams finish, or in order)."""
 
-    def __init__(self, out: IO[str], *, ordered: bool, done: set[int]) -> None:
+    def __init__(self, out: IO[str], *, ordered: bool, done: set[int],
+                 name: str = "<stdout>") -> None:
         self.out = out
+        self.name = name
         self.ordered = ordered
         self.done = done
         self.next = 0
@@ -257,10 +275,17 @@ class Progress:
         dt = time.monotonic() - self.t0
         return self.done / dt if dt > 0 else 0.0
 
+    def eta(self) -> float | None:
+        """Seconds until every record is done at the rate so far (None: no rate yet)."""
+        rate = self.rate()
+        if rate <= 0:
+            return None
+        return max(0.0, (self.total - self.skipped - self.done) / rate)
+
     def line(self) -> str:
         todo = self.total - self.skipped
         rate = self.rate()
-        eta = (todo - self.done) / rate if rate > 0 else 0.0
+        eta = self.eta() or 0.0
         skipped = f", {self.skipped} skipped (resumed)" if self.skipped else ""
         return (f"cxpar: {self.done}/{todo} records done ({self.failed} failed{skipped}), "
                 f"{rate:.1f}/s, ETA {eta:.0f}s")
@@ -442,7 +467,7 @@ class _Batch:
                         main = self.factory(rt)
                         await main(rt)
                     except Exception as exc:  # noqa: BLE001 - aborts the top level only
-                        rt.report(exc)
+                        rt.report(exc, "at the top level")
                     rt._top_done = True
                     with contextlib.suppress(Stopped):  # ending early (flood, deadline)
                         rt.emit("system.start", {})
@@ -467,7 +492,8 @@ class _Batch:
                          + (f" and {len(pend) - 10} more" if len(pend) > 10 else "")] \
                     if pend else []
                 rt.error_count += 1
-                self.report(render_error(f"record {index}: {msg}", None, {}, notes=notes)
+                self.report(render_error(f"record {index}: {msg}", None, {}, notes=notes,
+                                         code=code_of(msg))
                             + "\n")
                 rt.cancel_all()
         finally:
@@ -542,7 +568,8 @@ def _run_batch(factory: Callable[[Any], Any], spans: Sequence[SpanLike],
     else:
         sink = out
         prints = err  # stdout carries the JSONL results: `print` goes to stderr
-    writer = _Writer(sink, ordered=s.ordered, done=done)
+    writer = _Writer(sink, ordered=s.ordered, done=done,
+                     name=s.output if s.output is not None else "<stdout>")
 
     from .dashboard import console_writer
 
@@ -570,6 +597,8 @@ def _run_batch(factory: Callable[[Any], Any], spans: Sequence[SpanLike],
         update = _noop
 
     loop = new_loop(s.clock, guard_s=s.guard_s)
+    if mon is not None:
+        mon.loop = loop
     batch = _Batch(factory, shared, spans=spans, sources=sources, writer=writer,
                    counts=counts, done=done, stdout=prints, report=report, update=update,
                    monitor=mon)
@@ -625,8 +654,12 @@ def _run_batch(factory: Callable[[Any], Any], spans: Sequence[SpanLike],
             notes=[f"{counts.done} records written; run again with --resume to finish"
                    if s.output else f"{counts.done} records written"]) + "\n")
         return code
-    finish_recorder(recorder, s, err)
-    return budget_outcome(shared.meter, 3 if counts.failed or prior_failed else 0, err)
+    failures = shared.failures
+    if failures:
+        err.write(failures.render(s.strict) + "\n")
+    written = finish_recorder(recorder, s, err)
+    return budget_outcome(shared.meter, 3 if counts.failed or prior_failed or not written
+                          or (s.strict and failures) else 0, err)
 
 
 def _noop() -> None:

@@ -83,6 +83,7 @@ def test_max_tokens_from_run_section_stops_the_run(tmp_path: Path) -> None:
     assert "token budget reached: 64 tokens used" in proc.stderr
     assert "--max-tokens 50" in proc.stderr
     assert "6 service calls not started" in proc.stderr
+    assert "recorded only in `_errors`" not in proc.stderr  # the budget report says it
     assert proc.stdout.splitlines()[-1] == "6 refused"
     assert proc.stdout.count("budget_exceeded") == 6
     t = doc["total"]

@@ -116,7 +116,8 @@ def test_handler_output_before_next_entry(run: Run) -> None:
 def test_bare_expressions(run: Run) -> None:
     assert run("1 + 2") == "3\n"
     assert run("1 + 2;") == "3\n"
-    assert run('"a" + 1') == "a1\n"
+    assert run('"a" + 1') == '"a1"\n'  # a string echoes in its CX/JSON form
+    assert run("_") == '"a1"\n'  # `_` holds the last value
     assert run("[1, 2, {a: null}]") == '[1, 2, {"a": null}]\n'
     assert run("print(1);") == "1\n"          # a call prints only its own output
     assert run("var y = 5;") == ""
@@ -124,7 +125,7 @@ def test_bare_expressions(run: Run) -> None:
 
 def test_service_call_value(run: Run) -> None:
     assert run('var r = think { prompt: "hi" };') == ""
-    assert run("r.result") == "[think] hi\n"
+    assert run("r.result") == '"[think] hi"\n'
 
 
 def test_syntax_error_then_correct(run: Run) -> None:

@@ -23,16 +23,21 @@ def _env(tmp_path: Path) -> dict[str, str]:
                 CXPAR_HISTORY=str(tmp_path / "history"), XDG_DATA_HOME=str(tmp_path))
 
 
-@pytest.fixture
-def repl(tmp_path: Path) -> Iterator[object]:
+def spawn(tmp_path: Path, cwd: Path = ROOT) -> Iterator[object]:
+    """`cxpar repl` in a pseudo-terminal, at its first prompt (ended afterwards)."""
     if not CXPAR.exists():
         pytest.skip("the cxpar script is not installed next to this Python")
     child = pexpect.spawn(str(CXPAR), ["repl"], env=_env(tmp_path), encoding="utf-8",
-                          timeout=TIMEOUT, dimensions=(40, 160), cwd=str(ROOT))
+                          timeout=TIMEOUT, dimensions=(40, 160), cwd=str(cwd))
     child.expect_exact(PROMPT)
     yield child
     if child.isalive():
         child.terminate(force=True)
+
+
+@pytest.fixture
+def repl(tmp_path: Path) -> Iterator[object]:
+    yield from spawn(tmp_path)
 
 
 def enter(child: object, line: str) -> None:
@@ -127,3 +132,53 @@ def test_piped_load_matches_run() -> None:
                          capture_output=True, text=True, timeout=TIMEOUT, cwd=str(ROOT))
     got = _piped(f":load {ex}\n", "--clock", "virtual")
     assert got.stdout == run.stdout
+
+
+def test_auto_indent_and_dedent_on_closing_brace(repl: object, tmp_path: Path) -> None:
+    c = repl
+    enter(c, "on tick (e) {")
+    c.expect_exact("...")
+    enter(c, 'if (e.n > 0) {')
+    c.expect_exact("...")
+    enter(c, 'print("tick " + e.n);')
+    c.expect_exact("...")
+    c.send("}")
+    enter(c, "")
+    c.expect_exact("...")
+    c.send("}")
+    enter(c, "")
+    c.expect_exact(PROMPT)
+    enter(c, "emit tick { n: 1 };")
+    c.expect_exact("tick 1")
+    c.expect_exact(PROMPT)
+    enter(c, ":quit")
+    c.expect(pexpect.EOF)
+    # what was typed flush left was indented one level per open `{`, and `}` dedented
+    assert ('on tick (e) {\n    if (e.n > 0) {\n        print("tick " + e.n);\n    }\n}'
+            in (tmp_path / "history").read_text().replace("\n+", "\n"))
+
+
+def test_load_completes_paths(tmp_path: Path) -> None:
+    (tmp_path / "programs").mkdir()
+    (tmp_path / "programs" / "hello_world.cx").write_text('print("loaded " + "ok");\n',
+                                                         encoding="utf-8")
+    (tmp_path / "programs" / "notes.txt").write_text("x", encoding="utf-8")
+    for child in spawn(tmp_path, cwd=tmp_path):
+        child.send(":load progr\t")  # type: ignore[attr-defined]
+        child.expect_exact("ams")  # type: ignore[attr-defined]  # `programs`, a directory
+        child.send("/\t")  # type: ignore[attr-defined]  # one .cx file (not notes.txt)
+        child.expect_exact("hello_world.cx")  # type: ignore[attr-defined]
+        enter(child, "")
+        child.expect_exact("loaded ok")  # type: ignore[attr-defined]
+        child.expect_exact(PROMPT)  # type: ignore[attr-defined]
+        enter(child, ":quit")
+        child.expect(pexpect.EOF)  # type: ignore[attr-defined]
+
+
+def test_piped_echo_and_last_value(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "cxpar", "repl"], cwd=tmp_path,
+                          input='len("abc")\n"3"\n_ + "!"\nprint("p");\nnull\nvar x = 2;\n',
+                          capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == '3\n"3"\n"3!"\np\n'

@@ -78,5 +78,5 @@ def test_fallback_handler_failure_keeps_the_error_and_is_reported() -> None:
         var r = think { prompt: "x", fallback: bad.fallback };
         print(r.result, r._errors.result.type, r._errors.result.degraded);
     """, fail_rate=1.0)
-    assert r.code == 3 and r.err.count("error: ") == 1
+    assert r.code == 3 and r.err.count("error[") == 1
     assert r.lines == ["null provider null"]

@@ -60,7 +60,7 @@ def test_emit_flood_is_a_runtime_error_naming_the_event(tmp_path: Path, clock: s
     assert_cx_error(r, "event flood: more than 50000 handlers")
     assert "`a.b` is emitted faster" in r.stderr
     assert "p.cx:1:24" in r.stderr  # the emit that crossed the bound
-    assert r.stderr.count("error:") == 1, r.stderr
+    assert r.stderr.count("error[") == 1, r.stderr
 
 
 @pytest.mark.parametrize(("toml", "message"), [

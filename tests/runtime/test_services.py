@@ -179,7 +179,8 @@ def test_retry_after_runtime_error_reports_each_and_counts_attempts() -> None:
         rt.print(p["_errors"])
 
     r = run(main)
-    assert r.code == 3 and n["i"] == 3 and r.err.count("error: boom") == 3
+    assert r.code == 3 and n["i"] == 3 and r.err.count("error[CX500]: boom") == 1
+    assert r.err.count("warning[CX500]: attempt ") == 2  # retried attempts: warnings
     assert r.lines == ['{"k": {"type": "error", "message": "boom", "event": "b", "attempts": 3}}']
 
 

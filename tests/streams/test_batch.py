@@ -126,7 +126,7 @@ def test_partial_outputs_kept_in_error_record(tmp_path: Path) -> None:
     assert line["error"]["type"] == "runtime"
     assert "null" in line["error"]["message"]
     assert line["partial"] == [{"step": 1}]
-    assert "record 0: error:" in res.stderr
+    assert "record 0: error[CX501]:" in res.stderr
 
 
 def test_print_goes_to_stderr_without_output_file(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from cxpar.runtime.dashboard import Monitor
+from cxpar.runtime.dashboard import Monitor, RateMeter
 from cxpar.runtime.limits import CircuitBreaker, Limiter
 from cxpar.runtime.streams import Progress
 from cxpar.runtime.tracing import Recorder
@@ -56,6 +56,8 @@ def test_monitor_view_fields() -> None:
                   batch=counts, runtimes=[FakeRt(3, 10, 1), FakeRt(2, 5, 0)])
     snap = mon.snapshot()
     assert snap["handlers"] == {"active": 5, "completed": 15 + 40, "failed": 1 + 1}
+    eta = snap["streams"].pop("eta_s")
+    assert eta is not None and eta > 0  # 60 records left at the rate so far
     assert snap["streams"] == {"in_flight": 12, "done": 30, "failed": 2, "total": 90}
     assert snap["breakers"] == {"think": "open", "infer": "closed"}
     assert snap["adaptive"] == {"think": {"limit": 3, "active": 2, "queued": 0}}
@@ -67,7 +69,7 @@ def test_monitor_view_fields() -> None:
                              "max_stream": "record 7"}
     text = render(mon)
     for needle in ("cxpar dashboard", "handlers  active 5  completed 55  failed 2",
-                   "streams   in flight 12  done 30/90  failed 2", "limit  8/8 running",
+                   "streams   in flight 12  done 30/90  failed 2  ·  ETA", "limit  8/8 running",
                    "(fifo order)", "wait p95 ms", "1500.0",
                    "queue wait  2 streams waited, mean 1000 ms, longest 1500 ms (record 7)",
                    "adaptive limit think  2/3 running, 0 queued",
@@ -119,8 +121,9 @@ def test_dashboard_in_a_batch_run(tmp_path: Path) -> None:
     res = run_batch_cx(prog, inp, streams=10, dashboard=True, critical=["think"])
     assert res.code == 0
     assert len(res.lines) == 50
-    # non-TTY: the final frame is printed once at the end
-    assert "streams   in flight 0  done 50/50  failed 0" in res.stderr
+    # non-TTY: the final frame is printed once at the end; nothing is left in flight
+    assert "streams   in flight 0  done 50/50  failed 0  ·  ETA 0s" in res.stderr
+    assert "tasks in flight 0" in res.stderr
     assert "completed" in res.stderr and "think" in res.stderr and "await" in res.stderr
 
 
@@ -130,5 +133,19 @@ def test_dashboard_cli_single_run() -> None:
     expected = (ROOT / "examples" / "support_triage.out").read_text()
     assert proc.stdout == expected  # stdout unchanged
     for needle in ("cxpar dashboard", "handlers  active 0", "think", "infer", "closed",
-                   "critical path"):
+                   "critical path", "tasks in flight 0"):
         assert needle in proc.stderr, proc.stderr
+
+
+def test_calls_per_second_never_reads_zero_between_bursts() -> None:
+    """Calls that finish in bursts (every 800 ms) keep a steady rate, not 0.0 between."""
+    meter = RateMeter(0.0)
+    rates = []
+    done = 0
+    for frame in range(1, 60):  # 4 Hz frames over ~15 s
+        now = frame * 0.25
+        done = 10 * int(now / 0.8)  # 10 calls finish at 0.8 s, 1.6 s, ...
+        rates.append(meter.rate(now, done))
+    assert all(r > 0 for r in rates[4:])  # from the first burst on
+    assert 10 < rates[-1] < 15  # ≈ 12.5 calls/s
+    assert meter.rate(30.0, done) == 0.0  # nothing for a whole window: really idle
