@@ -575,7 +575,7 @@ class PyGen:
         if name == "len":
             return self.helper(V, "len_", arg(0), span)
         if name == "str":
-            return self.helper(V, "str_", arg(0))
+            return self.helper(V, "str_", arg(0), span)
         if name == "num":
             return self.helper(V, "num", arg(0))
         if name == "keys":

@@ -28,6 +28,12 @@ class CxRuntimeError(Exception):
         self.span_id = span_id
         self.where = where
 
+    def at(self, span_id: int) -> CxRuntimeError:
+        """This error, located at ``span_id`` unless it already has a location."""
+        if self.span_id != NO_SPAN_ID or self.where is not None:
+            return self
+        return CxRuntimeError(self.message, span_id)
+
     def span(self, spans: Sequence[SpanLike]) -> tuple[str, int, int, int, int] | None:
         """Where the error happened, as a span tuple (None if unknown)."""
         return self.where if self.where is not None else lookup_span(spans, self.span_id)

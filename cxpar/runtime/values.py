@@ -15,6 +15,12 @@ from typing import Any
 
 from .errors import NO_SPAN_ID, CxRuntimeError
 
+#: The longest string a program may build (``+``) or print (as JSON), in characters:
+#: like JavaScript engines' maximum string length (V8: 2^29 - 24), it turns runaway
+#: growth (``s = s + s``, printing a value that shares parts 2^40 times) into a CX error
+#: long before the machine runs out of memory (Linux overcommits: no ``MemoryError``).
+MAX_STRING = 1 << 28
+
 __all__ = [
     "Instance", "add", "sub", "mul", "div", "mod", "neg", "pos", "not_", "lt", "le", "gt",
     "ge", "eq", "ne", "truthy", "get_prop", "set_prop", "get_index", "set_index", "to_str",
@@ -105,46 +111,111 @@ def fmt_num(x: float) -> str:
     return sign + s
 
 
-def _json_into(v: Any, out: list[str]) -> None:
+def _too_long(what: str) -> CxRuntimeError:
+    return CxRuntimeError(f"{what} would be longer than {MAX_STRING:,} characters (the "
+                          "longest string a program may build)")
+
+
+class _JsonOut:
+    """Where :func:`_json_into` writes: small parts, joined into chunks every few
+    thousand (so memory stays about one byte per character, not a list entry each), and
+    the characters left (so a value shared by many parents cannot print forever: once
+    the output passes 1 MiB, :func:`_min_json_size` sizes the whole value at once)."""
+
+    __slots__ = ("parts", "chunks", "left", "root")
+
+    def __init__(self, root: Any) -> None:
+        self.parts: list[str] = []
+        self.chunks: list[str] = []
+        self.left = MAX_STRING
+        self.root = root
+
+    def spend(self, n: int) -> None:
+        self.left -= n
+        if self.left < 0:
+            raise _too_long("the printed value")
+        if len(self.parts) > 4096:
+            self.chunks.append("".join(self.parts))
+            self.parts.clear()
+            if self.root is not None and MAX_STRING - self.left > 1 << 20:
+                root, self.root = self.root, None  # once per value
+                if _min_json_size(root, {}) > MAX_STRING:
+                    raise _too_long("the printed value")
+
+    def text(self) -> str:
+        return "".join(self.chunks) + "".join(self.parts)
+
+
+def _min_json_size(v: Any, seen: dict[int, int]) -> int:
+    """A lower bound of ``v``'s JSON length, each shared container sized once (linear in
+    the distinct containers, however often they are shared)."""
     t = type(v)
     if t is str:
-        out.append(json.dumps(v, ensure_ascii=False))
+        return len(v) + 2
+    if t is list or t is dict or t is Instance:
+        known = seen.get(id(v))
+        if known is not None:
+            return known
+        if t is list:
+            n = 2 * len(v) + sum(_min_json_size(x, seen) for x in v)
+        else:
+            d = v.fields if t is Instance else v
+            n = 2 + sum(len(str(k)) + 6 + _min_json_size(x, seen) for k, x in d.items())
+        seen[id(v)] = n
+        return n
+    return 1
+
+
+def _json_into(v: Any, out: _JsonOut) -> None:
+    t = type(v)  # `out.parts` is one list for the whole run (`spend` clears it in place)
+    parts = out.parts
+    if t is str:
+        s = json.dumps(v, ensure_ascii=False)
+        out.spend(len(s))
+        parts.append(s)
     elif t is float or t is int:
-        out.append(fmt_num(v) if math.isfinite(v) else "null")
+        s = fmt_num(v) if math.isfinite(v) else "null"
+        out.left -= len(s)  # checked by the next container or string
+        parts.append(s)
     elif v is None:
-        out.append("null")
+        parts.append("null")
     elif t is bool:
-        out.append("true" if v else "false")
+        parts.append("true" if v else "false")
     elif t is list:
-        out.append("[")
+        out.spend(2 * len(v) + 2)  # brackets, separators and at least one per item
+        parts.append("[")
         for i, item in enumerate(v):
             if i:
-                out.append(", ")
+                parts.append(", ")
             _json_into(item, out)
-        out.append("]")
+        parts.append("]")
     elif t is dict or t is Instance:
         d = v.fields if t is Instance else v
-        out.append("{")
+        out.spend(6 * len(d) + 2)  # braces, quotes, separators and one per item
+        parts.append("{")
         for i, (k, item) in enumerate(d.items()):
             if i:
-                out.append(", ")
-            out.append(json.dumps(str(k), ensure_ascii=False))
-            out.append(": ")
+                parts.append(", ")
+            key = json.dumps(str(k), ensure_ascii=False)
+            out.spend(len(key))
+            parts.append(key)
+            parts.append(": ")
             _json_into(item, out)
-        out.append("}")
+        parts.append("}")
     else:
-        out.append(json.dumps(type_name(v)))
+        parts.append(json.dumps(type_name(v)))
 
 
 def to_json(v: Any) -> str:
-    """One-line JSON (``", "`` and ``": "``), JS number format, NaN/Infinity as null."""
-    out: list[str] = []
+    """One-line JSON (``", "`` and ``": "``), JS number format, NaN/Infinity as null;
+    at most :data:`MAX_STRING` characters (else a CX error)."""
+    out = _JsonOut(v)
     try:
         _json_into(v, out)
     except RecursionError:
         raise CxRuntimeError("cannot print a value nested this deeply (or one that "
                              "contains itself)") from None
-    return "".join(out)
+    return out.text()
 
 
 def to_str(v: Any) -> str:
@@ -185,11 +256,21 @@ def add(a: Any, b: Any, span: int = NO_SPAN_ID) -> Any:
     ta, tb = type(a), type(b)
     if (ta is float or ta is int) and (tb is float or tb is int):
         return a + b
-    if ta is str:
-        return a + (b if tb is str else to_str(b))
-    if tb is str:
-        return to_str(a) + b
-    raise _arith_error("+", a, b, span)
+    try:
+        if ta is str:
+            if tb is not str:
+                b = to_str(b)
+        elif tb is str:
+            a = to_str(a)
+        else:
+            raise _arith_error("+", a, b, span)
+    except CxRuntimeError as exc:
+        raise exc.at(span) from None
+    if len(a) + len(b) > MAX_STRING:
+        raise CxRuntimeError(
+            f"string too long: `+` would build {len(a) + len(b):,} characters (the longest "
+            f"string a program may build is {MAX_STRING:,})", span)
+    return a + b
 
 
 def sub(a: Any, b: Any, span: int = NO_SPAN_ID) -> Any:
@@ -417,9 +498,12 @@ def len_(v: Any, span: int = NO_SPAN_ID) -> float:
     raise CxRuntimeError(f"len() of {type_name(v)}", span)
 
 
-def str_(v: Any) -> str:
+def str_(v: Any, span: int = NO_SPAN_ID) -> str:
     """``str``: the printed form."""
-    return to_str(v)
+    try:
+        return to_str(v)
+    except CxRuntimeError as exc:
+        raise exc.at(span) from None
 
 
 _NUM_RE = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?\Z")

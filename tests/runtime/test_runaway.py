@@ -9,6 +9,7 @@ deadline programs end.
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import signal
@@ -162,13 +163,50 @@ def test_new_in_realize_recursing_is_a_runtime_error(tmp_path: Path) -> None:
 
 
 def test_runaway_string_growth_is_a_runtime_error(tmp_path: Path) -> None:
+    # No memory limit: Linux overcommits, so only the string bound stops this early.
+    text = 'var s = "xxxxxxxxxxxxxxxx";\nwhile (true) { s = s + s; }\n'
+    r = cxpar(tmp_path, text)
+    assert_cx_error(r, "string too long: `+` would build 536,870,912 characters")
+    assert "p.cx:2:20" in r.stderr
+
+
+@pytest.mark.parametrize(("use", "where"), [
+    ("print(o);", "p.cx:3:1"), ("var t = \"a\" + o;", "p.cx:3:9"),
+    ("var t = str(o);", "p.cx:3:9"),
+])
+def test_printing_a_value_shared_2_to_the_40_times_is_a_runtime_error(
+        tmp_path: Path, use: str, where: str) -> None:
+    # 40 objects, each holding the previous one twice: printed, 2^40 leaves.
+    text = ('var o = {x: 1}; var i = 0;\nwhile (i < 40) { o = {a: o, b: o}; i += 1; }\n'
+            + use + "\n")
+    r = cxpar(tmp_path, text, timeout=60)
+    assert_cx_error(r, "the printed value would be longer than 268,435,456 characters")
+    assert where in r.stderr
+
+
+def test_a_record_whose_output_is_too_long_fails_alone(tmp_path: Path) -> None:
+    records = tmp_path / "r.jsonl"
+    records.write_text('{"n": 1}\n{"n": 40}\n{"n": 2}\n')
+    text = ("on input.record (e) { var o = {x: 1}; var i = 0;\n"
+            "  while (i < e.n) { o = {a: o, b: o}; i += 1; }\n"
+            "  emit output.record { n: e.n, o: o }; }\n")
+    r = cxpar(tmp_path, text, "--input", str(records), "--no-progress", timeout=60)
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [line["index"] for line in lines] == [0, 1, 2], r.stderr
+    assert lines[0]["output"]["n"] == 1 and lines[2]["output"]["n"] == 2
+    assert "longer than 268,435,456 characters" in lines[1]["error"]["message"]
+
+
+def test_running_out_of_memory_is_a_runtime_error(tmp_path: Path) -> None:
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
 
-    text = 'var s = "xxxxxxxxxxxxxxxx";\nwhile (true) { s = s + s; }\n'
-    r = cxpar(tmp_path, text, preexec=limit)
+    # Each string is below the length bound; together they pass the 1 GiB limit.
+    text = ('var s = "x"; var i = 0; while (i < 20) { s = s + s; i += 1; }\n'
+            'var a = []; i = 0;\nwhile (true) { a[i] = s + i; i += 1; }\n')
+    r = cxpar(tmp_path, text, preexec=limit, env=NO_LIMITS)
     assert_cx_error(r, "out of memory: a value grew too large")
-    assert "p.cx:2:20" in r.stderr
+    assert "p.cx:3:" in r.stderr
 
 
 def test_a_lone_surrogate_is_never_a_crash(tmp_path: Path) -> None:
