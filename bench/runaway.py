@@ -71,7 +71,7 @@ def run(mode: str) -> list[Row]:
                     check=lambda x: x <= limit, on="value")
             for name in PROGRAMS]
     if "flood_guard" in res:
-        rows.append(compare("runaway.flood_guard_s", {"bound": "default (1 000 000)"},
+        rows.append(compare("runaway.flood_guard_s", {"bound": "default (500 000)"},
                             res["flood_guard"], None, "s",
                             target="a doubling emit flood ends within seconds (≤ 10)",
                             check=lambda x: x <= 10, on="value"))

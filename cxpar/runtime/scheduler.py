@@ -42,9 +42,9 @@ __all__ = ["Runtime", "ClassDef", "PLUGIN_SERVICES", "service", "FLOOD_LIMIT"]
 
 def _flood_limit() -> int:
     try:
-        return max(1, int(os.environ.get("CXPAR_FLOOD_LIMIT", "1000000")))
+        return max(1, int(os.environ.get("CXPAR_FLOOD_LIMIT", "500000")))
     except ValueError:
-        return 1_000_000
+        return 500_000
 
 
 #: ``new`` nested inside ``realize`` (in one task) at most this deep: far below Python's
@@ -52,7 +52,8 @@ def _flood_limit() -> int:
 MAX_NEW_NESTING = 200
 
 #: Handlers queued or running at once in one program (or stream) before ``emit`` calls
-#: it an event flood (``CXPAR_FLOOD_LIMIT``): 10x the biggest fan-out we benchmark.
+#: it an event flood (``CXPAR_FLOOD_LIMIT``): 2.5x the biggest emit loop we benchmark
+#: (200 000) and 5x the biggest fan-out; a doubling flood reaches it in seconds.
 FLOOD_LIMIT = _flood_limit()
 
 #: Plug-in services: name → (stem, implementation or None to use the provider).
