@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,6 +33,14 @@ def cxpar(tmp_path: Path, text: str, *args: str, env: dict[str, str] | None = No
     return subprocess.run([str(CXPAR), "run", str(src), *args], capture_output=True,
                           text=True, timeout=timeout, env={**os.environ, **(env or {})},
                           preexec_fn=preexec)  # type: ignore[arg-type]
+
+
+def batch(tmp_path: Path, text: str, records: list[str], *args: str,
+          **kw: Any) -> subprocess.CompletedProcess[str]:
+    """``cxpar run`` over ``records`` (JSON lines), results on stdout."""
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(f"{line}\n" for line in records))
+    return cxpar(tmp_path, text, "--input", str(path), "--no-progress", *args, **kw)
 
 
 def assert_cx_error(r: subprocess.CompletedProcess[str], message: str) -> None:
@@ -185,12 +194,11 @@ def test_printing_a_value_shared_2_to_the_40_times_is_a_runtime_error(
 
 
 def test_a_record_whose_output_is_too_long_fails_alone(tmp_path: Path) -> None:
-    records = tmp_path / "r.jsonl"
-    records.write_text('{"n": 1}\n{"n": 40}\n{"n": 2}\n')
     text = ("on input.record (e) { var o = {x: 1}; var i = 0;\n"
             "  while (i < e.n) { o = {a: o, b: o}; i += 1; }\n"
             "  emit output.record { n: e.n, o: o }; }\n")
-    r = cxpar(tmp_path, text, "--input", str(records), "--no-progress", timeout=60)
+    r = batch(tmp_path, text, ['{"n": 1}', '{"n": 40}', '{"n": 2}'], "--ordered", timeout=60)
+    assert r.returncode == 3, r.stderr
     lines = [json.loads(line) for line in r.stdout.splitlines()]
     assert [line["index"] for line in lines] == [0, 1, 2], r.stderr
     assert lines[0]["output"]["n"] == 1 and lines[2]["output"]["n"] == 2
@@ -225,10 +233,8 @@ def test_a_lone_surrogate_is_never_a_crash(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------ batches
 
 def test_streams_far_above_the_record_count(tmp_path: Path) -> None:
-    records = tmp_path / "r.jsonl"
-    records.write_text("".join(f'{{"n": {i}}}\n' for i in range(50)))
-    r = cxpar(tmp_path, "on input.record (e) { emit output.record { n: e.n }; }\n",
-              "--input", str(records), "--streams", "1000000", "--no-progress")
+    r = batch(tmp_path, "on input.record (e) { emit output.record { n: e.n }; }\n",
+              [f'{{"n": {i}}}' for i in range(50)], "--streams", "1000000")
     assert r.returncode == 0, r.stderr
     assert len(r.stdout.splitlines()) == 50
     # A million idle workers would take gigabytes; 50 take nothing.
@@ -237,13 +243,11 @@ def test_streams_far_above_the_record_count(tmp_path: Path) -> None:
 
 
 def test_a_flooding_record_fails_alone(tmp_path: Path) -> None:
-    records = tmp_path / "r.jsonl"
-    records.write_text('{"flood": false}\n{"flood": true}\n{"flood": false}\n')
     text = ("on a.b (e) { emit a.b; emit a.b; }\n"
             "on input.record (e) { if (e.flood) { emit a.b; } "
             "emit output.record { ok: true }; }\n")
-    r = cxpar(tmp_path, text, "--clock", "virtual", "--input", str(records), "--ordered",
-              "--no-progress", env={"CXPAR_FLOOD_LIMIT": "20000"})
+    r = batch(tmp_path, text, ['{"flood": false}', '{"flood": true}', '{"flood": false}'],
+              "--clock", "virtual", "--ordered", env={"CXPAR_FLOOD_LIMIT": "20000"})
     lines = r.stdout.splitlines()
     assert r.returncode == 3, r.stderr
     assert lines[0] == '{"index": 0, "output": {"ok": true}}'
