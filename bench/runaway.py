@@ -27,18 +27,16 @@ PROGRAMS = {
 
 def measure(timeout_ms: float, reps: int, flood: bool) -> dict[str, list[float]]:
     """(child) wall seconds per repetition of each program under ``timeout_ms``."""
-    import os
-
     from cxpar.runtime.settings import RunSettings
     from cxpar.runtime.standalone import run_factory
 
-    os.environ["CXPAR_LOOP_LIMIT_S"] = "3600"  # only the deadline may end the loops
     out: dict[str, list[float]] = {}
     for name, text in PROGRAMS.items():
         compiled = compile_cx(text)
         for _ in range(reps):
             err = io.StringIO()
-            settings = RunSettings(clock="real", timeout_ms=timeout_ms)
+            # only the deadline may end the loops
+            settings = RunSettings(clock="real", timeout_ms=timeout_ms, loop_limit_s=3600)
             t0 = time.perf_counter()
             code = run_factory(compiled.program, compiled.spans, compiled.sources, settings,
                                stdout=io.StringIO(), stderr=err)

@@ -37,24 +37,13 @@ from .settings import RunSettings
 from .tracing import SPAN, Recorder, Span, label_of
 from .values import Instance, to_str, type_name
 
-__all__ = ["Runtime", "ClassDef", "PLUGIN_SERVICES", "service", "FLOOD_LIMIT"]
-
-
-def _flood_limit() -> int:
-    try:
-        return max(1, int(os.environ.get("CXPAR_FLOOD_LIMIT", "500000")))
-    except ValueError:
-        return 500_000
+__all__ = ["Runtime", "ClassDef", "PLUGIN_SERVICES", "service"]
 
 
 #: ``new`` nested inside ``realize`` (in one task) at most this deep: far below Python's
 #: recursion limit, also in a standalone module.
 MAX_NEW_NESTING = 200
 
-#: Handlers queued or running at once in one program (or stream) before ``emit`` calls
-#: it an event flood (``CXPAR_FLOOD_LIMIT``): 2.5x the biggest emit loop we benchmark
-#: (200 000) and 5x the biggest fan-out; a doubling flood reaches it in seconds.
-FLOOD_LIMIT = _flood_limit()
 
 #: Plug-in services: name → (stem, implementation or None to use the provider).
 PLUGIN_SERVICES: dict[str, tuple[str, Callable[..., Awaitable[Any]] | None]] = {}
@@ -159,7 +148,7 @@ class Runtime:
         self.main_task: asyncio.Task[Any] | None = None
         #: Ends the program's wait (reschedules its timeout to now); set by its runner.
         self.on_stop: Callable[[], None] | None = None
-        self.flood_limit = FLOOD_LIMIT
+        self.flood_limit = settings.flood_limit
         self._emits = 0
         #: Service calls, awaits and ``new`` started (points where CX code may suspend):
         #: a loop that sees this change is not keeping the event loop busy.
@@ -297,7 +286,8 @@ class Runtime:
         self.report(CxRuntimeError(
             f"event flood: more than {self.flood_limit} handlers queued or running at once; "
             f"`{name}` is emitted faster than its handlers finish "
-            "(set CXPAR_FLOOD_LIMIT to change the limit)", span))
+            "(set `flood_limit` in [run] of cxpar.toml or CXPAR_FLOOD_LIMIT to change "
+            "the limit)", span))
         self.stop("flood")
         raise Stopped
 

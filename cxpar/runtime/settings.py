@@ -284,6 +284,15 @@ class RunSettings:
                           help="Code generator for the dispatch layer.")
     streams: int = option(100, toml="run.streams", env="CXPAR_STREAMS", cli="--streams",
                           kind="int", help="Batch run: streams in flight at once.")
+    loop_limit_s: float = option(20.0, toml="run.loop_limit_s", env="CXPAR_LOOP_LIMIT_S",
+                                 kind="float",
+                                 help="Real seconds a loop may keep the event loop busy "
+                                      "without reaching a service call, `await` or `new` "
+                                      "(then a CX runtime error at the loop).")
+    flood_limit: int = option(500_000, toml="run.flood_limit", env="CXPAR_FLOOD_LIMIT",
+                              kind="int",
+                              help="Handlers queued or running at once (a batch: per "
+                                   "stream) before `emit` calls it an event flood.")
     # [sim]
     latency: dict[str, float] = option(factory=dict, toml="sim.latency", cli="--latency",
                                        kind="latency",
@@ -445,6 +454,8 @@ class RunSettings:
         _number(self, "max_concurrency", low=1, whole=True, optional=True)
         _choice(self, "backend", ("python", "llvm"))
         _number(self, "streams", low=1, whole=True)
+        _number(self, "loop_limit_s", above=0)
+        _number(self, "flood_limit", low=1, whole=True)
         _number_map(self, "latency", positive=False)
         _number(self, "fail_rate", low=0, high=1)
         _number(self, "timeout_rate", low=0, high=1)

@@ -44,10 +44,21 @@ _STANDALONE = {"--clock": "clock", "--seed": "seed", "--latency": "latency",
                "--journal": "journal", "--replay": "replay"}
 
 
+#: Settings the standalone module takes from the environment only (name → parser).
+_STANDALONE_ENV = {"loop_limit_s": float, "flood_limit": int}
+
+
 def standalone_settings(ns: argparse.Namespace) -> RunSettings:
     """The :class:`RunSettings` of a standalone run (SettingsError if a value is bad)."""
     top: dict[str, Any] = {}
     prov: dict[str, Any] = {}
+    for name, parse in _STANDALONE_ENV.items():
+        var = RunSettings.__dataclass_fields__[name].metadata["env"]
+        if os.environ.get(var):
+            try:
+                top[name] = parse(os.environ[var])
+            except ValueError:
+                raise SettingsError(var, f"expected a number, got `{os.environ[var]}`") from None
     for flag, name in _STANDALONE.items():
         value = getattr(ns, flag[2:].replace("-", "_"))
         if name.startswith("provider."):

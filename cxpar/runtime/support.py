@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any, NoReturn
 
@@ -40,26 +39,21 @@ def set_global(ns: dict[str, Any], name: str, value: Any) -> Any:
     return value
 
 
-def _loop_limit_s() -> float:
-    try:
-        return float(os.environ.get("CXPAR_LOOP_LIMIT_S", "20"))
-    except ValueError:
-        return 20.0
-
-
-LOOP_LIMIT_S = _loop_limit_s()
+#: The default of ``RunSettings.loop_limit_s`` (a loop with no runtime uses it).
+LOOP_LIMIT_S = 20.0
 
 
 class LoopGuard:
     """Iteration counter of one loop; see :func:`loop_tick`."""
 
-    __slots__ = ("count", "started", "rt", "seen")
+    __slots__ = ("count", "started", "rt", "seen", "limit_s")
 
     def __init__(self, rt: Any = None) -> None:
         self.count = 0
         self.started = time.monotonic()
         self.rt = rt
         self.seen = rt.suspensions if rt is not None else 0
+        self.limit_s = rt.settings.loop_limit_s if rt is not None else LOOP_LIMIT_S
 
     def check(self, span: int) -> None:
         """Stop the loop if the program is ending or the loop kept the event loop busy
@@ -73,10 +67,11 @@ class LoopGuard:
                 self.seen = rt.suspensions
                 self.started = now
                 return
-        if now - self.started > LOOP_LIMIT_S:
+        if now - self.started > self.limit_s:
             raise CxRuntimeError(
-                f"loop ran for more than {LOOP_LIMIT_S:g} s without finishing "
-                "(set CXPAR_LOOP_LIMIT_S to change the limit)", span)
+                f"loop ran for more than {self.limit_s:g} s without finishing (set "
+                "`loop_limit_s` in [run] of cxpar.toml or CXPAR_LOOP_LIMIT_S to change the "
+                "limit)", span)
 
 
 def loop_start(rt: Any = None) -> LoopGuard:
@@ -90,7 +85,7 @@ def loop_tick(guard: LoopGuard, span: int) -> LoopGuard:
     A loop that never reaches a service call blocks the event loop, so neither
     ``--timeout``, Ctrl-C nor the virtual clock's guard could stop it otherwise: the
     loop ends when the program's real-clock deadline passes, on the first Ctrl-C, and
-    (as a CX runtime error at the loop) after ``LOOP_LIMIT_S`` real seconds.
+    (as a CX runtime error at the loop) after ``RunSettings.loop_limit_s`` real seconds.
     """
     guard.count += 1
     if not guard.count & 0x3F:
