@@ -53,7 +53,6 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "run.backend": ('"llvm"', "llvm"),
     "run.streams": ("9", 9),
     "run.journal": ('"/nonexistent/j.db"', "/nonexistent/j.db"),
-
     "run.loop_limit_s": ("2.5", 2.5),  # behaviour: tests/runtime/test_runaway.py
     "run.flood_limit": ("1000", 1000),
     "sim.latency": ("{ think = 5 }", {"think": 5.0}),

@@ -247,12 +247,19 @@ def test_a_lone_surrogate_is_never_a_crash(tmp_path: Path) -> None:
     r = cxpar(tmp_path, 'print("ok");\nvar s = "a\\ud800";\nprint(s);\n')
     assert r.returncode == 1 and "CX105" in r.stderr and "p.cx:2:" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr and r.stdout == ""
-    records = tmp_path / "r.jsonl"
-    records.write_text('{"s": "a\\ud800"}\n')
-    r = cxpar(tmp_path, 'on input.record (e) {\n  print(e.s);\n}\n',
-              "--input", str(records), "--no-progress")
+    r = batch(tmp_path, 'on input.record (e) {\n  print(e.s);\n}\n', ['{"s": "a\\ud800"}'])
     assert r.returncode == 0 and "a\\ud800" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_printing_a_lone_surrogate_is_a_runtime_error(tmp_path: Path) -> None:
+    # A CX string cannot hold one (CX105); a JSON record can.
+    text = "on input.record (e) {\n  print(e.s);\n}\n"
+    r = batch(tmp_path, text, ['{"s": "ok"}', '{"s": "a\\ud800"}'], "--ordered",
+              "--output", str(tmp_path / "out.jsonl"))
+    assert_cx_error(r, "cannot print \\ud800")
+    assert "p.cx:2:3" in r.stderr
+    assert r.stdout == "ok\n"
 
 
 # ------------------------------------------------------------------------ batches
