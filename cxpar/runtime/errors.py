@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -39,6 +40,14 @@ class CxRuntimeError(Exception):
         if self.span_id != NO_SPAN_ID or self.where is not None:
             return self
         return CxRuntimeError(self.message, span_id)
+
+    def at(self, span_id: int) -> CxRuntimeError:
+        """This error, located at ``span_id`` unless it already has a location."""
+        if self.span_id != NO_SPAN_ID or self.where is not None:
+            return self
+        located = copy.copy(self)  # every other attribute (a code, …) stays
+        located.span_id = span_id
+        return located
 
     def span(self, spans: Sequence[SpanLike]) -> tuple[str, int, int, int, int] | None:
         """Where the error happened, as a span tuple (None if unknown)."""

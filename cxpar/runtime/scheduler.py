@@ -237,9 +237,7 @@ class Runtime:
         try:
             text = " ".join([to_str(a) for a in args]) + "\n"
         except CxRuntimeError as exc:
-            if exc.span_id == NO_SPAN_ID:
-                raise CxRuntimeError(exc.message, span) from None
-            raise
+            raise exc.at(span) from None
         try:
             self.stdout.write(text)
         except UnicodeEncodeError as exc:
