@@ -253,6 +253,8 @@ class Progress:
         self.failed = 0
         self.active = 0
         self.t0 = time.monotonic()
+        #: Records finished per worker (``--executor ray``; empty for the local one).
+        self.workers: dict[str, int] = {}
 
     def rate(self) -> float:
         dt = time.monotonic() - self.t0
@@ -264,7 +266,15 @@ class Progress:
         eta = (todo - self.done) / rate if rate > 0 else 0.0
         skipped = f", {self.skipped} skipped (resumed)" if self.skipped else ""
         return (f"cxpar: {self.done}/{todo} records done ({self.failed} failed{skipped}), "
-                f"{rate:.1f}/s, ETA {eta:.0f}s")
+                f"{rate:.1f}/s, ETA {eta:.0f}s{self.worker_rates()}")
+
+    def worker_rates(self) -> str:
+        """``; workers w1 10.2/s, w2 9.8/s`` (throughput per worker), or nothing."""
+        if not self.workers:
+            return ""
+        dt = max(time.monotonic() - self.t0, 1e-9)
+        return "; workers " + ", ".join(f"{name} {n / dt:.1f}/s"
+                                        for name, n in self.workers.items())
 
 
 class _PlainProgress:
@@ -642,6 +652,10 @@ def _run_batch(factory: Callable[[Any], Any], spans: Sequence[SpanLike],
             notes=[f"{counts.done} records written; run again with --resume to finish"
                    if s.output else f"{counts.done} records written"]) + "\n")
         return code
+    if s.stats:
+        line = executor.summary()
+        if line:
+            err.write(line + "\n")
     finish_recorder(recorder, s, err)
     return budget_outcome(shared.meter, 3 if counts.failed or prior_failed else 0, err)
 

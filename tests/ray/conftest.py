@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +19,8 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT_S = 180.0
+if str(ROOT) not in sys.path:  # bench.ray_executor starts the head for benches and tests
+    sys.path.insert(0, str(ROOT))
 
 
 def _ray_installed() -> bool:
@@ -36,44 +34,10 @@ def ray_address() -> Iterator[str]:
     """Start a 2-CPU Ray head on a free port; yield its address; stop it."""
     if not _ray_installed():
         pytest.skip("Ray is not installed: pip install -e '.[test]' (or 'cxpar[ray]')")
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
-         "--port=0", "--num-cpus=2", "--include-dashboard=false",
-         "--disable-usage-stats"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-        start_new_session=True)
-    address = None
-    seen: list[str] = []
-    deadline = time.monotonic() + START_TIMEOUT_S
-    assert proc.stdout is not None
-    try:
-        for line in proc.stdout:
-            seen.append(line)
-            m = re.search(r"--address='([^']+)'", line)
-            if m:
-                address = m.group(1)
-                break
-            if time.monotonic() > deadline:
-                break
-        if address is None:
-            raise RuntimeError("ray start --head did not start:\n" + "".join(seen[-30:]))
+    from bench.ray_executor import local_head
+
+    with local_head(2) as address:
         yield address
-    finally:
-        _stop(proc)
-
-
-def _stop(proc: subprocess.Popen[str]) -> None:
-    """SIGTERM the ``ray start --block`` process (it stops the cluster it started)."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-    if proc.stdout is not None:
-        proc.stdout.close()
 
 
 def cli(*args: str, timeout: float = 240, env: dict[str, str] | None = None,

@@ -38,6 +38,8 @@ class Executor(Protocol):
 
     def close(self) -> None: ...
 
+    def summary(self) -> str: ...
+
 
 class LocalExecutor:
     """Every stream on the batch's own event loop, in this process (the default)."""
@@ -50,6 +52,10 @@ class LocalExecutor:
 
     def close(self) -> None:
         pass
+
+    def summary(self) -> str:
+        """Nothing to add to ``--stats``."""
+        return ""
 
 
 def executor_for(settings: RunSettings, sources: Mapping[str, str], todo: int) -> Executor:

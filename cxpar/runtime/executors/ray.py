@@ -23,6 +23,7 @@ import math
 import os
 import socket
 import sys
+import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -118,6 +119,8 @@ class _Worker:
         self.pid = 0
         self.alive = True
         self.failures = 0  # chunks lost in a row
+        self.lost = 0  # chunks lost in all
+        self.host = ""
 
 
 class _Queue:
@@ -173,13 +176,15 @@ class RayExecutor:
         self.started_ray = False
         self.workers: list[_Worker] = []
         self.attempts: dict[int, int] = {}
-        #: Records finished per worker (progress and the dashboard show rates).
-        self.done_by: dict[str, int] = {}
+        #: Seconds: Ray started or joined, workers ready, records done (``summary``).
+        self.times: dict[str, float] = {}
+        self.rerun = 0
 
     # ---------------------------------------------------------------- start / close
     def start(self) -> None:
         """Start or join Ray and create the worker actors (not yet waiting for them)."""
         s = self.settings
+        t0 = time.monotonic()
         if s.ray_address and s.ray_address != "auto":
             _token_auth_env()  # before Ray reads its configuration
         import ray
@@ -202,6 +207,8 @@ class RayExecutor:
                 else "a local Ray runtime"
             raise ExecutorError(f"cannot start or join {where}: "
                                 f"{type(exc).__name__}: {_first_line(exc)}") from None
+        self.times["ray_s"] = time.monotonic() - t0
+        self._t = time.monotonic()
         cpus = float(ray.cluster_resources().get("CPU", 1.0))
         n = s.workers if s.workers is not None else max(1, int(cpus))
         n = max(1, min(n, self.todo))
@@ -219,7 +226,6 @@ class RayExecutor:
             name = f"w{i + 1}"
             handle = actor.remote(self.source, worker_settings, slots, name)
             self.workers.append(_Worker(name, handle, slots))
-            self.done_by[name] = 0
 
     def close(self) -> None:
         """Stop the workers; shut Ray down (a cluster we joined keeps running)."""
@@ -240,6 +246,9 @@ class RayExecutor:
         """Hand out ``batch.todo()`` and write what comes back through ``batch``."""
         batch.main_task = asyncio.current_task()  # what SIGTERM cancels
         await self._ready()
+        self.times["ready_s"] = time.monotonic() - self._t
+        t_run = time.monotonic()
+        batch.counts.workers.update({w.name: 0 for w in self.workers})
         queue = _Queue(batch.todo())
         feeders = []
         for w in self.workers:
@@ -250,6 +259,7 @@ class RayExecutor:
         finally:
             for f in feeders:
                 f.cancel()
+        self.times["run_s"] = time.monotonic() - t_run
         c = batch.counts
         left = c.total - c.skipped - c.done
         if left > 0:  # every worker is gone
@@ -263,6 +273,7 @@ class RayExecutor:
                 raise ExecutorError(f"Ray worker {w.name} cannot run the program: "
                                     f"{info['error']}")
             w.pid = int(info["pid"])
+            w.host = str(info["host"])
 
         try:
             await asyncio.wait_for(asyncio.gather(*(ping(w) for w in self.workers)),
@@ -279,20 +290,25 @@ class RayExecutor:
             chunk = await queue.take(w.chunk)
             if not chunk:
                 return
+            batch.counts.active += len(chunk)
             try:
                 result: ChunkResult = await _await(w.handle.run_chunk.remote(chunk))
             except RayActorError as exc:
+                batch.counts.active -= len(chunk)
                 self._lost(w, chunk, queue, batch, permanent=isinstance(exc, ActorDiedError))
                 if w.alive:
                     await asyncio.sleep(min(2.0, 0.1 * 2 ** w.failures))
                 continue
             w.failures = 0
+            batch.counts.active -= len(chunk)
             self._write(result, batch)
             queue.settled()
 
     def _lost(self, w: _Worker, chunk: Sequence[tuple[int, Any]], queue: _Queue,
               batch: Any, *, permanent: bool) -> None:
         w.failures += 1
+        w.lost += 1
+        self.rerun += len(chunk)
         if permanent or w.failures > MAX_RESTARTS + 1:
             w.alive = False
         again = []
@@ -316,7 +332,23 @@ class RayExecutor:
             batch.report(text)
         for index, text, failed in result.lines:
             batch.finish(index, text, failed)
-        self.done_by[result.worker] = self.done_by.get(result.worker, 0) + len(result.lines)
+        done = batch.counts.workers
+        done[result.worker] = done.get(result.worker, 0) + len(result.lines)
+        batch.update()
+
+    def summary(self) -> str:
+        """A line for ``--stats``: start-up and run time, records per worker, losses."""
+        t = self.times
+        hosts = len({w.host for w in self.workers if w.host})
+        parts = [f"ray: {len(self.workers)} worker(s) on {hosts} node(s); "
+                 f"{'started' if self.started_ray else 'joined'} Ray in "
+                 f"{t.get('ray_s', 0):.2f} s, workers ready in {t.get('ready_s', 0):.2f} s, "
+                 f"records in {t.get('run_s', 0):.2f} s"]
+        lost = sum(w.lost for w in self.workers)
+        if lost:
+            parts.append(f"{lost} chunk(s) lost with a worker, {self.rerun} record(s) "
+                         "run again")
+        return "; ".join(parts)
 
 
 
