@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -123,3 +124,45 @@ def test_resume_runs_only_what_is_missing(tmp_path: Path, ray_address: str) -> N
     got = groups(out.read_text())
     assert got == groups((tmp_path / "local.jsonl").read_text())
     assert list(got)[:len(kept) - 1] == list(kept)[:len(kept) - 1]  # kept, not rerun
+
+
+def test_max_concurrency_holds_across_all_workers(tmp_path: Path, ray_address: str) -> None:
+    """A real HTTP endpoint on 127.0.0.1 counts the calls it holds at once: with
+    ``--max-concurrency 3`` on 2 workers it never sees more than 3."""
+    from tests.providers.fake_openai import FakeServer
+
+    lock = threading.Lock()
+    held = {"now": 0, "max": 0}
+
+    def script(data: dict) -> str:
+        with lock:
+            held["now"] += 1
+            held["max"] = max(held["max"], held["now"])
+        time.sleep(0.05)
+        with lock:
+            held["now"] -= 1
+        return "ok"
+
+    server = FakeServer().start()
+    server.script = script
+    try:
+        prog = _program(tmp_path, """
+on input.record (event) {
+    var r = think { prompt: "item " + event.n };
+    emit output.record { n: event.n, result: r.result };
+}
+""")
+        inp = write_jsonl(tmp_path / "in.jsonl", [{"n": n} for n in range(40)])
+        out = tmp_path / "out.jsonl"
+        res = cli("run", str(prog), "--input", str(inp), "--output", str(out),
+                  "--provider", "openai", "--base-url", server.base_url, "--model", "m",
+                  "--max-concurrency", "3", "--streams", "20", "--no-progress",
+                  "--executor", "ray", "--ray-address", ray_address, "--workers", "2")
+    finally:
+        server.stop()
+    assert res.returncode == 0, res.stderr
+    got = groups(out.read_text())
+    assert sorted(got) == list(range(40))
+    assert all(json.loads(g[0])["output"]["result"] == "ok" for g in got.values())
+    assert len(server.requests) == 40
+    assert 2 <= held["max"] <= 3  # both workers' calls overlapped, never past the limit
