@@ -7,6 +7,7 @@ local executor writes, with workers killed mid-run, with ``--ordered`` and
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -166,3 +167,38 @@ on input.record (event) {
     assert all(json.loads(g[0])["output"]["result"] == "ok" for g in got.values())
     assert len(server.requests) == 40
     assert 2 <= held["max"] <= 3  # both workers' calls overlapped, never past the limit
+
+
+def test_ctrl_c_then_resume(tmp_path: Path, ray_address: str) -> None:
+    prog = _program(tmp_path)
+    n = 60
+    inp = write_jsonl(tmp_path / "in.jsonl", [{"n": i} for i in range(n)])
+    assert _run(prog, inp, tmp_path / "local.jsonl").returncode == 0
+    out = tmp_path / "ray.jsonl"
+    common = ["--clock", "real", "--seed", "7", "--latency", "think=150,infer=20",
+              "--no-progress", "--executor", "ray", "--ray-address", ray_address,
+              "--workers", "2", "--streams", "4"]
+    proc = subprocess.Popen([sys.executable, "-m", "cxpar", "run", str(prog), "--input",
+                             str(inp), "--output", str(out), *common], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if out.exists() and len(out.read_text().splitlines()) >= 5:
+                proc.send_signal(signal.SIGINT)
+                break
+            time.sleep(0.05)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "--resume" in stderr
+    assert "Traceback" not in stderr
+    partial = groups(out.read_text())
+    assert 0 < len(partial) < n
+    again = cli("run", str(prog), "--input", str(inp), "--output", str(out), "--resume",
+                *common)
+    assert again.returncode == 0, again.stderr
+    assert groups(out.read_text()) == groups((tmp_path / "local.jsonl").read_text())
