@@ -131,6 +131,9 @@ def _cli(tmp: Path, program: str, records: int, *extra: str) -> dict[str, Any]:
     util = (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
     phases = {k: float(v) for k, v in re.findall(
         r"(Ray in|ready in|records in) ([\d.]+) s", res.stderr)}
+    m = re.search(r"worker CPU [\d.]+ s = (\d+)%", res.stderr)
+    if m:
+        phases["worker_util"] = int(m.group(1)) / 100
     return {"wall": wall, "util": util, "stderr": res.stderr, "phases": phases}
 
 
@@ -169,9 +172,11 @@ def run(mode: str) -> list[Row]:
                                         "workers": 2}, [on_ray["wall"]], [local["wall"]],
                 "s", baseline_name="--executor local", target="ratio <= 0.7",
                 check=lambda r: r <= 0.7,
-                note=f"CPU utilisation (machine): ray {on_ray['util']:.0%}, local "
-                     f"{local['util']:.0%}; joined in {on_ray['phases'].get('Ray in', 0):.1f}"
-                     f" s, workers ready in {on_ray['phases'].get('ready in', 0):.1f} s"))
+                note=f"Ray workers used {on_ray['phases'].get('worker_util', 0):.0%} of 2 "
+                     f"cores; machine busy (all processes): ray run {on_ray['util']:.0%}, "
+                     f"local run {local['util']:.0%}; joined in "
+                     f"{on_ray['phases'].get('Ray in', 0):.1f} s, workers ready in "
+                     f"{on_ray['phases'].get('ready in', 0):.1f} s"))
             io_args = ("--clock", "real", "--latency", "think=100,infer=50", "--streams",
                        "100")
             local = _cli(tmp, IO_BOUND, io_records, *io_args)

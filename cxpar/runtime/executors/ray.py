@@ -120,6 +120,8 @@ class _Worker:
         self.alive = True
         self.failures = 0  # chunks lost in a row
         self.lost = 0  # chunks lost in all
+        self.cpu_s = 0.0  # CPU seconds its process used (the last chunk's report)
+        self.cpu_base = 0.0  # ... before its first chunk (compiling, imports)
         self.host = ""
 
 
@@ -273,6 +275,7 @@ class RayExecutor:
                 raise ExecutorError(f"Ray worker {w.name} cannot run the program: "
                                     f"{info['error']}")
             w.pid = int(info["pid"])
+            w.cpu_base = w.cpu_s = float(info.get("cpu_s", 0.0))
             w.host = str(info["host"])
 
         try:
@@ -332,6 +335,9 @@ class RayExecutor:
             batch.report(text)
         for index, text, failed in result.lines:
             batch.finish(index, text, failed)
+        for w in self.workers:
+            if w.name == result.worker:
+                w.cpu_s = max(w.cpu_s, result.cpu_s)
         done = batch.counts.workers
         done[result.worker] = done.get(result.worker, 0) + len(result.lines)
         batch.update()
@@ -344,6 +350,13 @@ class RayExecutor:
                  f"{'started' if self.started_ray else 'joined'} Ray in "
                  f"{t.get('ray_s', 0):.2f} s, workers ready in {t.get('ready_s', 0):.2f} s, "
                  f"records in {t.get('run_s', 0):.2f} s"]
+        run_s = t.get("run_s", 0.0)
+        if run_s > 0:
+            cpu = {w.name: w.cpu_s - w.cpu_base for w in self.workers}
+            total = sum(cpu.values())
+            each = ", ".join(f"{name} {c:.1f} s" for name, c in cpu.items())
+            parts.append(f"worker CPU {total:.1f} s = {total / run_s / len(cpu):.0%} of "
+                         f"{len(cpu)} core(s) ({each})")
         lost = sum(w.lost for w in self.workers)
         if lost:
             parts.append(f"{lost} chunk(s) lost with a worker, {self.rerun} record(s) "

@@ -18,6 +18,7 @@ import os
 import socket
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +54,8 @@ class ChunkResult:
     lines: list[tuple[int, str, bool]]
     prints: str = ""
     reports: list[str] = field(default_factory=list)
+    #: CPU seconds the worker process has used so far (utilisation in ``--stats``).
+    cpu_s: float = 0.0
 
 
 def build_program(source: ProgramSource, settings: RunSettings) -> tuple[Any, Any, Any]:
@@ -147,7 +150,7 @@ class StreamWorker:
     async def ping(self) -> dict[str, Any]:
         """Who this worker is (and why it cannot run, if it cannot)."""
         return {"name": self.name, "pid": os.getpid(), "host": socket.gethostname(),
-                "error": self.setup_error}
+                "error": self.setup_error, "cpu_s": time.process_time()}
 
     async def run_chunk(self, chunk: Sequence[tuple[int, Any]]) -> ChunkResult:
         """Run ``chunk`` as streams; their result lines once all have finished."""
@@ -174,7 +177,7 @@ class StreamWorker:
             self.prints.seek(0)
             self.prints.truncate()
         reports, self.reports[:] = list(self.reports), []
-        return ChunkResult(self.name, lines, prints, reports)
+        return ChunkResult(self.name, lines, prints, reports, time.process_time())
 
     async def _one(self, index: int, record: Any) -> tuple[int, str, bool]:
         async with self.slots:
