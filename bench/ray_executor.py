@@ -191,11 +191,15 @@ def run(mode: str) -> list[Row]:
             on_ray = _cli(tmp, TRIVIAL, trivial, *ray_args, "--workers", "1")
             phase = on_ray["phases"].get("records in", on_ray["wall"])
             base = _cli(tmp, TRIVIAL, 1, "--streams", "100")["wall"]  # the CLI alone
-            per = max(phase - max(local["wall"] - base, 0.0), 0.0) / trivial * 1000
+            local_records = max(local["wall"] - base, 0.0)
+            per = (phase - local_records) / trivial * 1000  # noise can make it negative
             rows.append(compare("ray.overhead_ms_per_record", {"records": trivial,
                                                                "workers": 1},
                                 [per], None, "ms", target="value <= 2",
-                                check=lambda v: v <= 2, on="value"))
+                                check=lambda v: v <= 2, on="value",
+                                note=f"records phase on 1 Ray worker {phase:.2f} s vs "
+                                     f"{local_records:.2f} s locally (CLI start-up "
+                                     f"{base:.2f} s taken off)"))
             rows.append(compare("ray.start_s", {"cpus": 2}, [start_s], None, "s",
                                 note="ray start --head until it accepts drivers"))
             join = on_ray["phases"].get("Ray in", 0) + on_ray["phases"].get("ready in", 0)
