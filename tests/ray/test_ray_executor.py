@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .conftest import ROOT, cli, groups, write_jsonl
@@ -67,6 +68,27 @@ def _worker_pids() -> list[int]:
             if "ray::StreamWorker" in line]
 
 
+def _midway(args: list[str], out: Path, lines: int,
+            act: Callable[[subprocess.Popen[str]], bool]) -> tuple[int, str]:
+    """Run ``cxpar ARGS``; once ``out`` has ``lines`` lines, ``act`` on the run (until it
+    says it did); the run's exit code and stderr."""
+    proc = subprocess.Popen([sys.executable, "-m", "cxpar", *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            done = len(out.read_text().splitlines()) if out.exists() else 0
+            if done >= lines and act(proc):
+                break
+            time.sleep(0.05)
+        _, stderr = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, stderr
+
+
 def test_killed_worker_loses_nothing_and_duplicates_nothing(tmp_path: Path,
                                                             ray_address: str) -> None:
     # The real clock, so records take real time and a worker dies in the middle of its work.
@@ -77,30 +99,23 @@ def test_killed_worker_loses_nothing_and_duplicates_nothing(tmp_path: Path,
     assert local.returncode == 0, local.stderr
     out = tmp_path / "ray.jsonl"
     before = set(_worker_pids())
-    args = [sys.executable, "-m", "cxpar", "run", str(prog), "--input", str(inp),
+    args = ["run", str(prog), "--input", str(inp),
             "--output", str(out), "--clock", "real", "--seed", "7", "--latency",
             "think=150,infer=20", "--no-progress", "--executor", "ray", "--ray-address",
-            ray_address, "--workers", "2", "--streams", "4"]
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    try:
-        victim = None
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            done = len(out.read_text().splitlines()) if out.exists() else 0
-            pids = set(_worker_pids()) - before
-            if done >= 10 and pids:
-                victim = min(pids)
-                os.kill(victim, signal.SIGKILL)
-                break
-            time.sleep(0.05)
-        assert victim is not None, "the run ended before a worker could be killed"
-        stdout, stderr = proc.communicate(timeout=180)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, stderr
+            ray_address, "--workers", "2", "--streams", "4", "--stats"]
+    killed: list[int] = []
+
+    def kill_a_worker(proc: subprocess.Popen[str]) -> bool:
+        pids = set(_worker_pids()) - before
+        if pids:
+            killed.append(min(pids))
+            os.kill(killed[0], signal.SIGKILL)
+        return bool(pids)
+
+    code, stderr = _midway(args, out, 10, kill_a_worker)
+    assert killed, "the run ended before a worker could be killed"
+    assert code == 0, stderr
+    assert "lost with a worker" in stderr  # the --stats line: records did run again
     got = groups(out.read_text())
     want = groups((tmp_path / "local.jsonl").read_text())
     assert sorted(got) == list(range(n))
@@ -178,22 +193,13 @@ def test_ctrl_c_then_resume(tmp_path: Path, ray_address: str) -> None:
     common = ["--clock", "real", "--seed", "7", "--latency", "think=150,infer=20",
               "--no-progress", "--executor", "ray", "--ray-address", ray_address,
               "--workers", "2", "--streams", "4"]
-    proc = subprocess.Popen([sys.executable, "-m", "cxpar", "run", str(prog), "--input",
-                             str(inp), "--output", str(out), *common], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            if out.exists() and len(out.read_text().splitlines()) >= 5:
-                proc.send_signal(signal.SIGINT)
-                break
-            time.sleep(0.05)
-        _, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130, stderr
+    def ctrl_c(proc: subprocess.Popen[str]) -> bool:
+        proc.send_signal(signal.SIGINT)
+        return True
+
+    code, stderr = _midway(["run", str(prog), "--input", str(inp), "--output", str(out),
+                            *common], out, 5, ctrl_c)
+    assert code == 130, stderr
     assert "interrupted" in stderr and "--resume" in stderr
     assert "Traceback" not in stderr
     partial = groups(out.read_text())

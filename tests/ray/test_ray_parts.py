@@ -24,3 +24,18 @@ def test_chunks_are_small(slots: int) -> None:
     assert 1 <= chunk_size(slots) <= 8
 
 
+def test_progress_and_dashboard_show_each_workers_throughput() -> None:
+    from cxpar.runtime.dashboard import Monitor
+    from cxpar.runtime.streams import Progress
+
+    counts = Progress(100, 0)
+    assert "workers" not in counts.line()  # the local executor: no workers
+    counts.workers.update({"w1": 30, "w2": 10})
+    counts.done = 40
+    line = counts.line()
+    assert "; workers w1 " in line and ", w2 " in line and "/s" in line
+    from cxpar.runtime.tracing import Recorder
+
+    snap = Monitor(Recorder(), batch=counts).snapshot()
+    assert snap["workers"]["w1"]["done"] == 30 and snap["workers"]["w2"]["done"] == 10
+    assert snap["workers"]["w1"]["rate"] > snap["workers"]["w2"]["rate"] > 0
