@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from typing import Any
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -39,3 +43,59 @@ def test_progress_and_dashboard_show_each_workers_throughput() -> None:
     snap = Monitor(Recorder(), batch=counts).snapshot()
     assert snap["workers"]["w1"]["done"] == 30 and snap["workers"]["w2"]["done"] == 10
     assert snap["workers"]["w1"]["rate"] > snap["workers"]["w2"]["rate"] > 0
+
+
+FAILING = """
+on input.record (event) {
+    var r = think { prompt: "item " + event.n };
+    emit output.record { n: event.n, errors: r._errors };
+}
+"""
+
+
+def _worker(name: str) -> Any:
+    from cxpar.runtime.breaker import BreakerConfig
+    from cxpar.runtime.executors.ray_worker import ProgramSource, StreamWorker
+    from cxpar.runtime.settings import RunSettings
+
+    settings = RunSettings(clock="virtual", fail_rate=1.0, progress=False,
+                           breaker=BreakerConfig(threshold=2, cooldown_ms=600_000))
+    w = StreamWorker(ProgramSource("b.cx", FAILING), settings, 1, name)
+    assert w.setup_error is None, w.setup_error
+    return w
+
+
+def test_a_breaker_opened_on_one_worker_opens_on_the_others() -> None:
+    """(In-process: the actor class without Ray.) Worker 1's own failures open its
+    breaker and it says so; worker 2, told, fails fast without calling the provider and
+    does not report the opening as its own (no echo)."""
+    w1, w2 = _worker("w1"), _worker("w2")
+    try:
+        first = asyncio.run(w1.run_chunk([(i, {"n": i}) for i in range(3)]))
+        assert list(first.opened) == [next(iter(w1.batch.shared.breakers))]
+        second = asyncio.run(w2.run_chunk([(3, {"n": 3})], list(first.opened)))
+        line = json.loads(second.lines[0][1])
+        # failed fast: a call that reached the (always failing) sim would say otherwise
+        assert "circuit open" in json.dumps(line["output"]["errors"])
+        assert second.opened == {}
+    finally:
+        w1.stop()
+        w2.stop()
+
+
+def test_the_driver_tells_each_other_worker_once_per_opening() -> None:
+    from cxpar.runtime.executors.ray import RayExecutor, _Worker
+    from cxpar.runtime.executors.ray_worker import ProgramSource
+    from cxpar.runtime.settings import RunSettings
+
+    ex = RayExecutor(RunSettings(), ProgramSource("b.cx", ""), 10)
+    a, b, c = (_Worker(n, None, 4) for n in ("w1", "w2", "w3"))
+    ex.workers = [a, b, c]
+    ex._saw_opened(a, {"think@sim": 1})
+    assert ex._trips_for(a) == []
+    assert ex._trips_for(b) == ["think@sim"] and ex._trips_for(b) == []
+    ex._saw_opened(a, {"think@sim": 1})  # still the same opening
+    assert ex._trips_for(c) == ["think@sim"] and ex._trips_for(c) == []
+    ex._saw_opened(b, {"think@sim": 1})  # b's own opening later: a new trip for a and c
+    assert ex._trips_for(a) == ["think@sim"] and ex._trips_for(c) == ["think@sim"]
+    assert ex._trips_for(b) == []

@@ -121,6 +121,8 @@ class _Worker:
         self.failures = 0  # chunks lost in a row
         self.lost = 0  # chunks lost in all
         self.cpu_s = 0.0  # CPU seconds its process used (the last chunk's report)
+        self.opened: dict[str, int] = {}  # its own breaker openings seen, by key
+        self.told: dict[str, int] = {}  # trips sent to it, by key (a generation)
         self.cpu_base = 0.0  # ... before its first chunk (compiling, imports)
         self.host = ""
 
@@ -181,6 +183,8 @@ class RayExecutor:
         #: Seconds: Ray started or joined, workers ready, records done (``summary``).
         self.times: dict[str, float] = {}
         self.rerun = 0
+        #: Breaker keys that opened on some worker: key → (generation, that worker).
+        self.trips: dict[str, tuple[int, str]] = {}
 
     # ---------------------------------------------------------------- start / close
     def start(self) -> None:
@@ -295,7 +299,8 @@ class RayExecutor:
                 return
             batch.counts.active += len(chunk)
             try:
-                result: ChunkResult = await _await(w.handle.run_chunk.remote(chunk))
+                result: ChunkResult = await _await(w.handle.run_chunk.remote(
+                    chunk, self._trips_for(w)))
             except RayActorError as exc:
                 batch.counts.active -= len(chunk)
                 self._lost(w, chunk, queue, batch, permanent=isinstance(exc, ActorDiedError))
@@ -328,6 +333,24 @@ class RayExecutor:
         if not any(x.alive for x in self.workers):
             queue.exhausted = True  # nobody left to run the rest
 
+    def _trips_for(self, w: _Worker) -> list[str]:
+        """Breakers that opened on other workers since ``w`` was last told."""
+        out = []
+        for key, (gen, origin) in self.trips.items():
+            if origin != w.name and w.told.get(key, 0) < gen:
+                w.told[key] = gen
+                out.append(key)
+        return out
+
+    def _saw_opened(self, w: _Worker, opened: dict[str, int]) -> None:
+        """``w`` reports breakers its own calls opened: new openings become trips."""
+        for key, n in opened.items():
+            if n > w.opened.get(key, 0):
+                w.opened[key] = n
+                gen = self.trips.get(key, (0, ""))[0] + 1
+                self.trips[key] = (gen, w.name)
+                w.told[key] = gen
+
     def _write(self, result: ChunkResult, batch: Any) -> None:
         if result.prints:
             batch.stdout.write(result.prints)
@@ -338,6 +361,7 @@ class RayExecutor:
         for w in self.workers:
             if w.name == result.worker:
                 w.cpu_s = max(w.cpu_s, result.cpu_s)
+                self._saw_opened(w, result.opened)
         done = batch.counts.workers
         done[result.worker] = done.get(result.worker, 0) + len(result.lines)
         batch.update()

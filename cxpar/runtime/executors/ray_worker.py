@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..batchfile import result_lines
+from ..breaker import OPEN
 from ..clock import new_loop
 from ..run import gc_tuned
 from ..settings import RunSettings
@@ -56,6 +57,8 @@ class ChunkResult:
     reports: list[str] = field(default_factory=list)
     #: CPU seconds the worker process has used so far (utilisation in ``--stats``).
     cpu_s: float = 0.0
+    #: Breakers open now because of this worker's own calls: key → times they opened.
+    opened: dict[str, int] = field(default_factory=dict)
 
 
 def build_program(source: ProgramSource, settings: RunSettings) -> tuple[Any, Any, Any]:
@@ -118,6 +121,8 @@ class StreamWorker:
             if (settings.stats or settings.trace or settings.dashboard) else None
         shared = Shared(settings, provider, recorder=recorder)
         self.prints = io.StringIO()
+        #: Breakers opened because another worker's opened: key → times.
+        self.tripped: dict[str, int] = {}
         self.reports: list[str] = []
         self.batch = _WorkerBatch(factory, shared, spans=spans, sources=sources,
                                   writer=None, counts=Progress(0, 0), done=set(),
@@ -152,11 +157,13 @@ class StreamWorker:
         return {"name": self.name, "pid": os.getpid(), "host": socket.gethostname(),
                 "error": self.setup_error, "cpu_s": time.process_time()}
 
-    async def run_chunk(self, chunk: Sequence[tuple[int, Any]]) -> ChunkResult:
-        """Run ``chunk`` as streams; their result lines once all have finished."""
+    async def run_chunk(self, chunk: Sequence[tuple[int, Any]],
+                        trips: Sequence[str] = ()) -> ChunkResult:
+        """Run ``chunk`` as streams; their result lines once all have finished.
+        ``trips``: breaker keys that opened on other workers (opened here too)."""
         if self.setup_error is not None:
             raise RuntimeError(self.setup_error)
-        fut = asyncio.run_coroutine_threadsafe(self._chunk(chunk), self.loop)
+        fut = asyncio.run_coroutine_threadsafe(self._chunk(chunk, trips), self.loop)
         return await asyncio.wrap_future(fut)
 
     async def recorder(self) -> Recorder | None:
@@ -169,15 +176,41 @@ class StreamWorker:
 
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(get(), self.loop))
 
+    def stop(self) -> None:
+        """End the stream loop's thread (a process that keeps the worker, e.g. a test)."""
+        if self.setup_error is None and self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=10)
+
     # ---------------------------------------------------------------- on the stream loop
-    async def _chunk(self, chunk: Sequence[tuple[int, Any]]) -> ChunkResult:
+    def _trip(self, keys: Sequence[str]) -> None:
+        shared = self.batch.shared
+        now = self.loop.time()
+        for key in keys:
+            breaker = shared.resilience.breaker(key, shared.breakers)
+            if breaker is not None and breaker.trip(now):
+                self.tripped[key] = self.tripped.get(key, 0) + 1
+
+    def _opened(self) -> dict[str, int]:
+        """Breakers open now that opened through this worker's own calls."""
+        out = {}
+        for key, breaker in list(self.batch.shared.breakers.items()):
+            own = breaker.opens - self.tripped.get(key, 0)
+            if breaker.state == OPEN and own > 0:
+                out[key] = own
+        return out
+
+    async def _chunk(self, chunk: Sequence[tuple[int, Any]],
+                     trips: Sequence[str] = ()) -> ChunkResult:
+        self._trip(trips)
         lines = list(await asyncio.gather(*(self._one(i, r) for i, r in chunk)))
         prints = self.prints.getvalue()
         if prints:
             self.prints.seek(0)
             self.prints.truncate()
         reports, self.reports[:] = list(self.reports), []
-        return ChunkResult(self.name, lines, prints, reports, time.process_time())
+        return ChunkResult(self.name, lines, prints, reports, time.process_time(),
+                           self._opened())
 
     async def _one(self, index: int, record: Any) -> tuple[int, str, bool]:
         async with self.slots:
