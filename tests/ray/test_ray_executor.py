@@ -48,17 +48,22 @@ def _run(prog: Path, inp: Path, out: Path, *extra: str) -> subprocess.CompletedP
 def test_same_results_as_local_ordered_and_not(tmp_path: Path, ray_address: str) -> None:
     prog = _program(tmp_path)
     inp = write_jsonl(tmp_path / "in.jsonl", [{"n": n} for n in range(60)])
+    text = inp.read_text().splitlines()
+    text[30] = '{"n": 30,'  # a malformed line: an error record from the driver itself
+    inp.write_text("\n".join(text) + "\n")
     local = _run(prog, inp, tmp_path / "local.jsonl", "--ordered")
-    assert local.returncode == 0, local.stderr
+    assert local.returncode == 3, local.stderr
     ray_ordered = _run(prog, inp, tmp_path / "ray.jsonl", "--ordered", "--executor", "ray",
                        "--ray-address", ray_address, "--workers", "2", "--streams", "8")
-    assert ray_ordered.returncode == 0, ray_ordered.stderr
+    assert ray_ordered.returncode == 3, ray_ordered.stderr
+    assert "record 30: line 31: invalid JSON" in ray_ordered.stderr
     expected = (tmp_path / "local.jsonl").read_text()
     assert (tmp_path / "ray.jsonl").read_text() == expected
     unordered = _run(prog, inp, tmp_path / "ray2.jsonl", "--executor", "ray",
                      "--ray-address", ray_address, "--workers", "2", "--streams", "4")
-    assert unordered.returncode == 0, unordered.stderr
+    assert unordered.returncode == 3, unordered.stderr
     assert groups((tmp_path / "ray2.jsonl").read_text()) == groups(expected)
+    assert '"type": "input"' in groups(expected)[30][0]
 
 
 def _worker_pids() -> list[int]:
