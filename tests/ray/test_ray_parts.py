@@ -99,3 +99,25 @@ def test_the_driver_tells_each_other_worker_once_per_opening() -> None:
     ex._saw_opened(b, {"think@sim": 1})  # b's own opening later: a new trip for a and c
     assert ex._trips_for(a) == ["think@sim"] and ex._trips_for(c) == ["think@sim"]
     assert ex._trips_for(b) == []
+
+
+@given(st.integers(1, 16), st.integers(1, 500), st.one_of(st.none(), st.integers(16, 300)),
+       st.integers(1, 1000))
+def test_every_global_limit_is_split_between_the_workers(n: int, streams: int,
+                                                         conc: int | None, todo: int) -> None:
+    from cxpar.runtime.adaptive import LimitsConfig
+    from cxpar.runtime.executors.ray import worker_shares
+    from cxpar.runtime.settings import RunSettings
+
+    s = RunSettings(streams=streams, max_concurrency=conc, capacity={"think": 40.0},
+                    limits=LimitsConfig(initial=20, max=200))
+    parts = worker_shares(s, n, todo)
+    assert len(parts) == n
+    if conc is not None:
+        assert sum(p.max_concurrency or 0 for p in parts) == conc
+    assert sum(p.streams for p in parts) <= max(min(streams, todo), n)
+    assert sum(p.limits.max for p in parts) <= max(200, n)
+    assert abs(sum(p.capacity["think"] for p in parts) - 40.0) < 1e-9
+    for p in parts:  # everything else travels whole
+        assert (p.seed, p.clock, p.breaker, p.limits.algorithm) == \
+            (s.seed, s.clock, s.breaker, s.limits.algorithm)

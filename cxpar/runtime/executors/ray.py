@@ -26,6 +26,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from . import ExecutorError
 from .ray_worker import ChunkResult, ProgramSource, StreamWorker
 
 __all__ = ["MAX_ATTEMPTS", "MAX_RESTARTS", "RAY_MISSING", "RayExecutor", "chunk_size",
-           "shares"]
+           "shares", "worker_shares"]
 
 RAY_MISSING = ("--executor ray needs Ray, which is not installed: "
                "pip install 'cxpar[ray]'")
@@ -56,6 +57,27 @@ def shares(total: int | None, parts: int) -> list[int | None]:
         return [None] * parts
     base, extra = divmod(total, parts)
     return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+def worker_shares(settings: RunSettings, n: int, todo: int) -> list[RunSettings]:
+    """The settings of each of ``n`` workers: the whole run's, with its share of every
+    limit that is global — ``--max-concurrency``, ``--streams`` (at most the records
+    left), the adaptive limit's ``initial`` and ``max``, and the sim's ``capacity`` (each
+    worker's sim models its share of the one endpoint)."""
+    s = settings
+    conc = shares(s.max_concurrency, n)
+    streams = shares(min(s.streams, max(todo, 1)), n)
+    initial = shares(s.limits.initial, n)
+    top = shares(s.limits.max, n)
+    out = []
+    for i in range(n):
+        low = s.limits.min
+        limits = replace(s.limits, initial=max(low, initial[i] or low),
+                         max=max(low, top[i] or low))
+        capacity = {svc: cap / n for svc, cap in s.capacity.items()}
+        out.append(s.replace(max_concurrency=conc[i], streams=max(1, streams[i] or 1),
+                             limits=limits, capacity=capacity))
+    return out
 
 
 def chunk_size(slots: int) -> int:
@@ -220,15 +242,12 @@ class RayExecutor:
         n = max(1, min(n, self.todo))
         if s.max_concurrency is not None:
             n = min(n, s.max_concurrency)  # every worker needs at least one slot
-        streams = shares(min(s.streams, max(self.todo, 1)), n)
-        limits = shares(s.max_concurrency, n)
         each = min(1.0, cpus / n) if cpus > 0 else 0.0
         actor = ray.remote(StreamWorker).options(
             num_cpus=each, max_restarts=MAX_RESTARTS, max_task_retries=0,
             max_concurrency=1000, scheduling_strategy="SPREAD")
-        for i in range(n):
-            slots = max(1, streams[i] or 1)
-            worker_settings = s.replace(max_concurrency=limits[i], streams=slots)
+        for i, worker_settings in enumerate(worker_shares(s, n, self.todo)):
+            slots = worker_settings.streams
             name = f"w{i + 1}"
             handle = actor.remote(self.source, worker_settings, slots, name)
             self.workers.append(_Worker(name, handle, slots))
