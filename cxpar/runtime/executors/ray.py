@@ -293,7 +293,11 @@ class RayExecutor:
 
     async def _ready(self) -> None:
         async def ping(w: _Worker) -> None:
-            info = await _await(w.handle.ping.remote())
+            try:
+                info = await _await(w.handle.ping.remote())
+            except Exception as exc:  # noqa: BLE001 - its process died while starting
+                raise ExecutorError(f"Ray worker {w.name} did not start: "
+                                    f"{type(exc).__name__}: {_first_line(exc)}") from None
             if info.get("error"):
                 raise ExecutorError(f"Ray worker {w.name} cannot run the program: "
                                     f"{info['error']}")
@@ -316,6 +320,9 @@ class RayExecutor:
             chunk = await queue.take(w.chunk)
             if not chunk:
                 return
+            if not w.alive:  # retired while this feeder waited: not an attempt
+                queue.lost(chunk)
+                return
             batch.counts.active += len(chunk)
             try:
                 result: ChunkResult = await _await(w.handle.run_chunk.remote(
@@ -323,9 +330,12 @@ class RayExecutor:
             except RayActorError as exc:
                 batch.counts.active -= len(chunk)
                 self._lost(w, chunk, queue, batch, permanent=isinstance(exc, ActorDiedError))
-                if w.alive:
-                    await asyncio.sleep(min(2.0, 0.1 * 2 ** w.failures))
+                if w.alive:  # Ray is restarting it: back off, then try it again
+                    await asyncio.sleep(min(2.0, 0.1 * 2 ** min(w.failures, 5)))
                 continue
+            except Exception as exc:  # noqa: BLE001 - the worker itself failed
+                raise ExecutorError(f"Ray worker {w.name} failed: {type(exc).__name__}: "
+                                    f"{_first_line(exc)}", exit_code=3) from None
             w.failures = 0
             batch.counts.active -= len(chunk)
             self._write(result, batch)
@@ -333,10 +343,10 @@ class RayExecutor:
 
     def _lost(self, w: _Worker, chunk: Sequence[tuple[int, Any]], queue: _Queue,
               batch: Any, *, permanent: bool) -> None:
-        w.failures += 1
+        w.failures += 1  # in a row: only for backing off (each feeder counts)
         w.lost += 1
         self.rerun += len(chunk)
-        if permanent or w.failures > MAX_RESTARTS + 1:
+        if permanent:  # Ray has no restart left for it
             w.alive = False
         again = []
         for index, record in chunk:
