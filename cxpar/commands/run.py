@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from cxpar.commands.batch import check_input
+from cxpar.commands.batch import check_executor, check_input
 from cxpar.commands.common import print_diagnostics, program_path
 from cxpar.driver import UsageError
 from cxpar.settings import config_option, resolve, settings_options
@@ -49,6 +49,7 @@ def run(file: str, config_path: str | None, explain: bool, show_settings: bool,
         missing = available()
         if missing is not None:
             raise UsageError(str(OtelMissing(missing)))
+    check_executor(resolved)
     if explain and settings.backend != "llvm":
         raise UsageError("`--explain` reports which loops the llvm backend runs natively; "
                          "use it with `--backend llvm`")

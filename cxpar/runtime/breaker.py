@@ -211,6 +211,15 @@ class CircuitBreaker:
         self.probes = self.probe_ok = 0
         return OPEN
 
+    def trip(self, now: float) -> bool:
+        """Open a closed breaker because the same endpoint failed elsewhere (another Ray
+        worker's breaker opened); True if it opened. No ``system.circuit.open`` event:
+        this worker's streams did not see the failures."""
+        if self.state != CLOSED:
+            return False
+        self._open(now)
+        return True
+
     def _close(self, now: float) -> str:
         self.state = CLOSED
         self.opened_at = None

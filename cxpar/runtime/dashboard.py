@@ -167,6 +167,10 @@ class Monitor:
         if b is not None:
             snap["streams"] = {"in_flight": b.active, "done": b.done, "failed": b.failed,
                                "total": b.total - b.skipped, "eta_s": b.eta()}
+            workers = dict(getattr(b, "workers", {}))
+            if workers:  # --executor ray: records done and throughput per worker
+                dt = max(time.monotonic() - b.t0, 1e-9)
+                snap["workers"] = {k: {"done": n, "rate": n / dt} for k, n in workers.items()}
         return snap
 
     def _tokens(self, aggs: list[tuple[tuple[str, str], Any]], now: float) -> dict[str, Any]:
@@ -206,6 +210,9 @@ class Monitor:
             head.append(f"failed {st['failed']}", style="red" if st["failed"] else "")
             if st["eta_s"] is not None:
                 head.append(f"  ·  ETA {st['eta_s']:.0f}s")
+        if s.get("workers"):
+            head.append("\nworkers   " + "  ".join(f"{k} {w['done']} ({w['rate']:.1f}/s)"
+                                                  for k, w in s["workers"].items()))
         lim = s["limit"]
         if lim is not None:
             kind = "adaptive limit" if lim["adaptive"] else "limit"

@@ -39,12 +39,6 @@ class CxRuntimeError(Exception):
         """This error, located at ``span_id`` unless it already has a location."""
         if self.span_id != NO_SPAN_ID or self.where is not None:
             return self
-        return CxRuntimeError(self.message, span_id)
-
-    def at(self, span_id: int) -> CxRuntimeError:
-        """This error, located at ``span_id`` unless it already has a location."""
-        if self.span_id != NO_SPAN_ID or self.where is not None:
-            return self
         located = copy.copy(self)  # every other attribute (a code, …) stays
         located.span_id = span_id
         return located

@@ -46,8 +46,12 @@ from .clock import DEFAULT_GUARD_S
 from .providers.secrets import check_endpoint
 from .schedule import POLICIES
 
-__all__ = ["ProviderSettings", "RunSettings", "SettingsError", "describe", "option",
+__all__ = ["EXECUTORS", "ProviderSettings", "RunSettings", "SettingsError", "describe", "option",
            "setting_fields"]
+
+
+#: Where a batch run's streams run (``--executor``).
+EXECUTORS = ("local", "ray")
 
 
 class SettingsError(ValueError):
@@ -410,6 +414,22 @@ class RunSettings:
                                 help="Answer every provider call from this journal and "
                                      "never contact a provider; a call it does not hold "
                                      "fails with `_errors` type `not_recorded`.")
+
+    # where a batch run's streams run (docs/scaling.md)
+    executor: str = option("local", toml="run.executor", env="CXPAR_EXECUTOR",
+                           cli="--executor", kind="choice", choices=EXECUTORS,
+                           help="Batch run: where streams run: local (this process) or "
+                                "ray (Ray actors; pip install 'cxpar[ray]').")
+    ray_address: str | None = option(None, toml="ray.address", env="CXPAR_RAY_ADDRESS",
+                                     cli="--ray-address", metavar="ADDR",
+                                     help="--executor ray: the cluster to join: auto (the "
+                                          "one `ray start --head` started here) or "
+                                          "HOST:PORT [default: start a local Ray runtime "
+                                          "sized to this machine].")
+    workers: int | None = option(None, toml="ray.workers", env="CXPAR_WORKERS",
+                                 cli="--workers", kind="int",
+                                 help="--executor ray: worker actors [default: the "
+                                      "cluster's CPUs].")
     # internal: the real-time guard that stops a virtual run whose clock never advances
     guard_s: float = option(DEFAULT_GUARD_S, kind="float")
 
@@ -488,6 +508,11 @@ class RunSettings:
             if why:
                 _fail("otel_endpoint", why)
         _number(self, "guard_s", above=0)
+        _choice(self, "executor", EXECUTORS)
+        _text(self, "ray_address")
+        if self.ray_address is not None and not self.ray_address.strip():
+            _fail("ray_address", "must be `auto` or HOST:PORT, got an empty string")
+        _number(self, "workers", low=1, whole=True, optional=True)
         if self.input is None:
             for name in ("output", "resume", "ordered"):
                 if getattr(self, name):

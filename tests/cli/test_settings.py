@@ -56,6 +56,9 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "run.loop_limit_s": ("2.5", 2.5),  # behaviour: tests/runtime/test_runaway.py
     "run.flood_limit": ("1000", 1000),
     "run.strict": ("true", True),
+    "run.executor": ('"ray"', "ray"),
+    "ray.address": ('"auto"', "auto"),
+    "ray.workers": ("3", 3),
     "sim.latency": ("{ think = 5 }", {"think": 5.0}),
     "sim.fail_rate": ("0.25", 0.25),
     "sim.timeout_rate": ("0.5", 0.5),
@@ -125,7 +128,8 @@ def test_each_key_is_applied(tmp_path: Path, key: str) -> None:
     else:
         field = {"run.timeout": "timeout_ms", "provider.timeout": "provider.timeout_ms",
                  "otel.enabled": "otel", "otel.content": "otel_content",
-                 "otel.endpoint": "otel_endpoint", "otel.service_name": "otel_service"}.get(
+                 "otel.endpoint": "otel_endpoint", "otel.service_name": "otel_service",
+                 "ray.address": "ray_address", "ray.workers": "workers"}.get(
             key, key.split(".", 1)[1] if section in ("run", "sim") else key)
         entry = shown[field]
         value = entry["value"]

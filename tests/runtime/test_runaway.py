@@ -88,31 +88,6 @@ def test_standalone_module_reads_the_limits_from_the_environment(tmp_path: Path)
     assert bad.returncode == 2 and "CXPAR_FLOOD_LIMIT" in bad.stderr, bad.stderr
 
 
-@pytest.mark.parametrize(("toml", "message"), [
-    ("flood_limit = 20000", "event flood: more than 20000 handlers"),
-    ("loop_limit_s = 0.5", "loop ran for more than 0.5 s"),
-])
-def test_limits_from_cxpar_toml(tmp_path: Path, toml: str, message: str) -> None:
-    (tmp_path / "cxpar.toml").write_text(f"[run]\n{toml}\n")
-    text = FLOOD if "flood" in toml else "while (true) { }\n"
-    r = cxpar(tmp_path, text, "--clock", "virtual", env={"CXPAR_LOOP_LIMIT_S": ""})
-    assert_cx_error(r, message)
-    assert "in [run] of cxpar.toml" in r.stderr
-
-
-def test_standalone_module_reads_the_limits_from_the_environment(tmp_path: Path) -> None:
-    src = tmp_path / "p.cx"
-    src.write_text("while (true) { }\n")
-    out = tmp_path / "out.py"
-    subprocess.run([str(CXPAR), "compile", "-o", str(out), str(src)], check=True)
-    r = subprocess.run([sys.executable, str(out)], capture_output=True, text=True,
-                       timeout=60, env={**os.environ, "CXPAR_LOOP_LIMIT_S": "0.5"})
-    assert_cx_error(r, "loop ran for more than 0.5 s")
-    bad = subprocess.run([sys.executable, str(out)], capture_output=True, text=True,
-                         timeout=60, env={**os.environ, "CXPAR_FLOOD_LIMIT": "many"})
-    assert bad.returncode == 2 and "CXPAR_FLOOD_LIMIT" in bad.stderr, bad.stderr
-
-
 def test_flood_of_async_handlers(tmp_path: Path) -> None:
     text = ("on a.b (e) { emit a.b; emit a.b; await { durationMs: 1 }; }\n"
             "emit a.b;\n")

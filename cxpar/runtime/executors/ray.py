@@ -1,0 +1,427 @@
+"""``--executor ray``: a batch run's streams on Ray async actors (issue 23).
+
+The driver (this module, in the ``cxpar run`` process) alone reads the input and writes
+the output: it hands records out in small chunks to :class:`~.ray_worker.StreamWorker`
+actors and writes the result lines they return through the batch writer, so every
+index is written once, ``--ordered`` and ``--resume`` work as with the local executor,
+and Ctrl-C / SIGTERM stop the run the same way. Work is *pulled*: each worker has a
+few chunk calls in flight and gets the next chunk only when one returns, so faster
+workers take more records.
+
+A worker that dies (its process killed, its node lost) loses only the chunks it had
+not returned; their records go back to the front of the queue one by one and run
+again on the workers still alive (Ray restarts a dead actor up to
+:data:`MAX_RESTARTS` times). A record whose worker died :data:`MAX_ATTEMPTS` times
+gets an error line instead of killing every worker in turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import socket
+import sys
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ..batchfile import result_lines
+from ..settings import RunSettings
+from . import ExecutorError
+from .ray_worker import ChunkResult, ProgramSource, StreamWorker
+
+__all__ = ["MAX_ATTEMPTS", "MAX_RESTARTS", "RAY_MISSING", "RayExecutor", "chunk_size",
+           "shares", "worker_shares"]
+
+RAY_MISSING = ("--executor ray needs Ray, which is not installed: "
+               "pip install 'cxpar[ray]'")
+#: Times Ray restarts a worker actor whose process died.
+MAX_RESTARTS = 3
+#: Times a record may be lost with its worker before it gets an error line.
+MAX_ATTEMPTS = 3
+#: Seconds to wait for a TCP answer from ``--ray-address``.
+PROBE_TIMEOUT_S = 5.0
+#: Seconds to wait for the workers to start (placement, imports, compiling).
+START_TIMEOUT_S = 180.0
+
+
+def shares(total: int | None, parts: int) -> list[int | None]:
+    """``total`` split into ``parts`` whole shares that differ by at most one (None:
+    no limit, for every part)."""
+    if total is None:
+        return [None] * parts
+    base, extra = divmod(total, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+def worker_shares(settings: RunSettings, n: int, todo: int) -> list[RunSettings]:
+    """The settings of each of ``n`` workers: the whole run's, with its share of every
+    limit that is global — ``--max-concurrency``, ``--streams`` (at most the records
+    left), the adaptive limit's ``initial`` and ``max``, and the sim's ``capacity`` (each
+    worker's sim models its share of the one endpoint)."""
+    s = settings
+    conc = shares(s.max_concurrency, n)
+    streams = shares(min(s.streams, max(todo, 1)), n)
+    initial = shares(s.limits.initial, n)
+    top = shares(s.limits.max, n)
+    out = []
+    for i in range(n):
+        low = s.limits.min
+        limits = replace(s.limits, initial=max(low, initial[i] or low),
+                         max=max(low, top[i] or low))
+        capacity = {svc: cap / n for svc, cap in s.capacity.items()}
+        out.append(s.replace(max_concurrency=conc[i], streams=max(1, streams[i] or 1),
+                             limits=limits, capacity=capacity))
+    return out
+
+
+def chunk_size(slots: int) -> int:
+    """Records per chunk for a worker with ``slots`` streams: small (the unit of work
+    stealing and of re-running after a crash), at most 8."""
+    return max(1, min(8, slots // 4))
+
+
+def _token_auth_env() -> None:
+    """Joining a cluster by address: use its token when one is on this machine.
+
+    (``ray start --head`` turns token authentication on and stores the token in
+    ``~/.ray/auth_token``; ``ray.init(address="auto")`` finds it, an explicit address
+    does not unless ``RAY_AUTH_MODE=token``.)"""
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH") or \
+            (Path.home() / ".ray" / "auth_token").is_file():
+        os.environ["RAY_AUTH_MODE"] = "token"
+        if "ray" in sys.modules:  # imported already (the Python API): reload its config
+            try:
+                from ray._raylet import Config  # type: ignore[attr-defined]
+
+                Config.initialize("")
+            except Exception:  # noqa: BLE001 - best effort; ray.init then says why
+                pass
+
+
+def _probe(address: str) -> None:
+    """Fail at once when nothing listens at the cluster's address (``ray.init`` would
+    retry for minutes). ``auto`` is looked up as Ray does (``RAY_ADDRESS``, then the
+    cluster last started on this machine)."""
+    shown = address
+    try:
+        from ray._private.services import canonicalize_bootstrap_address
+
+        resolved = canonicalize_bootstrap_address(address)
+    except Exception:  # noqa: BLE001 - Ray's own lookup failed or moved: let ray.init say
+        return
+    if not resolved:
+        raise ExecutorError(f"--ray-address {shown}: no Ray cluster was started on this "
+                            "machine (start one with `ray start --head`)")
+    host, _, port = resolved.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT_S):
+            pass
+    except (OSError, ValueError) as exc:
+        found = f" (`{address}` is {resolved})" if resolved != address else ""
+        raise ExecutorError(f"--ray-address {shown}: no Ray cluster answers at "
+                            f"{resolved}{found}: {exc}") from None
+
+
+class _Worker:
+    """The driver's view of one actor."""
+
+    def __init__(self, name: str, handle: Any, slots: int) -> None:
+        self.name = name
+        self.handle = handle
+        self.slots = slots
+        self.chunk = chunk_size(slots)
+        self.pid = 0
+        self.alive = True
+        self.failures = 0  # chunks lost in a row
+        self.lost = 0  # chunks lost in all
+        self.cpu_s = 0.0  # CPU seconds its process used (the last chunk's report)
+        self.opened: dict[str, int] = {}  # its own breaker openings seen, by key
+        self.told: dict[str, int] = {}  # trips sent to it, by key (a generation)
+        self.cpu_base = 0.0  # ... before its first chunk (compiling, imports)
+        self.host = ""
+
+
+class _Queue:
+    """Records to hand out: first those lost with a dead worker (one per chunk), then
+    the input's, in order. ``take`` waits while others are in flight and might come
+    back; it returns ``[]`` only when every record is settled."""
+
+    def __init__(self, records: Iterator[tuple[int, Any]]) -> None:
+        self.records = records
+        self.exhausted = False
+        self.retry: deque[tuple[int, Any]] = deque()
+        self.out = 0  # chunks in flight
+        self.changed = asyncio.Event()
+
+    async def take(self, n: int) -> list[tuple[int, Any]]:
+        while True:
+            if self.retry:
+                self.out += 1
+                return [self.retry.popleft()]
+            if not self.exhausted:
+                chunk = []
+                for item in self.records:
+                    chunk.append(item)
+                    if len(chunk) >= n:
+                        break
+                else:
+                    self.exhausted = True
+                if chunk:
+                    self.out += 1
+                    return chunk
+            if self.out == 0:
+                return []
+            self.changed.clear()
+            await self.changed.wait()
+
+    def settled(self) -> None:
+        self.out -= 1
+        self.changed.set()
+
+    def lost(self, chunk: Sequence[tuple[int, Any]]) -> None:
+        self.retry.extend(chunk)
+        self.settled()
+
+
+class RayExecutor:
+    """Runs a batch's streams on Ray: ``start()`` (sync), ``await run(batch)``,
+    ``close()``; see the module docstring."""
+
+    def __init__(self, settings: RunSettings, source: ProgramSource, todo: int) -> None:
+        self.settings = settings
+        self.source = source
+        self.todo = todo
+        self.started_ray = False
+        self.workers: list[_Worker] = []
+        self.attempts: dict[int, int] = {}
+        #: Seconds: Ray started or joined, workers ready, records done (``summary``).
+        self.times: dict[str, float] = {}
+        self.rerun = 0
+        #: Breaker keys that opened on some worker: key → (generation, that worker).
+        self.trips: dict[str, tuple[int, str]] = {}
+
+    # ---------------------------------------------------------------- start / close
+    def start(self) -> None:
+        """Start or join Ray and create the worker actors (not yet waiting for them)."""
+        s = self.settings
+        t0 = time.monotonic()
+        if s.ray_address and s.ray_address != "auto":
+            _token_auth_env()  # before Ray reads its configuration
+        import ray
+
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no reports sent home
+        logging.getLogger("ray").setLevel(logging.ERROR)  # its notices are not ours to show
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                  "configure_logging": False}
+        try:
+            if s.ray_address:
+                _probe(s.ray_address)
+                ray.init(address=s.ray_address, **kwargs)
+            else:  # "local": a new runtime, never a stale cluster found on the machine
+                ray.init(address="local", **kwargs)
+                self.started_ray = True
+        except ExecutorError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - ConnectionError, RuntimeError, ...
+            where = f"the Ray cluster at `{s.ray_address}`" if s.ray_address \
+                else "a local Ray runtime"
+            raise ExecutorError(f"cannot start or join {where}: "
+                                f"{type(exc).__name__}: {_first_line(exc)}") from None
+        self.times["ray_s"] = time.monotonic() - t0
+        self._t = time.monotonic()
+        cpus = float(ray.cluster_resources().get("CPU", 1.0))
+        n = s.workers if s.workers is not None else max(1, int(cpus))
+        n = max(1, min(n, self.todo))
+        if s.max_concurrency is not None:
+            n = min(n, s.max_concurrency)  # every worker needs at least one slot
+        each = min(1.0, cpus / n) if cpus > 0 else 0.0
+        actor = ray.remote(StreamWorker).options(
+            num_cpus=each, max_restarts=MAX_RESTARTS, max_task_retries=0,
+            max_concurrency=1000, scheduling_strategy="SPREAD")
+        for i, worker_settings in enumerate(worker_shares(s, n, self.todo)):
+            slots = worker_settings.streams
+            name = f"w{i + 1}"
+            handle = actor.remote(self.source, worker_settings, slots, name)
+            self.workers.append(_Worker(name, handle, slots))
+
+    def close(self) -> None:
+        """Stop the workers; shut Ray down (a cluster we joined keeps running)."""
+        try:
+            import ray
+        except ImportError:  # pragma: no cover - start() needed it
+            return
+        for w in self.workers:
+            try:
+                ray.kill(w.handle, no_restart=True)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+        if ray.is_initialized():
+            ray.shutdown()
+
+    # ---------------------------------------------------------------- the run
+    async def run(self, batch: Any) -> None:
+        """Hand out ``batch.todo()`` and write what comes back through ``batch``."""
+        batch.main_task = asyncio.current_task()  # what SIGTERM cancels
+        await self._ready()
+        self.times["ready_s"] = time.monotonic() - self._t
+        t_run = time.monotonic()
+        batch.counts.workers.update({w.name: 0 for w in self.workers})
+        queue = _Queue(batch.todo())
+        feeders = []
+        for w in self.workers:
+            n = math.ceil(w.slots / w.chunk) + 1
+            feeders += [asyncio.create_task(self._feed(w, queue, batch)) for _ in range(n)]
+        try:
+            await asyncio.gather(*feeders)
+        finally:
+            for f in feeders:
+                f.cancel()
+        self.times["run_s"] = time.monotonic() - t_run
+        c = batch.counts
+        left = c.total - c.skipped - c.done
+        if left > 0:  # every worker is gone
+            raise ExecutorError(f"every Ray worker died; {left} record(s) were not run",
+                                exit_code=3)
+
+    async def _ready(self) -> None:
+        async def ping(w: _Worker) -> None:
+            try:
+                info = await _await(w.handle.ping.remote())
+            except Exception as exc:  # noqa: BLE001 - its process died while starting
+                raise ExecutorError(f"Ray worker {w.name} did not start: "
+                                    f"{type(exc).__name__}: {_first_line(exc)}") from None
+            if info.get("error"):
+                raise ExecutorError(f"Ray worker {w.name} cannot run the program: "
+                                    f"{info['error']}")
+            w.pid = int(info["pid"])
+            w.cpu_base = w.cpu_s = float(info.get("cpu_s", 0.0))
+            w.host = str(info["host"])
+
+        try:
+            await asyncio.wait_for(asyncio.gather(*(ping(w) for w in self.workers)),
+                                   START_TIMEOUT_S)
+        except TimeoutError:
+            raise ExecutorError(f"the Ray workers did not start within "
+                                f"{START_TIMEOUT_S:g} s (does the cluster have room for "
+                                f"{len(self.workers)} actors?)") from None
+
+    async def _feed(self, w: _Worker, queue: _Queue, batch: Any) -> None:
+        from ray.exceptions import ActorDiedError, RayActorError
+
+        while w.alive:
+            chunk = await queue.take(w.chunk)
+            if not chunk:
+                return
+            if not w.alive:  # retired while this feeder waited: not an attempt
+                queue.lost(chunk)
+                return
+            batch.counts.active += len(chunk)
+            try:
+                result: ChunkResult = await _await(w.handle.run_chunk.remote(
+                    chunk, self._trips_for(w)))
+            except RayActorError as exc:
+                batch.counts.active -= len(chunk)
+                self._lost(w, chunk, queue, batch, permanent=isinstance(exc, ActorDiedError))
+                if w.alive:  # Ray is restarting it: back off, then try it again
+                    await asyncio.sleep(min(2.0, 0.1 * 2 ** min(w.failures, 5)))
+                continue
+            except Exception as exc:  # noqa: BLE001 - the worker itself failed
+                raise ExecutorError(f"Ray worker {w.name} failed: {type(exc).__name__}: "
+                                    f"{_first_line(exc)}", exit_code=3) from None
+            w.failures = 0
+            batch.counts.active -= len(chunk)
+            self._write(result, batch)
+            queue.settled()
+
+    def _lost(self, w: _Worker, chunk: Sequence[tuple[int, Any]], queue: _Queue,
+              batch: Any, *, permanent: bool) -> None:
+        w.failures += 1  # in a row: only for backing off (each feeder counts)
+        w.lost += 1
+        self.rerun += len(chunk)
+        if permanent:  # Ray has no restart left for it
+            w.alive = False
+        again = []
+        for index, record in chunk:
+            n = self.attempts[index] = self.attempts.get(index, 0) + 1
+            if n >= MAX_ATTEMPTS:
+                err = {"type": "worker", "message": f"the Ray worker running this record "
+                       f"died {n} times (is the record crashing it?)"}
+                batch.report(f"record {index}: error: {err['message']}\n")
+                batch.finish(index, result_lines(index, (), err), True)
+            else:
+                again.append((index, record))
+        queue.lost(again)
+        if not any(x.alive for x in self.workers):
+            queue.exhausted = True  # nobody left to run the rest
+
+    def _trips_for(self, w: _Worker) -> list[str]:
+        """Breakers that opened on other workers since ``w`` was last told."""
+        out = []
+        for key, (gen, origin) in self.trips.items():
+            if origin != w.name and w.told.get(key, 0) < gen:
+                w.told[key] = gen
+                out.append(key)
+        return out
+
+    def _saw_opened(self, w: _Worker, opened: dict[str, int]) -> None:
+        """``w`` reports breakers its own calls opened: new openings become trips."""
+        for key, n in opened.items():
+            if n > w.opened.get(key, 0):
+                w.opened[key] = n
+                gen = self.trips.get(key, (0, ""))[0] + 1
+                self.trips[key] = (gen, w.name)
+                w.told[key] = gen
+
+    def _write(self, result: ChunkResult, batch: Any) -> None:
+        if result.prints:
+            batch.stdout.write(result.prints)
+        for text in result.reports:
+            batch.report(text)
+        for index, text, failed in result.lines:
+            batch.finish(index, text, failed)
+        for w in self.workers:
+            if w.name == result.worker:
+                w.cpu_s = max(w.cpu_s, result.cpu_s)
+                self._saw_opened(w, result.opened)
+        done = batch.counts.workers
+        done[result.worker] = done.get(result.worker, 0) + len(result.lines)
+        batch.update()
+
+    def summary(self) -> str:
+        """A line for ``--stats``: start-up and run time, records per worker, losses."""
+        t = self.times
+        hosts = len({w.host for w in self.workers if w.host})
+        parts = [f"ray: {len(self.workers)} worker(s) on {hosts} node(s); "
+                 f"{'started' if self.started_ray else 'joined'} Ray in "
+                 f"{t.get('ray_s', 0):.2f} s, workers ready in {t.get('ready_s', 0):.2f} s, "
+                 f"records in {t.get('run_s', 0):.2f} s"]
+        run_s = t.get("run_s", 0.0)
+        if run_s > 0:
+            cpu = {w.name: w.cpu_s - w.cpu_base for w in self.workers}
+            total = sum(cpu.values())
+            each = ", ".join(f"{name} {c:.1f} s" for name, c in cpu.items())
+            parts.append(f"worker CPU {total:.1f} s = {total / run_s / len(cpu):.0%} of "
+                         f"{len(cpu)} core(s) ({each})")
+        lost = sum(w.lost for w in self.workers)
+        if lost:
+            parts.append(f"{lost} chunk(s) lost with a worker, {self.rerun} record(s) "
+                         "run again")
+        return "; ".join(parts)
+
+
+
+async def _await(ref: Any) -> Any:
+    return await asyncio.wrap_future(ref.future())
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,228 @@
+"""The worker side of ``--executor ray``: one async Ray actor per worker (issue 23).
+
+A :class:`StreamWorker` compiles the program itself from its source text (nothing
+compiled is pickled), builds its own provider and shared services (limiter, breakers,
+stats) from the whole :class:`~cxpar.runtime.settings.RunSettings`, and runs streams
+exactly as the local executor does (:meth:`cxpar.runtime.streams.Batch.stream`) on an
+event loop of the run's clock (real or virtual) in a thread of the actor process.
+:meth:`StreamWorker.run_chunk` takes a small chunk of ``(index, record)`` pairs from the
+driver, runs them with at most ``slots`` streams in flight across chunks, and returns
+their result lines; the driver alone writes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..batchfile import result_lines
+from ..breaker import OPEN
+from ..clock import new_loop
+from ..run import gc_tuned
+from ..settings import RunSettings
+from ..streams import Batch, Progress, Shared
+from ..tracing import Recorder
+
+__all__ = ["ChunkResult", "ProgramSource", "StreamWorker", "build_program"]
+
+
+@dataclass(frozen=True)
+class ProgramSource:
+    """What a worker needs to compile the program: the source, not compiled code."""
+
+    name: str
+    text: str
+    #: Plug-in service names the driver knew (``name → event stem``).
+    services: dict[str, str] = field(default_factory=dict)
+    #: The driver's working directory (``--provider MODULE:ATTR`` imports from it).
+    cwd: str = ""
+
+
+@dataclass
+class ChunkResult:
+    """One chunk's results: ``(index, lines, failed)`` per record, and what its streams
+    printed (``print``) and reported (runtime errors, timeouts) meanwhile."""
+
+    worker: str
+    lines: list[tuple[int, str, bool]]
+    prints: str = ""
+    reports: list[str] = field(default_factory=list)
+    #: CPU seconds the worker process has used so far (utilisation in ``--stats``).
+    cpu_s: float = 0.0
+    #: Breakers open now because of this worker's own calls: key → times they opened.
+    opened: dict[str, int] = field(default_factory=dict)
+
+
+def build_program(source: ProgramSource, settings: RunSettings) -> tuple[Any, Any, Any]:
+    """Compile ``source`` here, as ``cxpar run`` does: ``(factory, spans, sources)``."""
+    from cxpar.codegen.module import compile_program
+    from cxpar.driver import front_end_source
+    from cxpar.plugins import known_services, load_service_plugins, register_services
+    from cxpar.span import SourceFile
+
+    register_services(source.services)
+    load_service_plugins()
+    fe = front_end_source(SourceFile(source.name, source.text),
+                          extra_services=known_services())
+    if fe.compilation is None or fe.has_errors:
+        first = next((d for d in fe.diagnostics if d.is_error), None)
+        raise RuntimeError(f"the program does not compile here: "
+                           f"{first.message if first else 'no compilation'}")
+    if settings.backend == "llvm":
+        from cxpar.codegen.llvm import backend
+
+        compiled, program = backend.compile_native(fe.compilation, compile_program)
+    else:
+        compiled = compile_program(fe.compilation)
+        program = compiled.program
+    return program, compiled.spans, compiled.sources
+
+
+class _WorkerBatch(Batch):
+    """A batch whose finished records are kept for the driver instead of written."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.finished: dict[int, tuple[str, bool]] = {}
+
+    def finish(self, index: int, text: str, failed: bool) -> None:
+        self.finished[index] = (text, failed)
+
+
+class StreamWorker:
+    """An async actor body (wrapped with ``ray.remote`` by the driver)."""
+
+    def __init__(self, source: ProgramSource, settings: RunSettings, slots: int,
+                 name: str) -> None:
+        self.name = name
+        self.slots_n = max(1, slots)
+        self.setup_error: str | None = None
+        try:
+            self._setup(source, settings)
+        except Exception as exc:  # noqa: BLE001 - reported by ping() to the driver
+            self.setup_error = f"{type(exc).__name__}: {exc}"
+
+    def _setup(self, source: ProgramSource, settings: RunSettings) -> None:
+        if source.cwd and source.cwd not in sys.path:
+            sys.path.append(source.cwd)
+        factory, spans, sources = build_program(source, settings)
+        from cxpar.plugins import make_provider
+
+        provider = make_provider(settings)
+        recorder = Recorder(keep_spans=settings.trace is not None) \
+            if (settings.stats or settings.trace or settings.dashboard) else None
+        shared = Shared(settings, provider, recorder=recorder)
+        self.prints = io.StringIO()
+        #: Breakers opened because another worker's opened: key → times.
+        self.tripped: dict[str, int] = {}
+        self.reports: list[str] = []
+        self.batch = _WorkerBatch(factory, shared, spans=spans, sources=sources,
+                                  writer=None, counts=Progress(0, 0), done=set(),
+                                  stdout=self.prints, report=self.reports.append,
+                                  update=_noop)
+        self.loop = new_loop(settings.clock, guard_s=settings.guard_s)
+        self.batch.loop = self.loop
+        if hasattr(self.loop, "on_stall"):
+            self.loop.on_stall = self._on_stall
+        ready = threading.Event()
+        self.thread = threading.Thread(target=self._serve, args=(ready,),
+                                       name="cxpar-streams", daemon=True)
+        self.thread.start()
+        ready.wait()
+
+    def _serve(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.slots = asyncio.Semaphore(self.slots_n)
+        ready.set()
+        with gc_tuned():
+            self.loop.run_forever()
+
+    def _on_stall(self) -> None:
+        if self.batch.active:  # streams in flight and virtual time stands still
+            self.batch.on_stall()
+        elif hasattr(self.loop, "_stall_reported"):  # idle between chunks: not a stall
+            self.loop._stall_reported = False
+
+    # ---------------------------------------------------------------- remote methods
+    async def ping(self) -> dict[str, Any]:
+        """Who this worker is (and why it cannot run, if it cannot)."""
+        return {"name": self.name, "pid": os.getpid(), "host": socket.gethostname(),
+                "error": self.setup_error, "cpu_s": time.process_time()}
+
+    async def run_chunk(self, chunk: Sequence[tuple[int, Any]],
+                        trips: Sequence[str] = ()) -> ChunkResult:
+        """Run ``chunk`` as streams; their result lines once all have finished.
+        ``trips``: breaker keys that opened on other workers (opened here too)."""
+        if self.setup_error is not None:
+            raise RuntimeError(self.setup_error)
+        fut = asyncio.run_coroutine_threadsafe(self._chunk(chunk, trips), self.loop)
+        return await asyncio.wrap_future(fut)
+
+    async def recorder(self) -> Recorder | None:
+        """This worker's stats and trace spans (at the end of the run)."""
+        if self.setup_error is not None:
+            return None
+
+        async def get() -> Recorder | None:
+            return self.batch.shared.recorder
+
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(get(), self.loop))
+
+    def stop(self) -> None:
+        """End the stream loop's thread (a process that keeps the worker, e.g. a test)."""
+        if self.setup_error is None and self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=10)
+
+    # ---------------------------------------------------------------- on the stream loop
+    def _trip(self, keys: Sequence[str]) -> None:
+        shared = self.batch.shared
+        now = self.loop.time()
+        for key in keys:
+            breaker = shared.resilience.breaker(key, shared.breakers)
+            if breaker is not None and breaker.trip(now):
+                self.tripped[key] = self.tripped.get(key, 0) + 1
+
+    def _opened(self) -> dict[str, int]:
+        """Breakers open now that opened through this worker's own calls."""
+        out = {}
+        for key, breaker in list(self.batch.shared.breakers.items()):
+            own = breaker.opens - self.tripped.get(key, 0)
+            if breaker.state == OPEN and own > 0:
+                out[key] = own
+        return out
+
+    async def _chunk(self, chunk: Sequence[tuple[int, Any]],
+                     trips: Sequence[str] = ()) -> ChunkResult:
+        self._trip(trips)
+        lines = list(await asyncio.gather(*(self._one(i, r) for i, r in chunk)))
+        prints = self.prints.getvalue()
+        if prints:
+            self.prints.seek(0)
+            self.prints.truncate()
+        reports, self.reports[:] = list(self.reports), []
+        return ChunkResult(self.name, lines, prints, reports, time.process_time(),
+                           self._opened())
+
+    async def _one(self, index: int, record: Any) -> tuple[int, str, bool]:
+        async with self.slots:
+            try:
+                await self.batch.stream(index, record)
+            except Exception as exc:  # noqa: BLE001 - one record's internal error
+                err = {"type": "internal", "message": f"{type(exc).__name__}: {exc}"}
+                self.batch.finished.pop(index, None)
+                return index, result_lines(index, (), err), True
+        text, failed = self.batch.finished.pop(index)
+        return index, text, failed
+
+
+def _noop() -> None:
+    pass

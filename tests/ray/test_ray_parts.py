@@ -1,0 +1,123 @@
+"""The Ray executor's pure parts: shares of a global limit, chunk sizes, merged stats."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cxpar.runtime.executors.ray import chunk_size, shares
+
+
+@given(st.integers(1, 10_000), st.integers(1, 64))
+def test_shares_add_up_and_differ_by_at_most_one(total: int, parts: int) -> None:
+    got = shares(total, parts)
+    assert sum(x or 0 for x in got) == total and len(got) == parts
+    assert max(x or 0 for x in got) - min(x or 0 for x in got) <= 1
+
+
+def test_no_limit_is_no_limit_for_every_worker() -> None:
+    assert shares(None, 3) == [None, None, None]
+
+
+@given(st.integers(1, 100_000))
+def test_chunks_are_small(slots: int) -> None:
+    assert 1 <= chunk_size(slots) <= 8
+
+
+def test_progress_and_dashboard_show_each_workers_throughput() -> None:
+    from cxpar.runtime.dashboard import Monitor
+    from cxpar.runtime.streams import Progress
+
+    counts = Progress(100, 0)
+    assert "workers" not in counts.line()  # the local executor: no workers
+    counts.workers.update({"w1": 30, "w2": 10})
+    counts.done = 40
+    line = counts.line()
+    assert "; workers w1 " in line and ", w2 " in line and "/s" in line
+    from cxpar.runtime.tracing import Recorder
+
+    snap = Monitor(Recorder(), batch=counts).snapshot()
+    assert snap["workers"]["w1"]["done"] == 30 and snap["workers"]["w2"]["done"] == 10
+    assert snap["workers"]["w1"]["rate"] > snap["workers"]["w2"]["rate"] > 0
+
+
+FAILING = """
+on input.record (event) {
+    var r = think { prompt: "item " + event.n };
+    emit output.record { n: event.n, errors: r._errors };
+}
+"""
+
+
+def _worker(name: str) -> Any:
+    from cxpar.runtime.breaker import BreakerConfig
+    from cxpar.runtime.executors.ray_worker import ProgramSource, StreamWorker
+    from cxpar.runtime.settings import RunSettings
+
+    settings = RunSettings(clock="virtual", fail_rate=1.0, progress=False,
+                           breaker=BreakerConfig(threshold=2, cooldown_ms=600_000))
+    w = StreamWorker(ProgramSource("b.cx", FAILING), settings, 1, name)
+    assert w.setup_error is None, w.setup_error
+    return w
+
+
+def test_a_breaker_opened_on_one_worker_opens_on_the_others() -> None:
+    """(In-process: the actor class without Ray.) Worker 1's own failures open its
+    breaker and it says so; worker 2, told, fails fast without calling the provider and
+    does not report the opening as its own (no echo)."""
+    w1, w2 = _worker("w1"), _worker("w2")
+    try:
+        first = asyncio.run(w1.run_chunk([(i, {"n": i}) for i in range(3)]))
+        assert list(first.opened) == [next(iter(w1.batch.shared.breakers))]
+        second = asyncio.run(w2.run_chunk([(3, {"n": 3})], list(first.opened)))
+        line = json.loads(second.lines[0][1])
+        # failed fast: a call that reached the (always failing) sim would say otherwise
+        assert "circuit open" in json.dumps(line["output"]["errors"])
+        assert second.opened == {}
+    finally:
+        w1.stop()
+        w2.stop()
+
+
+def test_the_driver_tells_each_other_worker_once_per_opening() -> None:
+    from cxpar.runtime.executors.ray import RayExecutor, _Worker
+    from cxpar.runtime.executors.ray_worker import ProgramSource
+    from cxpar.runtime.settings import RunSettings
+
+    ex = RayExecutor(RunSettings(), ProgramSource("b.cx", ""), 10)
+    a, b, c = (_Worker(n, None, 4) for n in ("w1", "w2", "w3"))
+    ex.workers = [a, b, c]
+    ex._saw_opened(a, {"think@sim": 1})
+    assert ex._trips_for(a) == []
+    assert ex._trips_for(b) == ["think@sim"] and ex._trips_for(b) == []
+    ex._saw_opened(a, {"think@sim": 1})  # still the same opening
+    assert ex._trips_for(c) == ["think@sim"] and ex._trips_for(c) == []
+    ex._saw_opened(b, {"think@sim": 1})  # b's own opening later: a new trip for a and c
+    assert ex._trips_for(a) == ["think@sim"] and ex._trips_for(c) == ["think@sim"]
+    assert ex._trips_for(b) == []
+
+
+@given(st.integers(1, 16), st.integers(1, 500), st.one_of(st.none(), st.integers(16, 300)),
+       st.integers(1, 1000))
+def test_every_global_limit_is_split_between_the_workers(n: int, streams: int,
+                                                         conc: int | None, todo: int) -> None:
+    from cxpar.runtime.adaptive import LimitsConfig
+    from cxpar.runtime.executors.ray import worker_shares
+    from cxpar.runtime.settings import RunSettings
+
+    s = RunSettings(streams=streams, max_concurrency=conc, capacity={"think": 40.0},
+                    limits=LimitsConfig(initial=20, max=200))
+    parts = worker_shares(s, n, todo)
+    assert len(parts) == n
+    if conc is not None:
+        assert sum(p.max_concurrency or 0 for p in parts) == conc
+    assert sum(p.streams for p in parts) <= max(min(streams, todo), n)
+    assert sum(p.limits.max for p in parts) <= max(200, n)
+    assert abs(sum(p.capacity["think"] for p in parts) - 40.0) < 1e-9
+    for p in parts:  # everything else travels whole
+        assert (p.seed, p.clock, p.breaker, p.limits.algorithm) == \
+            (s.seed, s.clock, s.breaker, s.limits.algorithm)
