@@ -2,9 +2,10 @@
 execution graph before spending anything (issue 19).
 
 Every call node of the graph counts once (the graph unfolds the program from its entry
-points: both arms of an ``if``), times the trip counts of the counting loops around it
-(:mod:`cxpar.analysis.trips`; a loop whose count is not known before running counts
-once, and the estimate says so). Its request is rendered statically —
+points: both arms of an ``if``, a counting loop as many times as it runs, up to
+``MAX_UNROLL``); a longer loop scales its calls by the trip counts of
+:mod:`cxpar.analysis.trips`, and a loop whose count is not known before running counts
+once (the estimate says so). Its request is rendered statically —
 literal strings and numbers as they are, every part computed at run time as
 :data:`DYNAMIC_CHARS` characters — and priced with the sim provider's own estimate
 (:func:`cxpar.runtime.providers.sim.sim_usage`): the user message / 4 in, the sim's
@@ -123,6 +124,7 @@ class _Static:
 
 def estimate_cost(comp: Any, settings: Any) -> CostEstimate:
     """The estimate for an analysed program ``comp`` priced with ``settings``' prices."""
+    from cxpar.analysis.graph import MAX_UNROLL
     from cxpar.analysis.trips import trip_counts
     from cxpar.runtime.cost import meter_for
     from cxpar.runtime.providers.base import Usage
@@ -138,6 +140,13 @@ def estimate_cost(comp: Any, settings: Any) -> CostEstimate:
     trips = trip_counts(comp.program)
     est.unknown_loops = trips.unknown
     static = _Static()
+    # The graph already unfolds loops with a literal trip count (up to MAX_UNROLL times),
+    # so each of its call nodes is one call; only a loop longer than that is scaled up.
+    copies: dict[tuple[int, int], int] = {}
+    for node in graph.nodes if graph is not None else ():
+        if node.kind == "call" and node.span is not None:
+            key = (node.span.line, node.span.col)
+            copies[key] = copies.get(key, 0) + 1
     for node in graph.nodes if graph is not None else ():
         if node.kind != "call" or node.span is None:
             continue
@@ -147,7 +156,9 @@ def estimate_cost(comp: Any, settings: Any) -> CostEstimate:
         if row is None:  # unknown without a price for the run's model, even for 0 tokens
             row = est.services[service] = ServiceEstimate(
                 cost_usd=pricing.cost(Usage(0, 0, pricing.run_model)))
-        times = trips.times.get((node.span.line, node.span.col), 1)
+        span = (node.span.line, node.span.col)
+        trip = trips.times.get(span, 1)
+        times = max(1, round(trip / copies[span])) if trip > MAX_UNROLL else 1
         row.sites += 1
         row.calls += times
         if service == "await" or ac is None:
