@@ -15,7 +15,7 @@ from .core import Row
 #: Benchmark modules in run order.
 BENCHES = ["fanout", "parallel", "memory", "frontend", "vclock", "dispatch", "native_loops",
            "runaway",
-           "editor", "schedsim", "schedule", "journal", "observability", "serve"]
+           "editor", "schedsim", "schedule", "journal", "observability", "serve", "models"]
 
 
 def run_all(mode: str, only: list[str] | None = None, progress: Any = None) -> list[Row]:

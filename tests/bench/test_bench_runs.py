@@ -15,7 +15,7 @@ if str(ROOT) not in sys.path:
 
 @pytest.mark.parametrize("name", ["fanout", "parallel", "memory", "frontend", "vclock",
                                   "dispatch", "native_loops", "runaway", "editor", "schedsim",
-                                  "schedule", "journal", "observability", "serve"])
+                                  "schedule", "journal", "observability", "serve", "models"])
 def test_benchmark_runs(name: str) -> None:
     mod = importlib.import_module(f"bench.{name}")
     rows = mod.run("tiny")
