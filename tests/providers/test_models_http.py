@@ -254,3 +254,26 @@ def test_cli_endpoints_and_routing_from_cxpar_toml(server: FakeServer, tmp_path:
     assert "unknown endpoint `lcoal` (did you mean `local`?)" in p.stderr
     assert "think@local" in p.stderr  # stats are per endpoint
     assert server.requests[0]["json"]["model"] == "local-model"
+
+
+def test_transport_retries_of_a_routed_call_count_on_its_stats_row(server: FakeServer,
+                                                                    tmp_path: Path) -> None:
+    """A 429 with Retry-After on a named endpoint: the provider retries it itself, the
+    whole endpoint pauses, and `--stats` counts the retry on the call's own row."""
+    replies = iter([Act(status=429, headers={"Retry-After": "1"})])
+    server.script = lambda req: next(replies, None) or openai_like(req)
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "cxpar.toml").write_text(textwrap.dedent(f"""
+        [run]
+        clock = "real"
+        [endpoints.local]
+        base_url = "{server.base_url}"
+        model = "local-model"
+    """))
+    prog = tmp_path / "p.cx"
+    prog.write_text('var r = think { prompt: "x", endpoint: "local" };\nprint(r.result);\n')
+    p = cli("run", "--stats", str(prog), cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert len(server.requests) == 2
+    assert server.requests[1]["t"] - server.requests[0]["t"] >= 0.95
+    assert "transport retries (requests the provider sent again): think@local 1" in p.stderr
