@@ -104,3 +104,22 @@ def test_endpoint_max_concurrency_limits_calls_in_flight() -> None:
         while (i < 5) { emit job.run { n: i }; i = i + 1; }
     """, **s)
     assert r.lines == ["300", "300", "600", "600", "900"], r.err
+
+
+def test_adaptive_limits_are_per_endpoint_and_model() -> None:
+    """Each endpoint, and each model a call chooses, gets its own adaptive limit: one
+    model's overload never throttles another's calls."""
+    from cxpar.runtime.resilience import LimitsConfig, Resilience
+
+    class Endpoint:
+        def __init__(self, base_url: str) -> None:
+            self.base_url = base_url
+
+    res = Resilience(limits=LimitsConfig(adaptive=True))
+    a, b = Endpoint("http://127.0.0.1:1/v1"), Endpoint("http://127.0.0.1:2/v1")
+    la = res.adaptive_for(a, "think")
+    assert la is not None
+    assert res.adaptive_for(a, "infer") is la  # per endpoint, not per service
+    assert res.adaptive_for(b, "think") is not la
+    assert res.adaptive_for(a, "think", "gpt-big") not in (la, None)
+    assert res.adaptive_for(a, "think", "gpt-big") is res.adaptive_for(a, "infer", "gpt-big")
