@@ -280,6 +280,14 @@ DEFAULT_ENDPOINT = "default"
 DEFAULT_KEY_ENV = "CXPAR_API_KEY"
 
 
+def _from_table(cls: type, data: Mapping[str, Any], where: str) -> Any:
+    """``cls`` built from the TOML table ``where`` (ValueError naming the key)."""
+    try:
+        return cls(**_table(cls, data, where))
+    except SettingsError as exc:
+        raise ValueError(f"`{exc.name}` in {where} {exc.message}") from None
+
+
 def _table(cls: type, data: Mapping[str, Any], where: str) -> dict[str, Any]:
     if not isinstance(data, Mapping):
         raise ValueError(f"{where} must be a table")
@@ -325,11 +333,7 @@ class EndpointSettings:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], name: str = "") -> EndpointSettings:
-        where = f"[endpoints.{name}]"
-        try:
-            return cls(**_table(cls, data, where))
-        except SettingsError as exc:
-            raise ValueError(f"`{exc.name}` in {where} {exc.message}") from None
+        return _from_table(cls, data, f"[endpoints.{name}]")  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -346,11 +350,7 @@ class RouteSettings:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], name: str = "") -> RouteSettings:
-        where = f"[routing.{name}]"
-        try:
-            return cls(**_table(cls, data, where))
-        except SettingsError as exc:
-            raise ValueError(f"`{exc.name}` in {where} {exc.message}") from None
+        return _from_table(cls, data, f"[routing.{name}]")  # type: ignore[no-any-return]
 
 
 def _endpoint_name_problem(name: str) -> str | None:
