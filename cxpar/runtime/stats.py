@@ -260,7 +260,8 @@ def _service_doc(rec: Recorder, a: _Agg) -> dict[str, Any]:
             "cost_usd": run_cost(rec, a.unpriced, a.cost),
             "p50_ms": _ms(percentile(a.durations, 0.5)),
             "p95_ms": _ms(percentile(a.durations, 0.95)),
-            "queued_ms": _ms(a.queued_s)}
+            "queued_ms": _ms(a.queued_s), "rate_wait_ms": _ms(a.rate_wait_s),
+            "ttft_ms": _ms(percentile(a.ttfts, 0.5)) if a.ttfts else None}
 
 
 def _dist(values: Sequence[float]) -> dict[str, float]:

@@ -277,3 +277,40 @@ def test_transport_retries_of_a_routed_call_count_on_its_stats_row(server: FakeS
     assert len(server.requests) == 2
     assert server.requests[1]["t"] - server.requests[0]["t"] >= 0.95
     assert "transport retries (requests the provider sent again): think@local 1" in p.stderr
+
+
+def test_streamed_and_tool_round_usage_reaches_the_stats(server: FakeServer,
+                                                         tmp_path: Path) -> None:
+    """The usage of a streamed reply (its last SSE chunk) and of every tool round is
+    counted, on the call's own stats row (per endpoint and model)."""
+    server.script = openai_like
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "cxpar.toml").write_text(textwrap.dedent(f"""
+        [run]
+        clock = "real"
+        [endpoints.local]
+        base_url = "{server.base_url}"
+        model = "local-model"
+    """))
+    prog = tmp_path / "p.cx"
+    prog.write_text(textwrap.dedent("""
+        on reply.chunk (c) { }
+        on lookup.tool (a) { return 1; }
+        var s = think { prompt: "stream me", endpoint: "local", stream: reply.chunk };
+        var t = think { prompt: "use it", endpoint: "local", model: "m2",
+                        tools: [lookup.tool] };
+        print(len(t._tools));
+    """))
+    out = tmp_path / "stats.json"
+    p = cli("run", "--stats-json", str(out), str(prog), cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == ["1"]
+    doc = json.loads(out.read_text())["services"]
+    sent = server.usage_sent
+    assert len(sent) == 3  # one streamed reply, two tool rounds
+    assert doc["think@local"]["tokens_in"] == sent[0]["prompt_tokens"]
+    assert doc["think@local"]["ttft_ms"] is not None
+    assert doc["think@local/m2"]["tokens_in"] == sent[1]["prompt_tokens"] + \
+        sent[2]["prompt_tokens"]
+    assert doc["think@local/m2"]["tokens_out"] == sent[1]["completion_tokens"] + \
+        sent[2]["completion_tokens"]
