@@ -15,7 +15,8 @@ from .core import Row
 #: Benchmark modules in run order.
 BENCHES = ["fanout", "parallel", "memory", "frontend", "vclock", "dispatch", "native_loops",
            "runaway",
-           "editor", "schedsim", "schedule", "journal", "observability", "serve", "ray_executor"]
+           "editor", "schedsim", "schedule", "journal", "observability", "serve", "ray_executor",
+           "models"]
 
 
 def run_all(mode: str, only: list[str] | None = None, progress: Any = None) -> list[Row]:

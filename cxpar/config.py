@@ -21,6 +21,8 @@ from :class:`cxpar.runtime.settings.RunSettings`, so every accepted key takes ef
 [provider]    # name = "sim" | "openai" | "module:attr", base_url, model, timeout, ...
 [breaker]     # circuit breaker settings
 [limits]      # adaptive concurrency settings
+[endpoints.NAME]  # base_url, model, api_key_env, rpm, tpm, max_concurrency
+[routing.SERVICE] # endpoint, model
 [services]    # plug-in service names: summarize = "summarizing"
 ```
 
@@ -54,6 +56,9 @@ def schema() -> dict[str, set[str] | None]:
         if not toml:
             continue
         section, _, key = toml.partition(".")
+        if f.metadata.get("kind") == "named":  # [endpoints.NAME]: any name
+            out[section] = None
+            continue
         keys = out.setdefault(section, set())
         assert keys is not None
         if key:

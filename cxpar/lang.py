@@ -19,13 +19,21 @@ SERVICE_STEMS: dict[str, str] = {
 
 #: Props that configure a service call and are never sent to the provider.
 RESERVED_PROPS: tuple[str, ...] = ("handlers", "timeout", "retries", "priority", "concurrency",
-                                   "fallback")
+                                   "fallback", "model", "endpoint", "schema", "tools",
+                                   "tool_rounds", "stream")
+
+#: Services whose answer is not model text: no ``schema``/``tools``/``stream``.
+NO_MODEL_OPTIONS: tuple[str, ...] = ("is", "not", "learn", "await")
+
+#: Reserved props that configure the model request of a call (docs/language.md).
+MODEL_PROPS: tuple[str, ...] = ("model", "endpoint", "schema", "tools", "tool_rounds", "stream")
 
 #: Payload keys that a request prop or branch key may not use (SPEC §10 rule 7).
-RESERVED_PAYLOAD_KEYS: tuple[str, ...] = ("result", "_errors", "_parallel")
+RESERVED_PAYLOAD_KEYS: tuple[str, ...] = ("result", "_errors", "_parallel", "_tools")
 
 #: Builtin functions callable from CX.
-BUILTINS: tuple[str, ...] = ("print", "len", "str", "num", "keys", "now", "random")
+BUILTINS: tuple[str, ...] = ("print", "len", "str", "num", "keys", "now", "random",
+                             "parse_json", "to_json")
 
 #: How many arguments each builtin takes (``print`` takes any number).
 BUILTIN_ARITY: dict[str, int] = {"len": 1, "str": 1, "num": 1, "keys": 1, "now": 0, "random": 0}

@@ -197,19 +197,22 @@ def provider_services(obj: Any) -> dict[str, str]:
 
 
 def make_provider(settings: RunSettings, *, env: Mapping[str, str] | None = None) -> Any:
-    """The provider ``settings.provider`` names: built-in (sim options apply to ``sim``
-    only) or a plug-in, which receives ``settings.provider`` as ``settings=``."""
+    """The provider ``settings.provider`` names — built-in (sim options apply to ``sim``
+    only) or a plug-in, which receives ``settings.provider`` as ``settings=`` — as the
+    default endpoint of the run's :class:`~cxpar.runtime.endpoints.Endpoints`."""
+    from cxpar.runtime.endpoints import build_endpoints
+
     name = settings.provider.name
     if name in BUILTIN_PROVIDERS:
         if name == "openai" and settings.provider.http2 and importlib.util.find_spec("h2") is None:
             raise PluginError("http2 = true needs the `h2` package (pip install h2)")
         try:
-            return build_provider(settings, env)
+            return build_endpoints(settings, build_provider(settings, env), env)
         except ValueError as exc:  # e.g. an API key no HTTP header can carry
             raise PluginError(str(exc)) from None
     provider = _instantiate(load_provider_object(name), settings.provider, name)
     register_services(provider_services(provider))
-    return provider
+    return build_endpoints(settings, provider, env)
 
 
 # ---------------------------------------------------------------------------- commands

@@ -276,7 +276,17 @@ def resolve(params: Mapping[str, Any], *, program: Path | None = None,
                 parsed.append((label, _parser(name, kind)(value) if is_text else value))
             except ValueError as exc:
                 raise fail(label, str(exc)) from None
-        if kind == "table":
+        if kind == "named":  # [endpoints.NAME]: one table per name (cxpar.toml only)
+            label, table = parsed[-1]
+            named: dict[str, Any] = {}
+            for key, sub in table.items():
+                try:
+                    named[str(key)] = meta["item"].from_mapping(sub, str(key))
+                except ValueError as exc:
+                    raise fail(label, str(exc)) from None
+            values[name] = named
+            origins[name] = label
+        elif kind == "table":
             base = f.default_factory()
             for label, value in parsed:
                 if not isinstance(value, Mapping):
@@ -323,6 +333,9 @@ def show(resolved: Resolved) -> str:
             value = getattr(value, part)
         if is_dataclass(value) and not isinstance(value, type):
             value = asdict(value)
+        elif isinstance(value, dict):
+            value = {k: asdict(v) if is_dataclass(v) and not isinstance(v, type) else v
+                     for k, v in value.items()}
         if name == "provider.headers":
             value = {k: "***" for k in value}
         out[name] = {"value": value, "from": resolved.origins.get(name, "default")}

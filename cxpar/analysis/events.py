@@ -108,6 +108,12 @@ class Events:
                         "CX402", f"no handler for `handlers` item `{it.event}`", span,
                         label="this item will be skipped",
                         help=self.no_subscriber_help(it.event)))
+            for tool in call.tools:
+                if not info.subscribers(tool.event):
+                    self.diags.append(warning(
+                        "CX409", f"no handler for tool `{tool.event}`", tool.span,
+                        label="if the model calls it, the call gets a `no_handler` error",
+                        help=self.no_subscriber_help(tool.event)))
             for key, value in call.request:
                 self.shadowed(key, value)
         emitted = info.emitted

@@ -9,7 +9,8 @@ places appears twice. Unfolding stops when a handler would re-enter itself
 Nodes (``GNode.kind``): ``program`` (the top level), ``handler``, ``call`` (a service
 call; its duration is the service latency), ``branch`` (a parallel handler parameter),
 ``join`` (where a call waits for its provider and branches), ``item`` (a ``handlers``
-item), ``emit``. Edges (``GEdge.kind``): ``seq`` (next statement of a handler, after the
+item), ``emit``; a call with ``tools`` adds a ``branch`` per tool after its first
+round, their ``join`` and a second ``call`` (round 2). Edges (``GEdge.kind``): ``seq`` (next statement of a handler, after the
 previous finished), ``fanout`` (call → branch, they start together), ``trigger`` (emit,
 branch or item → subscribed handler), ``join`` (provider or branch subscriber → join),
 ``after`` (an item's subscriber → what follows the item).
@@ -388,6 +389,8 @@ class Builder:
                 self.link(end, join.id, "join")
             self.groups[join.id] = (c.id, runs)
             out = [join.id]
+        if ac.tools:
+            out = self.tool_round(ac, node, c, out)
         for it in ac.items:
             ix = self.node("item", it.event, it.span, c.id, event=it.event)
             self.edge(out[0], ix.id, "seq")
@@ -395,6 +398,30 @@ class Builder:
             subs_ends = self.trigger(self.info.subscribers(it.event), ix.id)
             out = [ix.id] + [e for end in subs_ends for e in end]
         return out
+
+    def tool_round(self, ac: AnalysedCall, node: n.ServiceCall, c: GNode,
+                   out: list[int]) -> list[int]:
+        """A call with ``tools``: the first model round (the call node) is followed by
+        one branch per tool (run in parallel, like branches) and a second round — the
+        usual shape (the sim's, and a model's that calls each tool once)."""
+        ends: list[list[int]] = []
+        for t in ac.tools:
+            tx = self.node("branch", f"tool: {t.event}", t.span, c.id, key=f"tool {t.event}",
+                           event=t.event, tool=True)
+            self.edge(c.id, tx.id, "seq")  # after the first round's answer
+            ends.append([tx.id])
+            ends.extend(self.trigger(self.info.subscribers(t.event), tx.id))
+        tools_join = self.node("join", f"tools {ac.service}", node.span, c.id, tools=True)
+        for end in ends:
+            self.link(end, tools_join.id, "join")
+        second = self.node("call", f"{ac.service} (round 2)", node.span, c.id,
+                           service=ac.service, stem=ac.stem, branches=[], round=2,
+                           timeout=self.literal_number(ac, "timeout"))
+        second.duration = self.service_latency(ac)
+        self.edge(tools_join.id, second.id, "seq")
+        if out != [c.id]:  # parallel handler parameters join too
+            self.link(out, second.id, "join")
+        return [second.id]
 
     def literal_number(self, ac: AnalysedCall, key: str) -> float | None:
         v = ac.reserved.get(key)

@@ -117,6 +117,16 @@ class Item:
 
 
 @dataclass(eq=False, slots=True)
+class Tool:
+    """A ``tools`` item: ``a.b`` or ``{ event: a.b, description: …, parameters: … }``."""
+
+    event: str
+    span: Span
+    description: Expr | None = None
+    parameters: Expr | None = None
+
+
+@dataclass(eq=False, slots=True)
 class AnalysedCall:
     """A service call split as SPEC §4.4 step 1 says (rules 7, 15, 16)."""
 
@@ -135,6 +145,10 @@ class AnalysedCall:
     items: list[Item] = field(default_factory=list)
     #: ``fallback: a.b``: the event whose handler supplies the fallback value.
     fallback_event: str | None = None
+    #: ``tools: [...]`` items (when ``tools`` is an array literal).
+    tools: list[Tool] = field(default_factory=list)
+    #: ``stream: a.b``: the event each chunk of the answer is emitted as.
+    stream_event: str | None = None
     #: The handler or realize containing the call (None at top level).
     owner: OnHandler | Realize | None = None
     #: The "service" is a builtin function used like one (``print "hi";``, a warning):

@@ -533,6 +533,21 @@ class Resolver:
             else:
                 self.expr(item)
 
+    def tool_items(self, arr: n.Array) -> None:
+        """A ``tools: [...]`` array: dotted names (and each object's ``event``) are events."""
+        for item in arr.items:
+            if isinstance(item, n.Object):
+                for p in item.props:
+                    if p.key.name == "event" and (ch := event_chain(p.value)) is not None \
+                            and not isinstance(p.value, n.EventPayload):
+                        self.mark_event(p.value, ".".join(ch[1]))
+                    else:
+                        self.expr(p.value)
+            elif (ch := event_chain(item)) is not None and not isinstance(item, n.EventPayload):
+                self.mark_event(item, ".".join(ch[1]))
+            else:
+                self.expr(item)
+
     def service_call(self, call: n.ServiceCall) -> None:
         arg = call.arg
         if call.service.name == "emit" and (ch := self.is_event_chain(arg)) is not None:
@@ -543,12 +558,17 @@ class Resolver:
             return
         for p in arg.props:
             v = p.value
-            if p.key.name == "handlers" and not isinstance(v, n.Array) and \
+            if p.key.name in ("handlers", "tools") and not isinstance(v, n.Array) and \
                     (ch := self.is_event_chain(v)) is not None:
                 self.mark_event(v, ".".join(ch[1]))  # CX302 from `services`
             elif isinstance(v, n.Array) and (p.key.name == "handlers" or
                                              reserved_near_miss(p.key.name) == "handlers"):
                 self.handler_items(v)  # `handler: [a.b]` is warned about (CX313)
+            elif isinstance(v, n.Array) and (p.key.name == "tools" or
+                                             reserved_near_miss(p.key.name) == "tools"):
+                self.tool_items(v)
+            elif p.key.name == "stream" and (ch := self.is_event_chain(v)) is not None:
+                self.mark_event(v, ".".join(ch[1]))
             elif isinstance(v, n.EventPayload):
                 self.expr(v.payload)
             elif (p.key.name not in lang.RESERVED_PROPS or p.key.name == "fallback") and \

@@ -13,7 +13,15 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from cxpar import lang
-from cxpar.analysis.model import AnalysedCall, Branch, EntityInfo, Item, NameKind, ProgramInfo
+from cxpar.analysis.model import (
+    AnalysedCall,
+    Branch,
+    EntityInfo,
+    Item,
+    NameKind,
+    ProgramInfo,
+    Tool,
+)
 from cxpar.analysis.resolve import event_chain
 from cxpar.ast import nodes as n
 from cxpar.ast.visit import walk
@@ -61,6 +69,36 @@ def literal_kind(e: n.Expr) -> str | None:
 
 #: A dotted event name written as a string (`handlers: [ "a.b" ]`).
 _EVENT_NAME = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*)+")
+
+_COMPUTED: object = object()
+
+
+def constant_value(e: n.Expr) -> object:
+    """The value of a literal made only of literals (numbers as floats), else
+    ``_COMPUTED``."""
+    if isinstance(e, n.Number):
+        return float(e.value)
+    if isinstance(e, n.Unary) and e.op in "-+" and isinstance(e.operand, n.Number):
+        return float(-e.operand.value if e.op == "-" else e.operand.value)
+    if isinstance(e, n.String):
+        return e.value
+    if isinstance(e, n.Bool):
+        return e.value
+    if isinstance(e, n.Null):
+        return None
+    if isinstance(e, n.Array):
+        items = [constant_value(i) for i in e.items]
+        return _COMPUTED if any(i is _COMPUTED for i in items) else items
+    if isinstance(e, n.Object):
+        out: dict[str, object] = {}
+        for p in e.props:
+            value = constant_value(p.value)
+            if value is _COMPUTED:
+                return _COMPUTED
+            out[p.key.name] = value
+        return out
+    return _COMPUTED
+
 
 class Services:
     """Checks service calls, object literals and entities."""
@@ -174,6 +212,9 @@ class Services:
                 ac.fallback_event = ref.name
                 self.info.emitted.add(ref.name)
             return
+        if key in lang.MODEL_PROPS:
+            self.model_prop(ac, key, v)
+            return
         if key == "handlers":
             if not isinstance(v, n.Array):
                 if kind is not None or (ref := self.info.ref(v)) is not None \
@@ -228,6 +269,114 @@ class Services:
                     "retries": "a non-negative whole number",
                     "concurrency": "a whole number of at least 1"}[key]
             self.wrong_type(key, v, want, got="this value")
+
+    def model_prop(self, ac: AnalysedCall, key: str, v: n.Expr) -> None:
+        """``model``, ``endpoint``, ``schema``, ``tools``, ``tool_rounds``, ``stream``."""
+        kind = literal_kind(v)
+        if ac.service in lang.NO_MODEL_OPTIONS and key in ("schema", "tools", "tool_rounds",
+                                                           "stream"):
+            what = {"is": "a yes/no decision", "not": "a yes/no decision",
+                    "learn": "the memory's size", "await": "a timer"}[ac.service]
+            self.diags.append(error(
+                "CX302", f"`{key}` does not apply to `{ac.service}`", v.span,
+                label=f"`{ac.service}` answers {what}",
+                help=f"use `{key}` with `think`, `infer` or another service that answers "
+                     "text"))
+            return
+        if key in ("model", "endpoint"):
+            if kind not in (None, "string") or (isinstance(v, n.String) and not v.value):
+                self.wrong_type(key, v, "a non-empty string" + (
+                    ": the name of an endpoint of `cxpar.toml` (or `sim`)"
+                    if key == "endpoint" else ", e.g. `\"gpt-4o-mini\"`"),
+                    got="an empty string" if isinstance(v, n.String) else None)
+            return
+        if key == "schema":
+            if kind not in (None, "object"):
+                self.wrong_type(key, v, "a JSON Schema object: `schema: { type: \"object\", "
+                                        "properties: { … } }`")
+                return
+            self.check_schema("schema", v)
+            return
+        if key == "tool_rounds":
+            if kind is None:
+                return
+            value = v.value if isinstance(v, n.Number) else None
+            if value is None or value < 1 or value != int(value):
+                self.wrong_type(key, v, "a whole number of at least 1",
+                                got=None if kind != "number" else "this value")
+            return
+        if key == "stream":
+            ref = self.info.ref(v)
+            if ref is not None and ref.kind is NameKind.EVENT:
+                ac.stream_event = ref.name
+                self.info.emitted.add(ref.name)
+            else:
+                self.wrong_type(key, v, "an event name: `stream: answer.chunk` (each piece "
+                                        "of the answer is emitted as that event)")
+            return
+        # tools
+        if not isinstance(v, n.Array):
+            self.wrong_type(key, v, "an array literal of event names: `tools: [ weather.lookup ]`")
+            return
+        for item in v.items:
+            tool = self.tool_item(item)
+            if tool is not None:
+                ac.tools.append(tool)
+                self.info.emitted.add(tool.event)
+
+    def tool_item(self, item: n.Expr) -> Tool | None:
+        if not isinstance(item, n.Object):
+            ch = event_chain(item)
+            if ch is not None and not isinstance(item, n.EventPayload):
+                return Tool(".".join(ch[1]), item.span)
+            self.bad_tool(item.span, "not an event name")
+            return None
+        props = {p.key.name: p for p in item.props}
+        ev = props.get("event")
+        chain = event_chain(ev.value) if ev is not None else None
+        if ev is None or chain is None or isinstance(ev.value, n.EventPayload):
+            self.bad_tool(ev.value.span if ev is not None else item.span,
+                          "`event` must be an event name" if ev is not None else
+                          "no `event`")
+            return None
+        for p in item.props:
+            if p.key.name not in ("event", "description", "parameters"):
+                self.bad_tool(p.key.span, f"`{p.key.name}` is not a tool property")
+        desc = props.get("description")
+        if desc is not None and literal_kind(desc.value) not in (None, "string"):
+            self.bad_tool(desc.value.span, "`description` must be a string")
+        params = props.get("parameters")
+        if params is not None:
+            if literal_kind(params.value) not in (None, "object"):
+                self.bad_tool(params.value.span, "`parameters` must be a JSON Schema object")
+            else:
+                self.check_schema("parameters", params.value)
+        return Tool(".".join(chain[1]), item.span,
+                    desc.value if desc is not None else None,
+                    params.value if params is not None else None)
+
+    def bad_tool(self, span: Span, label: str) -> None:
+        self.diags.append(error(
+            "CX315", "a `tools` item must be an event name or a tool object", span,
+            label=label,
+            help="write an event name (`weather.lookup`) or `{ event: weather.lookup, "
+                 "description: \"…\", parameters: { type: \"object\", … } }`"))
+
+    def check_schema(self, key: str, v: n.Expr) -> None:
+        """CX314 for a literal that is not a valid JSON Schema (computed values are
+        checked at run time)."""
+        value = constant_value(v)
+        if value is _COMPUTED:
+            return
+        from cxpar.jsonschemas import schema_problem
+
+        why = schema_problem(value)
+        if why is not None:
+            self.diags.append(error(
+                "CX314", f"`{key}` is not a valid JSON Schema", v.span, label=why,
+                help="see https://json-schema.org/understanding-json-schema/ (draft "
+                     "2020-12); e.g. `{ type: \"object\", properties: { name: { type: "
+                     "\"string\" } }, required: [\"name\"] }`"))
 
     def wrong_type(self, key: str, v: n.Expr, want: str, got: str | None = None) -> None:
         kind = literal_kind(v)

@@ -584,6 +584,10 @@ class PyGen:
             return self.call(self.attr(RT, "now"))
         if name == "random":
             return self.call(self.attr(RT, "random"))
+        if name == "parse_json":
+            return self.helper(V, "parse_json", arg(0), span)
+        if name == "to_json":
+            return self.helper(V, "to_json", arg(0))
         return self.helper(S, "fail", self.const(f"unknown function `{name}`"), span)
 
     def e_New(self, e: n.New) -> py.expr:
@@ -693,6 +697,19 @@ class PyGen:
         return py.Dict(keys=[self.const("event"), *payload.keys],
                        values=[self.const(e.event.dotted), *payload.values])
 
+    def tool(self, t: Any) -> py.expr:
+        """One ``tools`` item for the runtime: ``{event, doc, description?, parameters?}``."""
+        keys: list[py.expr | None] = [self.const("event"), self.const("doc")]
+        values: list[py.expr] = [self.const(t.event),
+                                 self.const(tool_doc(self.info, t.event))]
+        if t.description is not None:
+            keys.append(self.const("description"))
+            values.append(self.expr(t.description))
+        if t.parameters is not None:
+            keys.append(self.const("parameters"))
+            values.append(self.expr(t.parameters))
+        return py.Dict(keys=keys, values=values)
+
     def e_ServiceCall(self, e: n.ServiceCall) -> py.expr:
         call: AnalysedCall = self.info.call(e)
         span = self.const(self.sid(e.span))
@@ -733,6 +750,13 @@ class PyGen:
         for key in ("timeout", "retries", "priority", "concurrency"):
             if key in call.reserved:
                 kw[key] = self.expr(call.reserved[key])
+        for key in ("model", "endpoint", "schema", "tool_rounds"):
+            if key in call.reserved:
+                kw[key] = self.expr(call.reserved[key])
+        if call.stream_event is not None:
+            kw["stream"] = self.const(call.stream_event)
+        if "tools" in call.reserved:
+            kw["tools"] = py.List(elts=[self.tool(t) for t in call.tools], ctx=py.Load())
         if call.fallback_event is not None:
             kw["fallback_event"] = self.const(call.fallback_event)
         elif "fallback" in call.reserved:
@@ -743,6 +767,19 @@ class PyGen:
         if call.branches or call.items:
             args += [branches, items]
         return py.Await(value=self.call(self.attr(RT, "service"), *args, **kw))
+
+
+def tool_doc(info: Any, event: str) -> str | None:
+    """The ``///`` doc comment of the first handler of ``event`` that has one (the
+    tool's description for the model)."""
+    for h in info.subscribers(event):
+        doc = h.node.doc
+        if doc:
+            lines = [ln.strip().removeprefix("///").strip() for ln in doc.splitlines()]
+            text = " ".join(ln for ln in lines if ln and not ln.startswith("@"))
+            if text:
+                return text
+    return None
 
 
 def generate(comp: Compilation, *, repl: bool = False, loops: Any = None,

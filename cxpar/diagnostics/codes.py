@@ -299,10 +299,25 @@ var a = new Agent({ name: "a" }, 1);
 
 _code("CX313", "misspelled reserved prop", """
 A warning: a prop of a service call is not one of the reserved props (`handlers`,
-`timeout`, `retries`, `priority`, `concurrency`, `fallback`) but is one letter away
+`timeout`, `retries`, `priority`, `concurrency`, `fallback`, `model`, `endpoint`,
+`schema`, `tools`, `tool_rounds`, `stream`) but is one letter away
 from one, or a name other libraries use for it (`retry`, `timeoutMs`, `handler`), so it
 is sent to the provider as part of the request instead of configuring the call.""", """
 think { prompt: "hi", timout: 500 };
+""")
+
+_code("CX314", "invalid JSON Schema", """
+A `schema: { … }` of a service call, or the `parameters` of a tool, is a literal that
+is not a valid JSON Schema (draft 2020-12, checked with the `jsonschema` library): a
+misspelled type, `required` that is not an array of strings, … A schema computed at run
+time is checked when the call runs (a runtime error).""", """
+think { prompt: p, schema: { type: "obj" } };
+""")
+_code("CX315", "`tools` item is not a tool", """
+Each item of `tools: [ ... ]` is an event name whose handler the model may call
+(`weather.lookup`), or an object `{ event: weather.lookup, description: "…",
+parameters: { …JSON Schema… } }`; strings, calls and other values are not allowed.""", """
+think { prompt: p, tools: [ "weather" ] };
 """)
 
 # ------------------------------------------------------------ events and graph
@@ -419,6 +434,12 @@ time ever advancing — usually handlers that emit each other's events forever w
 a service call or `await` between them. The run is stopped with exit 3.""")
 
 
+_code("CX409", "tool without a handler", """
+A warning: `tools: [ a.b ]` offers the handler of `a.b` to the model, and no handler in
+this program subscribes to `a.b`. If the model calls it, the call gets an error result
+and `_tools` records `no_handler`.""", """
+think { prompt: p, tools: [ weather.lookup ] };
+""")
 def explain(code: str) -> str | None:
     """The long explanation of ``code`` as Markdown, or None if unknown."""
     c = CODES.get(code.upper())

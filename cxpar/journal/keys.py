@@ -7,10 +7,11 @@ A call's key is ``(stream, service, canonical request, occurrence)``:
 - **service**: ``think``, ``is``, a plug-in name …;
 - **canonical request**: the request as the provider receives it, as one-line JSON
   (:func:`cxpar.runtime.values.to_json`: props in source order, numbers as CX prints
-  them), stored in full and hashed for the index;
+  them), plus the model a call chose, its ``schema``, ``tools`` and earlier tool rounds
+  when it has them (:func:`canonical`), stored in full and hashed for the index;
 - **occurrence**: which call of that same request within the stream this is (0, 1, …).
 
-The key never includes the endpoint URL, the model or the API key: a journal recorded
+The key never includes the endpoint, the endpoint's default model or the API key: a journal recorded
 against one server replays against another, or none. It does not depend on the order in
 which calls finish either: identical requests are interchangeable, so each in-flight call
 takes the lowest occurrence no other call of the run holds (:class:`Occurrences`).
@@ -19,6 +20,7 @@ takes the lowest occurrence no other call of the run holds (:class:`Occurrences`
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,9 +32,28 @@ __all__ = ["SINGLE_STREAM", "Occurrences", "canonical", "request_hash", "storabl
 SINGLE_STREAM = -1
 
 
-def canonical(request: Mapping[str, Any]) -> str:
-    """The canonical text of a request: the one-line JSON the provider receives."""
-    return to_json(dict(request))
+def canonical(request: Mapping[str, Any], context: Any = None) -> str:
+    """The canonical text of a request: the one-line JSON the provider receives, plus —
+    only when the call has them — what else shapes the answer: the model the call chose
+    (``model:`` or ``[routing]``; never the endpoint's URL or default model), its
+    ``schema``, its ``tools`` and the tool rounds so far (each round is its own call)."""
+    text = to_json(dict(request))
+    if context is None:
+        return text
+    extra: dict[str, Any] = {}
+    model = getattr(context, "chosen_model", None)
+    if model:
+        extra["model"] = model
+    if getattr(context, "schema", None) is not None:
+        extra["schema"] = context.schema
+    tools = getattr(context, "tools", None)
+    if tools:
+        extra["tools"] = [[t.name, t.event, t.description, t.parameters] for t in tools]
+    history = getattr(context, "history", None)
+    if history:
+        extra["rounds"] = [[r.request.to_data(), list(r.results)] for r in history]
+    return text if not extra else text + "\n" + json.dumps(extra, sort_keys=True,
+                                                           ensure_ascii=False)
 
 
 def request_hash(service: str, text: str) -> bytes:

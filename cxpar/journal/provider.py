@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from cxpar.runtime.clock import VirtualEventLoop
-from cxpar.runtime.providers.base import CallContext, Provider, ProviderError
+from cxpar.runtime.providers.base import CallContext, Provider, ProviderError, ToolRequest
 
 from .keys import SINGLE_STREAM, Occurrences, canonical, request_hash, storable
 from .schema import JournalError
@@ -39,8 +39,12 @@ REQUEST_EXCERPT = 80
 
 def describe_provider(provider: Any) -> tuple[str, str | None, str | None]:
     """``(name, endpoint, model)`` of a provider, for the journal (never a key)."""
+    from cxpar.runtime.endpoints import endpoints_of
     from cxpar.runtime.providers.sim import SimProvider
 
+    eps = endpoints_of(provider)
+    if eps is not None:  # the run's endpoints: described by the default one
+        provider = eps.default_provider
     if isinstance(provider, SimProvider):
         return "sim", None, None
     shown = getattr(provider, "shown_url", None)  # the URL without user info
@@ -85,7 +89,7 @@ class JournaledProvider:
         stream = getattr(context.runtime, "index", SINGLE_STREAM)
         if type(stream) is not int:
             stream = SINGLE_STREAM
-        text = storable(canonical(request))
+        text = storable(canonical(request, context))
         digest = request_hash(service, text)
         occ = self.occurrences.take(stream, service, digest)
         kept = False
@@ -97,7 +101,7 @@ class JournaledProvider:
                     await asyncio.sleep(hit.duration_ms / 1000)
                 kept = True
                 self.served += 1
-                return hit.answer
+                return _decode(hit.answer)
             if self.strict:
                 self.not_recorded += 1
                 shown = text if len(text) <= REQUEST_EXCERPT else text[:REQUEST_EXCERPT] + "…"
@@ -117,7 +121,8 @@ class JournaledProvider:
                 prompt, completion, answered_by = reported_usage(context)
                 rec = CallRecord(stream, service, digest, occ, text, answer, context.attempt,
                                  started, duration_ms, self._endpoint,
-                                 answered_by or self._model, prompt, completion)
+                                 answered_by or getattr(context, "model", None) or self._model,
+                                 prompt, completion)
                 try:
                     if isinstance(loop, VirtualEventLoop):
                         self.journal.record(rec)
@@ -161,8 +166,22 @@ def reported_usage(context: CallContext) -> tuple[int | None, int | None, str | 
             models[-1] if models else None)
 
 
+#: How a model answer that calls tools is stored (a JSON object with this one key).
+TOOL_REQUEST_KEY = "__cx_tool_request__"
+
+
+def _decode(answer: Any) -> Any:
+    if type(answer) is dict and len(answer) == 1 and TOOL_REQUEST_KEY in answer:
+        req = ToolRequest.from_data(answer[TOOL_REQUEST_KEY])
+        if req is not None:
+            return req
+    return answer
+
+
 def _encode(value: Any) -> str | None:
     """The answer as JSON, or None if it is not JSON data (then it is not journaled)."""
+    if type(value) is ToolRequest:
+        value = {TOOL_REQUEST_KEY: value.to_data()}
     try:
         return json.dumps(value)
     except (TypeError, ValueError):

@@ -19,6 +19,8 @@ from pygments.token import (
     Whitespace,
 )
 
+from cxpar.lang import RESERVED_PROPS
+
 __all__ = ["CxLexer", "KEYWORDS", "SERVICES", "BUILTINS"]
 
 #: Reserved words of CX (and cxpar's additions).
@@ -29,7 +31,7 @@ CONSTANTS = ("true", "false", "null")
 SERVICES = ("think", "infer", "learn", "adapt", "execute", "await", "iam", "is", "not")
 BUILTINS = ("print", "len", "str", "num", "keys", "now", "random")
 #: Reserved props of a service call.
-RESERVED = ("handlers", "timeout", "retries", "priority", "concurrency")
+RESERVED = RESERVED_PROPS
 
 _IDENT = r"[A-Za-z_$][A-Za-z0-9_$]*"
 _DOTTED = _IDENT + r"(?:\s*\.\s*" + _IDENT + r")*"

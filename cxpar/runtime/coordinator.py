@@ -11,20 +11,26 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from cxpar.lang import DEFAULT_TIMEOUT_MS, MAX_DEPTH
+from cxpar.lang import DEFAULT_TIMEOUT_MS, MAX_DEPTH, NO_MODEL_OPTIONS
 
 from .cost import BUDGET_ERROR
 from .errors import CxRuntimeError
 from .flows import FLOW, Flow
 from .limits import backoff_s, priority_value
-from .providers.base import CallContext, request_text
+from .providers.base import CallContext, ProviderError, request_text
+from .providers.turns import ToolRequest, ToolRound
+from .ratelimit import RateLimiter, estimate_tokens
+from .structured import INVALID_OUTPUT, conform
+from .tools import ModelOptions, log_entry, model_options, prepare_call, result_text
 from .tracing import SPAN, Span, label_of
 from .values import Instance, to_json, to_request, truthy, type_name
 
 if TYPE_CHECKING:
+    from .endpoints import Route
     from .scheduler import Runtime
 
 __all__ = ["run_service", "DEPTH"]
@@ -243,7 +249,7 @@ class _Join:
                  "concurrency", "running", "queue", "closed", "fanning", "ctx",
                  "deadline", "prov_done", "prov_value", "prov_err", "prov_attempts",
                  "prov_t", "prov_task", "t0", "prov_waiting", "deadline_held", "parent",
-                 "prov_work", "call_span", "span")
+                 "prov_work", "call_span", "span", "route", "opts", "tool_log")
 
     def __init__(self, rt: Runtime, service: str) -> None:
         self.rt = rt
@@ -285,6 +291,12 @@ class _Join:
         self.deadline_held = False
         #: The branch this call is made in (its queue waits push that branch's deadline).
         self.parent: _Inv | None = BRANCH.get() if rt.queueing else None
+        #: The endpoint and model of the provider call (None: a plug-in service/await).
+        self.route: Route | None = None
+        #: ``schema`` / ``tools`` / ``tool_rounds`` / ``stream`` (None: none given).
+        self.opts: ModelOptions | None = None
+        #: ``_tools`` entries, in the order the calls were made.
+        self.tool_log: list[dict[str, Any]] = []
 
     # -- per-call concurrency (branches never hold a global slot: rule 45)
     def request_start(self, inv: _Inv) -> None:
@@ -380,17 +392,22 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
                     caller: Any, await_ms: float | None) -> None:
     """The provider call (or the ``await`` timer) with limits, timeout, retries, breaker.
 
-    Each attempt waits for its slots (the endpoint's adaptive limit, then the global
-    ``--max-concurrency``) before anything else; its timeout starts when it has them
-    (rule 45). Time spent waiting is the call's ``queued`` time: reported to the stats
-    recorder, never part of ``critical_ms`` or the payload. Then the run's budget
-    (``rt.meter``) is asked: once reached, the call fails with ``budget_exceeded`` and
-    is not retried. Each attempt's usage is spent on the meter and recorded (one span
-    per attempt with spans on).
+    Each request waits for its slots (the endpoint's ``max_concurrency``, its adaptive
+    limit, then the global ``--max-concurrency``) before anything else; its timeout
+    starts when it has them (rule 45). Time spent waiting is the call's ``queued`` time:
+    reported to the stats recorder, never part of ``critical_ms`` or the payload. Then
+    the run's budget (``rt.meter``) is asked: once reached, the call fails with
+    ``budget_exceeded`` and is not retried. Each attempt's usage is spent on the meter
+    and recorded (one span per attempt with spans on).
+
+    With ``schema`` the answer is validated (``invalid_output``, retryable); with
+    ``tools`` an answer that calls tools runs them (slots released, like branches) and
+    the next round is a new request with its own retries (docs/runtime.md "Tools").
     """
     rt = join.rt
     loop = join.loop
     service = join.service
+    sname = _stats_name(join)  # the stats row: per endpoint and model
     t_start = loop.time()
     t_first = -1.0  # when the first attempt got its slots
     queued = 0.0
@@ -410,14 +427,25 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
             cancelled = False
             return
         impl = rt.plugin_impl(service)
-        breaker = rt.breaker(service)
+        route = join.route
+        ep = route.endpoint if route is not None and impl is None else None
+        breaker = rt.breaker(service, route)
         res = rt.resilience
-        alim = res.adaptive_for(rt.provider, service) if impl is None else None
+        alim = res.adaptive_for(ep.provider, service, route.model if route.chosen else None) \
+            if ep is not None and route is not None else None
+        elim = ep.limiter if ep is not None else None
+        rate = ep.rate if ep is not None else None
         budget = res.budget(service)
         meter = rt.meter
+        opts = join.opts
+        history: list[ToolRound] = []
+        rounds = 0
         attempts = join.retries + 1
-        path = rt.call_path(span) if lim is not None or alim is not None else None
-        for attempt in range(1, attempts + 1):
+        path = rt.call_path(span) if lim is not None or alim is not None or \
+            elim is not None else None
+        attempt = 0
+        while attempt < attempts:
+            attempt += 1
             now = loop.time()
             if breaker is not None and breaker.blocked(now):  # fail fast, do not queue
                 join.prov_err = ("circuit_open", f"circuit open for `{service}`")
@@ -426,28 +454,54 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
                 budget.on_call(now)
             else:
                 retried += 1
-            join.prov_attempts = attempt
+            join.prov_attempts += 1
             retryable: bool = True
             retry_after: Any = None
             outcome: bool | None = None  # True ok, False a failure the endpoint owns
             ticket: int | None = None
-            held_a = held_g = False
+            held_e = held_a = held_g = False
             t_call = -1.0
+            tool_req: ToolRequest | None = None
+            entry: Any = None
+            est = 0
             ctx: CallContext | None = None
             aspan: Span | None = None
             a_err: tuple[str, str] | None = ("cancelled", f"`{service}` was cancelled")
             try:
                 waited = False
-                if attempt == 1:
+                if attempt == 1 and not rounds:
                     join.prov_waiting = True
                 _blocked(join.parent, now, True)
                 try:
-                    if alim is not None:
-                        waited = await alim.acquire(join.priority, flow, path)
-                        held_a = True
-                    if lim is not None:
-                        waited = await lim.acquire(join.priority, flow, path) or waited
-                        held_g = True
+                    while True:  # rate room first, then slots; counted when sent
+                        limited = rate is not None and rate.active
+                        if limited:
+                            assert rate is not None
+                            if rate.tpm is not None:
+                                est = _estimate(rt, request, opts, history)
+                            t_r = loop.time()
+                            if rate.delay(t_r, est) > 0 and await rate.ready(est) > 0:
+                                waited = True
+                                _record_rate_wait(rt, sname, t_r, loop.time())
+                        if elim is not None:
+                            waited = await elim.acquire(join.priority, flow, path) or waited
+                            held_e = True
+                        if alim is not None:
+                            waited = await alim.acquire(join.priority, flow, path) or waited
+                            held_a = True
+                        if lim is not None:
+                            waited = await lim.acquire(join.priority, flow, path) or waited
+                            held_g = True
+                        if not limited:
+                            break
+                        assert rate is not None
+                        entry = rate.commit(loop.time(), est)
+                        if entry is not None:
+                            break
+                        for held, limiter in ((held_g, lim), (held_a, alim), (held_e, elim)):
+                            if held and limiter is not None:
+                                limiter.release()
+                        held_e = held_a = held_g = False
                 finally:
                     _blocked(join.parent, loop.time(), False)
                 t_call = loop.time()
@@ -456,7 +510,7 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
                     join.slot_granted(t_call, waited)
                 if waited:
                     queued += t_call - now
-                    _record_wait(rt, flow, service, now, t_call, join.span)
+                    _record_wait(rt, flow, sname, now, t_call, join.span)
                 stop = meter.refuse()
                 if stop is not None:  # the budget was reached: no new request starts
                     join.prov_err = (BUDGET_ERROR, f"`{service}` was not called: {stop}")
@@ -467,24 +521,42 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
                     if ticket is None:
                         join.prov_err = ("circuit_open", f"circuit open for `{service}`")
                         break
-                # rule 12: fan-out + timeout; rule 45: from the slot if the call queued
-                base = join.t0 if attempt == 1 and not waited else t_call
+                # rule 12: fan-out + timeout; rule 45: from the slot if the call queued;
+                # a later tool round is a new request with its own timeout
+                base = join.t0 if attempt == 1 and not rounds and not waited else t_call
                 deadline = base + join.timeout_s
                 ctx = CallContext(service, rt.stem(service) or service, caller, attempt, rt,
                                   deadline)
                 if join.span is not None:
                     aspan = rec.begin("attempt", f"{service} attempt {attempt}", join.span,
-                                      t_call, attrs={"service": service, "attempt": attempt})
+                                      t_call, attrs={"service": sname, "attempt": attempt})
                     aspan.prev = prev_span  # type: ignore[union-attr]
                     prev_span = aspan
                     if rec.content:
                         aspan.attrs["input"] = request_text(request)  # type: ignore[union-attr]
+                if rate is not None:
+                    ctx.pause = functools.partial(_pause, rate, loop)
+                if route is not None:
+                    ctx.endpoint = route.endpoint.name
+                    ctx.model = route.model
+                    if route.chosen:
+                        ctx.chosen_model = route.model
+                if opts is not None:
+                    _configure(join, opts, ctx, history)
                 try:
                     async with asyncio.timeout_at(deadline) as cm:
                         if impl is not None:
                             value = await impl(dict(request), ctx)
                         else:
                             value = await rt.provider.call(service, dict(request), ctx)
+                        if type(value) is ToolRequest:
+                            if opts is None or not opts.tools:
+                                raise ProviderError(f"the provider asked to call tools, but "
+                                                    f"the `{service}` call offers none",
+                                                    retryable=False)
+                            tool_req = value
+                        elif opts is not None and opts.schema is not None:
+                            value = conform(value, opts.schema)
                 except TimeoutError:
                     outcome = False
                     if cm.expired():
@@ -497,24 +569,31 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
                     msg = str(exc) or type(exc).__name__
                     kind = getattr(exc, "kind", "provider")
                     join.prov_err = ("provider", f"`{service}` failed: {msg}") \
-                        if kind == "provider" or type(kind) is not str else (kind, msg)
+                        if kind == "provider" or type(kind) is not str else \
+                        (kind, f"`{service}` failed: {msg}" if kind == INVALID_OUTPUT else msg)
                     # ProviderError: retryable=False stops retries (and is the request's
                     # fault, not the endpoint's); retry_after (s) = Retry-After
                     retryable = getattr(exc, "retryable", True) is not False
                     retry_after = getattr(exc, "retry_after", None)
-                    outcome = False if retryable else None
+                    if rate is not None and type(retry_after) in (int, float):
+                        rate.pause(loop.time(), float(retry_after))  # the whole endpoint
+                    # an answer that fails the schema is the model's, not the endpoint's
+                    outcome = False if retryable and kind != INVALID_OUTPUT else None
                     a_err = join.prov_err
                 else:
                     outcome = True
                     join.prov_err = None
-                    join.prov_value = value
+                    if tool_req is None:
+                        join.prov_value = value
                     a_err = None
                     if aspan is not None and rec.content:
-                        aspan.attrs["output"] = value if type(value) is str else \
-                            to_json(value)
+                        out = value.to_data() if type(value) is ToolRequest else value
+                        aspan.attrs["output"] = out if type(out) is str else to_json(out)
             finally:
                 t_done = loop.time()
                 served = t_done - t_call if outcome else 0.0
+                if entry is not None and rate is not None:
+                    rate.correct(entry, _used_tokens(ctx, entry.tokens))
                 if held_g and lim is not None:
                     lim.release(service, served)
                 if held_a and alim is not None:
@@ -522,13 +601,15 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
                         alim.release()
                     else:
                         alim.sample(t_call, t_done, not outcome, service)
+                if held_e and elim is not None:
+                    elim.release(service, served)
                 if t_call >= 0 and flow is not None:
                     flow.attained += t_done - t_call
                 if ctx is not None:
                     if ctx.usage:
                         meter.spend(ctx.usage, t_done)
                     if rec is not None:
-                        rec.attempt_done(service, aspan, t_call, t_done,
+                        rec.attempt_done(sname, aspan, t_call, t_done,
                                          a_err[0] if a_err else None,
                                          a_err[1] if a_err else None, ctx)
                 if ticket is not None and breaker is not None:
@@ -540,7 +621,18 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
                             rt.emit(f"system.circuit.{change}",
                                     breaker.event_payload(service, change))
             if outcome:
-                break
+                if tool_req is None:
+                    break
+                assert opts is not None
+                rounds += 1
+                if rounds > opts.tool_rounds:
+                    join.prov_err = ("tool_rounds", f"`{service}` still called tools after "
+                                     f"{opts.tool_rounds} round"
+                                     f"{'s' if opts.tool_rounds != 1 else ''} (`tool_rounds`)")
+                    break
+                history.append(await _tool_round(join, opts, tool_req, rounds))
+                attempt = 0  # the next round's request gets its own retries
+                continue
             if not retryable:
                 break
             if attempt < attempts:
@@ -562,8 +654,8 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
             if await_ms is not None:
                 rec.timer(t_start, t_end)
             else:
-                rec.call_done(service, join.prov_err is not None and not cancelled, retried,
-                              queued)
+                rec.call_done(sname, join.prov_err is not None and not cancelled,
+                              retried, queued)
                 if join.call_span is not None and queued > 0:
                     join.call_span.attrs["queued_ms"] = round(queued * 1000, 6)
 
@@ -576,6 +668,142 @@ def _blocked(inv: _Inv | None, now: float, on: bool) -> None:
         else:
             inv.unblock(now)
         inv = inv.join.parent
+
+
+def _stats_name(join: _Join) -> str:
+    """The stats row of a call: its service, plus ``@endpoint[/model]`` when it went to
+    another endpoint or chose a model (stats are per endpoint and model)."""
+    route = join.route
+    if route is None or (not route.chosen and route.endpoint.name ==
+                         join.rt.endpoints.default):
+        return join.service
+    return f"{join.service}@{route.key}"
+
+
+def _pause(rate: RateLimiter, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+    rate.pause(loop.time(), seconds)
+
+
+def _estimate(rt: Runtime, request: dict[str, Any], opts: ModelOptions | None,
+              history: list[ToolRound]) -> int:
+    """The token estimate of one request for ``tpm`` (see :mod:`.ratelimit`)."""
+    extra: list[Any] = []
+    if opts is not None:
+        if opts.schema is not None:
+            extra.append(opts.schema)
+        if opts.tools:
+            extra.append([[t.name, t.description, t.parameters] for t in opts.tools])
+    for rnd in history:
+        extra.append(rnd.request.to_data())
+        extra.append(rnd.results)
+    return estimate_tokens(request, extra, rt.settings.provider.max_tokens)
+
+
+def _used_tokens(ctx: CallContext | None, estimate: int) -> int:
+    """The tokens a request reported (``context.usage``), else its estimate."""
+    usage = getattr(ctx, "usage", None) if ctx is not None else None
+    if not usage:
+        return estimate
+    total = 0
+    for u in usage:
+        total += int(getattr(u, "input_tokens", 0) or 0) + int(getattr(u, "output_tokens", 0)
+                                                                or 0)
+    return total
+
+
+def _record_rate_wait(rt: Runtime, row: str, t0: float, t1: float) -> None:
+    """A call (stats row ``row``) waited for its endpoint's rate-limit room."""
+    rec = rt.recorder
+    if rec is not None:
+        rec.rate_wait(row, t0, t1)
+
+
+def _configure(join: _Join, opts: ModelOptions, ctx: CallContext,
+               history: list[ToolRound]) -> None:
+    """Give one request the call's schema, tools, tool history and stream callback."""
+    ctx.schema = opts.schema
+    ctx.tools = opts.tools
+    ctx.history = history
+    if opts.stream is not None:
+        rt = join.rt
+        event = opts.stream
+        service = join.service
+        counter = [0]
+        t_sent = join.loop.time()
+
+        def on_chunk(text: str) -> None:
+            if type(text) is not str or not text:
+                return
+            if counter[0] == 0:
+                rec = rt.recorder
+                if rec is not None:
+                    rec.first_token(_stats_name(join), join.loop.time() - t_sent)
+            rt.emit(event, {"text": text, "index": float(counter[0]), "service": service})
+            counter[0] += 1
+
+        ctx.on_chunk = on_chunk
+
+
+async def _tool_round(join: _Join, opts: ModelOptions, req: ToolRequest,
+                      round_no: int) -> ToolRound:
+    """Run every call of one tool round in parallel, each like a branch (the call's
+    ``timeout``, ``retries``, ``concurrency`` and depth + 1); log them in ``_tools``."""
+    rt = join.rt
+    tj = _Join(rt, join.service)
+    tj.timeout_s = join.timeout_s
+    tj.retries = join.retries
+    tj.concurrency = join.concurrency
+    depth = DEPTH.get()
+    ctx = contextvars.copy_context()
+    ctx.run(DEPTH.set, depth + 1)
+    tj.ctx = ctx
+    tj.prov_done = True
+    tj.t0 = join.loop.time()
+    prepared: list[tuple[Any, Any, dict[str, Any] | None]] = []
+    too_deep = depth + 1 > MAX_DEPTH
+    for call in req.calls:
+        spec, args, problem = prepare_call(opts, call)
+        event = spec.event if spec is not None else call.name
+        ki = len(tj.keys)
+        tj.keys.append(call.id)
+        tj.events.append(event)
+        tj.bases.append(args)
+        first = len(tj.invs)
+        err: dict[str, Any] | None = None
+        if problem is not None:
+            err = {"type": INVALID_OUTPUT, "message": problem, "event": event, "attempts": 0}
+        elif too_deep:
+            err = {"type": "depth", "message": f"depth limit {MAX_DEPTH} exceeded at "
+                   f"`{event}`", "event": event, "attempts": 0}
+        else:
+            subs = rt.bus.subscribers(event)
+            if not subs:
+                err = {"type": "no_handler", "message": f"no handler for `{event}`",
+                       "event": event, "attempts": 0}
+            for fn, inst in subs if err is None else ():
+                tj.invs.append(_Inv(tj, ki, fn, inst))
+        tj.key_invs.append((first, len(tj.invs)))
+        tj.key_err.append(err)
+        prepared.append((event, args, err))
+    tj.pending = len(tj.invs)
+    tj.fanning = True
+    for inv in tj.invs:
+        tj.request_start(inv)
+    tj.fanning = False
+    if any(inv.shared for inv in tj.invs):
+        tj.deadline = join.loop.call_at(tj.t0 + tj.timeout_s, tj.on_deadline)
+    try:
+        if tj.invs and not tj.fut.done():
+            await tj.fut
+    except BaseException:
+        tj.close()
+        raise
+    out = ToolRound(req)
+    for ki, (event, args, _err) in enumerate(prepared):
+        value, err = _key_outcome(tj, ki)
+        join.tool_log.append(log_entry(event, args, value, err, round_no))
+        out.results.append(result_text(value, err))
+    return out
 
 
 def _record_wait(rt: Runtime, flow: Flow | None, service: str, t0: float,
@@ -593,8 +821,14 @@ async def run_service(rt: Runtime, name: str, span: int, request: dict[str, Any]
                       branches: Any = (), items: Any = (), *, timeout: Any = None,
                       retries: Any = None, priority: Any = None, concurrency: Any = None,
                       caller: Instance | None = None, fallback: Any = _NO_FALLBACK,
-                      fallback_event: str | None = None) -> dict[str, Any]:
-    """Run one service call, steps 1–6 of SPEC §4.4; returns the result payload."""
+                      fallback_event: str | None = None, model: Any = None,
+                      endpoint: Any = None, schema: Any = None, tools: Any = None,
+                      tool_rounds: Any = None, stream: str | None = None,
+                      ) -> dict[str, Any]:
+    """Run one service call, steps 1–6 of SPEC §4.4; returns the result payload.
+
+    ``model``/``endpoint`` route the provider call (docs/runtime.md "Endpoints and
+    models"); ``schema``, ``tools``, ``tool_rounds``, ``stream``: see :mod:`.tools`."""
     loop = rt.loop
     stem = rt.stem(name)
     if stem is None:
@@ -615,6 +849,10 @@ async def run_service(rt: Runtime, name: str, span: int, request: dict[str, Any]
         join.priority = p
     if concurrency is not None:
         join.concurrency = int(_number(concurrency, "concurrency", span, minimum=1))
+    if name != "await" and rt.plugin_impl(name) is None:
+        join.route = rt.endpoints.route(name, endpoint, model, span)
+    if name not in NO_MODEL_OPTIONS:  # is/not/learn/await answer no model text
+        join.opts = model_options(span, schema, tools, tool_rounds, stream)
     await_ms: float | None = None
     if name == "await":
         if not branches and not items and fallback is _NO_FALLBACK and fallback_event is None:
@@ -624,9 +862,14 @@ async def run_service(rt: Runtime, name: str, span: int, request: dict[str, Any]
     join.t0 = loop.time()
     rec: Any = rt.recorder
     if rec is not None and rec.keep_spans:
-        join.call_span = join.span = rec.begin(
-            "call", name, SPAN.get(), join.t0,
-            attrs={"service": name, "stem": stem, "caller": getattr(caller, "cls", None)})
+        # `service` is the stats row (`think@endpoint/model` when routed elsewhere)
+        attrs: dict[str, Any] = {"service": _stats_name(join), "stem": stem,
+                                 "caller": getattr(caller, "cls", None)}
+        if join.route is not None:
+            attrs["endpoint"] = join.route.endpoint.name
+            if join.route.model:
+                attrs["model"] = join.route.model
+        join.call_span = join.span = rec.begin("call", name, SPAN.get(), join.t0, attrs=attrs)
         if branches:
             join.span = rec.begin("join", f"join {name}", join.call_span, join.t0)
     if branches:  # the branches' context (depth + 1); a call without branches needs none
@@ -689,7 +932,7 @@ async def run_service(rt: Runtime, name: str, span: int, request: dict[str, Any]
     token = None
     if rec is not None:
         if join.invs:
-            rec.joined(name, t_join - join.t0, _parts(join))
+            rec.joined(_stats_name(join), t_join - join.t0, _parts(join))
         if cs is not None:
             if join.span is not cs:
                 join.span.attrs.update(payload["_parallel"])  # type: ignore[union-attr]
@@ -908,8 +1151,43 @@ def _ms(s: float) -> float:
     return round(s * 1000, 3)
 
 
+def _key_outcome(join: _Join, ki: int) -> tuple[Any, dict[str, Any] | None]:
+    """``(value, _errors entry or None)`` of branch key ``ki`` (rules 9, 10, 36)."""
+    first, end = join.key_invs[ki]
+    err = join.key_err[ki]
+    n = end - first
+    invs = join.invs
+    if n == 1:
+        inv = invs[first]
+        if inv.err is not None:
+            err = {"type": inv.err[0], "message": inv.err[1],
+                   "event": join.events[ki], "attempts": inv.attempts}
+        return inv.value, err
+    if n == 0:
+        return None, err
+    value = []
+    bad: list[int] = []
+    first_err: tuple[str, str] | None = None
+    attempts = 0
+    for i in range(first, end):
+        inv = invs[i]
+        attempts += inv.attempts
+        value.append(inv.value)
+        if inv.err is not None:
+            bad.append(i - first)
+            if first_err is None:
+                first_err = inv.err
+    if first_err is not None:
+        idx = ", ".join(str(b) for b in bad)
+        err = {"type": first_err[0],
+               "message": f"subscribers [{idx}] of `{join.events[ki]}` failed: "
+                          f"{first_err[1]}",
+               "event": join.events[ki], "attempts": attempts}
+    return value, err
+
+
 def _assemble(join: _Join, request: dict[str, Any], t_join: float) -> dict[str, Any]:
-    """The result payload in rule-7 key order, with `_errors` and `_parallel`."""
+    """The result payload in rule-7 key order, with `_tools`, `_errors` and `_parallel`."""
     payload = dict(request)
     payload["result"] = join.prov_value if join.prov_err is None else None
     errors: dict[str, Any] = {}
@@ -919,46 +1197,17 @@ def _assemble(join: _Join, request: dict[str, Any], t_join: float) -> dict[str, 
                             "attempts": join.prov_attempts}
     failed = 0
     critical = join.prov_t
-    invs = join.invs
+    for inv in join.invs:
+        if inv.t_end - inv.t_start - inv.waited > critical:
+            critical = inv.t_end - inv.t_start - inv.waited
     for ki, key in enumerate(join.keys):
-        first, end = join.key_invs[ki]
-        err = join.key_err[ki]
-        n = end - first
-        if n == 1:
-            inv = invs[first]
-            value: Any = inv.value
-            if inv.err is not None:
-                err = {"type": inv.err[0], "message": inv.err[1],
-                       "event": join.events[ki], "attempts": inv.attempts}
-            if inv.t_end - inv.t_start - inv.waited > critical:
-                critical = inv.t_end - inv.t_start - inv.waited
-        elif n == 0:
-            value = None
-        else:
-            value = []
-            bad: list[int] = []
-            first_err: tuple[str, str] | None = None
-            attempts = 0
-            for i in range(first, end):
-                inv = invs[i]
-                attempts += inv.attempts
-                value.append(inv.value)
-                if inv.err is not None:
-                    bad.append(i - first)
-                    if first_err is None:
-                        first_err = inv.err
-                if inv.t_end - inv.t_start - inv.waited > critical:
-                    critical = inv.t_end - inv.t_start - inv.waited
-            if first_err is not None:
-                idx = ", ".join(str(b) for b in bad)
-                err = {"type": first_err[0],
-                       "message": f"subscribers [{idx}] of `{join.events[ki]}` failed: "
-                                  f"{first_err[1]}",
-                       "event": join.events[ki], "attempts": attempts}
+        value, err = _key_outcome(join, ki)
         payload[key] = value
         if err is not None:
             errors[key] = err
             failed += 1
+    if join.opts is not None and join.opts.tools is not None:
+        payload["_tools"] = join.tool_log
     if errors:
         payload["_errors"] = errors
     nb = len(join.keys)

@@ -107,7 +107,10 @@ class Resilience:
             return isinstance(cap, Mapping) and bool(cap)
         return on
 
-    def adaptive_for(self, provider: Any, service: str) -> AdaptiveLimiter | None:
+    def adaptive_for(self, provider: Any, service: str, model: str | None = None,
+                     ) -> AdaptiveLimiter | None:
+        """The adaptive limit of ``provider``'s endpoint (the sim: of ``service``), and of
+        ``model`` when a call chose one; None when adaptive limits are off."""
         cfg = self.limits_config
         on = cfg.adaptive
         if on is None:  # auto: the sim with a capacity model for this service
@@ -116,6 +119,8 @@ class Resilience:
         if not on:
             return None
         key = endpoint_of(provider) or service
+        if model:
+            key += f"/{model}"
         lim = self.limiters.get(key)
         if lim is None:
             lim = self.limiters[key] = AdaptiveLimiter.from_config(cfg)

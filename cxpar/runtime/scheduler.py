@@ -21,6 +21,7 @@ from .bus import Bus, Handler, Router
 from .coordinator import DEPTH, run_await, run_service, task_handler
 from .coordinator import _label as handler_label
 from .cost import Meter, meter_for
+from .endpoints import Endpoints, Route, as_endpoints, endpoints_of
 from .errors import (
     NO_SPAN_ID,
     CxRuntimeError,
@@ -33,7 +34,6 @@ from .errors import (
 )
 from .failures import FailureLog
 from .flows import FLOW, new_flow
-from .providers import build_provider
 from .providers.base import Provider
 from .resilience import Resilience
 from .settings import RunSettings
@@ -100,13 +100,14 @@ class Runtime:
                  stderr: IO[str] | None = None, recorder: Any = None,
                  resilience: Resilience | None = None) -> None:
         settings = settings if settings is not None else RunSettings()
-        if provider is None:
-            provider = build_provider(settings)
+        provider = as_endpoints(provider, settings)
         #: Every option of this run (docs/cli.md "Settings").
         self.settings = settings
         self.spans = spans
         self.sources: Mapping[str, str] = sources or {}
         self.provider: Provider = provider
+        #: The endpoints calls are routed to (docs/runtime.md "Endpoints and models").
+        self.endpoints: Endpoints = endpoints_of(provider)  # type: ignore[assignment]
         self.stdout: IO[str] = stdout if stdout is not None else sys.stdout
         self.stderr: IO[str] = stderr if stderr is not None else sys.stderr
         self.bus: Router = Bus()
@@ -222,10 +223,18 @@ class Runtime:
         self._path_of[span] = path
         return path
 
-    def breaker(self, name: str) -> CircuitBreaker | None:
-        """The breaker of service ``name`` (and the provider's endpoint), or None if off."""
-        return self.resilience.breaker(self.resilience.breaker_key(self.provider, name),
-                                       self._breakers)
+    def breaker(self, name: str, route: Route | None = None) -> CircuitBreaker | None:
+        """The breaker of service ``name`` on ``route``'s endpoint and model (default:
+        the default endpoint), or None if breakers are off."""
+        ep = route.endpoint if route is not None else \
+            self.endpoints.table[self.endpoints.default]
+        key = self.resilience.breaker_key(ep.provider, name)
+        if route is not None and route.chosen and route.model:
+            key += f"/{route.model}"
+        elif route is not None and ep.name not in (self.endpoints.default, "sim") and \
+                "@" not in key:
+            key += f"@{ep.name}"
+        return self.resilience.breaker(key, self._breakers)
 
     # ------------------------------------------------------------ builtins
     def print(self, *args: Any, span: int = NO_SPAN_ID) -> None:

@@ -46,8 +46,9 @@ from .clock import DEFAULT_GUARD_S
 from .providers.secrets import check_endpoint
 from .schedule import POLICIES
 
-__all__ = ["EXECUTORS", "ProviderSettings", "RunSettings", "SettingsError", "describe", "option",
-           "setting_fields"]
+__all__ = ["DEFAULT_ENDPOINT", "EXECUTORS", "EndpointSettings", "ProviderSettings",
+           "RouteSettings", "RunSettings", "SIM_ENDPOINT", "SettingsError", "describe",
+           "option", "setting_fields", "unknown_endpoint"]
 
 
 #: Where a batch run's streams run (``--executor``).
@@ -75,19 +76,20 @@ def option(default: Any = MISSING, *, factory: Any = None, toml: str | None = No
            metavar: str | None = None, extra_cli: Mapping[str, str] | None = None,
            extra_help: Mapping[str, str] | None = None,
            extra_choices: Mapping[str, tuple[str, ...]] | None = None,
-           nested: bool = False) -> Any:
+           nested: bool = False, item: type | None = None) -> Any:
     """A settings field with where it can come from (see the module docstring).
 
     ``extra_cli`` (``table`` fields): switches that set one key of the table, e.g.
     ``{"--adaptive/--no-adaptive": "adaptive"}``, or options taking its value
     (``{"--schedule": "schedule"}``, with ``extra_choices`` for the allowed values). ``nested``: a settings dataclass of
-    its own (its fields carry their own sources).
+    its own (its fields carry their own sources). ``item`` (``kind="named"``): a table
+    of named tables (``[endpoints.NAME]``), each read by ``item.from_mapping``.
     """
     meta = {"toml": toml, "env": env, "cli": cli, "kind": kind, "choices": choices,
             "flag": flag, "help": help, "metavar": metavar,
             "extra_cli": dict(extra_cli or {}), "extra_help": dict(extra_help or {}),
             "extra_choices": dict(extra_choices or {}),
-            "nested": nested}
+            "nested": nested, "item": item}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -182,6 +184,16 @@ def check_url(url: str) -> str | None:
     return None
 
 
+def unknown_endpoint(name: str, names: list[str]) -> str:
+    """``unknown endpoint `gtp` (did you mean `gpt`?); configured endpoints: …``."""
+    from difflib import get_close_matches
+
+    close = get_close_matches(name, names, n=1, cutoff=0.6)
+    hint = f" (did you mean `{close[0]}`?)" if close else ""
+    return (f"unknown endpoint `{name}`{hint}; configured endpoints: "
+            + ", ".join(f"`{n}`" for n in names))
+
+
 # ------------------------------------------------------------------------- provider
 
 @dataclass(frozen=True)
@@ -262,6 +274,96 @@ class ProviderSettings:
                       "cxpar.toml)")
 
 
+# ------------------------------------------------------------------------- endpoints
+
+#: The endpoint of the sim provider (always configured).
+SIM_ENDPOINT = "sim"
+#: The endpoint ``--provider``/``--base-url``/``--model`` describe (the sim's when the
+#: provider is ``sim``).
+DEFAULT_ENDPOINT = "default"
+#: Where an endpoint's API key is read from unless ``api_key_env`` says otherwise.
+DEFAULT_KEY_ENV = "CXPAR_API_KEY"
+
+
+def _from_table(cls: type, data: Mapping[str, Any], where: str) -> Any:
+    """``cls`` built from the TOML table ``where`` (ValueError naming the key)."""
+    try:
+        return cls(**_table(cls, data, where))
+    except SettingsError as exc:
+        raise ValueError(f"`{exc.name}` in {where} {exc.message}") from None
+
+
+def _table(cls: type, data: Mapping[str, Any], where: str) -> dict[str, Any]:
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{where} must be a table")
+    known = {f.name for f in fields(cls)}
+    for key in data:
+        if key not in known:
+            raise ValueError(f"unknown key `{key}` in {where} (known: "
+                             f"{', '.join(sorted(known))})")
+    return dict(data)
+
+
+@dataclass(frozen=True)
+class EndpointSettings:
+    """One ``[endpoints.NAME]`` table: an OpenAI-compatible endpoint (``base_url``,
+    ``model``, the environment variable holding its key) and its limits. ``[endpoints.sim]``
+    sets the sim's limits (and the model name it reports); ``[endpoints.default]`` the
+    limits of the ``--provider`` endpoint (its URL and model stay in ``[provider]``)."""
+
+    base_url: str | None = None
+    model: str | None = None
+    api_key_env: str = DEFAULT_KEY_ENV
+    #: Requests per minute (any 60 s window); None: unlimited.
+    rpm: float | None = None
+    #: Prompt + completion tokens per minute (any 60 s window); None: unlimited.
+    tpm: float | None = None
+    #: Provider calls in flight on this endpoint at once; None: unlimited.
+    max_concurrency: int | None = None
+
+    def __post_init__(self) -> None:
+        for key in ("base_url", "model"):
+            _text(self, key)
+        if not isinstance(self.api_key_env, str) or not self.api_key_env.strip() or \
+                any(c.isspace() or c == "=" for c in self.api_key_env):
+            _fail("api_key_env", f"must be an environment variable name, got "
+                                 f"{self.api_key_env!r}")
+        if self.base_url is not None:
+            why = check_url(self.base_url)
+            if why:
+                _fail("base_url", why)
+        _number(self, "rpm", above=0, optional=True)
+        _number(self, "tpm", above=0, optional=True)
+        _number(self, "max_concurrency", low=1, whole=True, optional=True)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], name: str = "") -> EndpointSettings:
+        return _from_table(cls, data, f"[endpoints.{name}]")  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class RouteSettings:
+    """One ``[routing.SERVICE]`` table: the endpoint and/or model of a service's calls
+    (a call's ``endpoint:``/``model:`` props override it)."""
+
+    endpoint: str | None = None
+    model: str | None = None
+
+    def __post_init__(self) -> None:
+        _text(self, "endpoint")
+        _text(self, "model")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], name: str = "") -> RouteSettings:
+        return _from_table(cls, data, f"[routing.{name}]")  # type: ignore[no-any-return]
+
+
+def _endpoint_name_problem(name: str) -> str | None:
+    ok = bool(name) and (name[0].isalpha() or name[0] == "_") and all(
+        c.isalnum() or c in "_-" for c in name) and name.isascii()
+    return None if ok else f"`{name}` is not a valid endpoint name (letters, digits, `_`, `-`)"
+
+
 # ------------------------------------------------------------------------- the run
 
 @dataclass(frozen=True)
@@ -320,6 +422,15 @@ class RunSettings:
                                              "it latency grows and 429s appear).")
     # [provider]
     provider: ProviderSettings = option(factory=ProviderSettings, nested=True)
+    # [endpoints.NAME], [routing.SERVICE] (docs/runtime.md "Endpoints and models")
+    endpoints: dict[str, EndpointSettings] = option(
+        factory=dict, toml="endpoints", kind="named", item=EndpointSettings,
+        help="Named model endpoints: base_url, model, api_key_env, rpm, tpm, "
+             "max_concurrency; `sim` and `default` set the limits of the sim and of "
+             "the --provider endpoint.")
+    routing: dict[str, RouteSettings] = option(
+        factory=dict, toml="routing", kind="named", item=RouteSettings,
+        help="Per service: the endpoint and/or model its calls use.")
     # [breaker], [limits]
     breaker: BreakerConfig = option(factory=BreakerConfig, toml="breaker", cli="--breaker",
                                     kind="table",
@@ -436,6 +547,57 @@ class RunSettings:
     def __post_init__(self) -> None:
         self._validate()
 
+    @property
+    def default_endpoint(self) -> str:
+        """The name of the endpoint calls use unless routed: ``sim`` or ``default``."""
+        return SIM_ENDPOINT if self.provider.name == SIM_ENDPOINT else DEFAULT_ENDPOINT
+
+    def endpoint_names(self) -> list[str]:
+        """Every endpoint a call may name: the default, ``sim`` and ``[endpoints.*]``."""
+        names = [self.default_endpoint, SIM_ENDPOINT, *self.endpoints]
+        return list(dict.fromkeys(n for n in names if n != DEFAULT_ENDPOINT or
+                                  self.provider.name != SIM_ENDPOINT))
+
+    def _validate_endpoints(self) -> None:
+        if not isinstance(self.endpoints, Mapping) or not all(
+                isinstance(v, EndpointSettings) for v in self.endpoints.values()):
+            _fail("endpoints", "must be a table of [endpoints.NAME] tables")
+        if not isinstance(self.routing, Mapping) or not all(
+                isinstance(v, RouteSettings) for v in self.routing.values()):
+            _fail("routing", "must be a table of [routing.SERVICE] tables")
+        for name, ep in self.endpoints.items():
+            why = _endpoint_name_problem(name)
+            if why:
+                _fail("endpoints", why)
+            if name in (SIM_ENDPOINT, DEFAULT_ENDPOINT):
+                if ep.base_url is not None:
+                    _fail("endpoints", f"[endpoints.{name}] cannot have a `base_url`: "
+                          + ("it is the sim" if name == SIM_ENDPOINT else
+                             "the default endpoint's URL is `base_url` in [provider] "
+                             "(or --base-url)"))
+                if name == DEFAULT_ENDPOINT and ep.model is not None:
+                    _fail("endpoints", "[endpoints.default] cannot have a `model`: the "
+                                       "default endpoint's model is `model` in [provider] "
+                                       "(or --model)")
+                if name == DEFAULT_ENDPOINT and self.provider.name == SIM_ENDPOINT:
+                    _fail("endpoints", "[endpoints.default] configures the --provider "
+                                       "endpoint, but the provider is the sim: use "
+                                       "[endpoints.sim]")
+            elif ep.base_url is None:
+                _fail("endpoints", f"[endpoints.{name}] needs a `base_url` (an "
+                                   "OpenAI-compatible endpoint, e.g. "
+                                   "\"http://localhost:11434/v1\")")
+        names = self.endpoint_names()
+        for service, route in self.routing.items():
+            if route.endpoint is not None and route.endpoint not in names:
+                _fail("routing", f"[routing.{service}]: {unknown_endpoint(route.endpoint, names)}")
+        if self.clock == "virtual":
+            for service, route in self.routing.items():
+                ep_name = route.endpoint or self.default_endpoint
+                if ep_name not in (SIM_ENDPOINT, DEFAULT_ENDPOINT):
+                    _fail("routing", f"[routing.{service}] sends `{service}` to the HTTP "
+                                     f"endpoint `{ep_name}`, which needs `--clock real`")
+
     def replace(self, **changes: Any) -> RunSettings:
         """A validated copy with ``changes``."""
         return replace(self, **changes)
@@ -487,6 +649,7 @@ class RunSettings:
         _number_map(self, "capacity", positive=True)
         if not isinstance(self.provider, ProviderSettings):
             _fail("provider", f"must be a ProviderSettings, got {self.provider!r}")
+        self._validate_endpoints()
         if not isinstance(self.breaker, BreakerConfig):
             _fail("breaker", f"must be a BreakerConfig, got {self.breaker!r}")
         if not isinstance(self.limits, LimitsConfig):

@@ -11,6 +11,10 @@ Definitions (each column is exactly this):
   its outcome; nearest rank, index ``round(p·(n−1))`` of the sorted values); ``await``:
   the timer's duration. For a handler: its invocations, first start to outcome.
 - **queued ms**: time calls waited for a concurrency slot before their requests.
+- **rate_wait_ms** (shown when non-zero): of the queued time, what calls waited for
+  their endpoint's ``rpm``/``tpm`` room or a pause it asked for (issue 20).
+- **ttft_ms** (shown for streamed calls): median time from sending a ``stream:``
+  request to its first chunk.
 - **tokens in/out, cost**: summed over every request that reported usage, failed ones
   included; cost is ``null`` (unknown) when the run has no prices or a request had none.
   A handler's tokens are those of the calls it made itself.
@@ -256,7 +260,8 @@ def _service_doc(rec: Recorder, a: _Agg) -> dict[str, Any]:
             "cost_usd": run_cost(rec, a.unpriced, a.cost),
             "p50_ms": _ms(percentile(a.durations, 0.5)),
             "p95_ms": _ms(percentile(a.durations, 0.95)),
-            "queued_ms": _ms(a.queued_s)}
+            "queued_ms": _ms(a.queued_s), "rate_wait_ms": _ms(a.rate_wait_s),
+            "ttft_ms": _ms(percentile(a.ttfts, 0.5)) if a.ttfts else None}
 
 
 def _dist(values: Sequence[float]) -> dict[str, float]:
@@ -336,6 +341,8 @@ def rows(rec: Recorder) -> list[dict[str, Any]]:
             "critical_ms": _ms(per[(cat, name)]) if (cat, name) in per else
             (0.0 if per else None),
             "speedup": round(a.sequential_s / a.wall_s, 2) if a.wall_s > 0 else None,
+            "rate_wait_ms": _ms(a.rate_wait_s) if cat == "service" else None,
+            "ttft_ms": _ms(percentile(a.ttfts, 0.5)) if a.ttfts else None,
         })
     return out
 
@@ -396,8 +403,12 @@ def render(rec: Recorder, stream: IO[str]) -> None:
         if not sel:
             continue
         table = Table(title=f"cxpar stats: {title}", title_justify="left")
+        # issue 20's columns only when a call waited for rate room or streamed
+        rate = any(r["rate_wait_ms"] for r in sel)
+        ttft = any(r["ttft_ms"] is not None for r in sel)
         cols = ["name", "calls" if kind == "service" else "runs", "failures", "retries",
                 "p50 ms", "p95 ms"] + (["queued ms"] if kind == "service" else []) + \
+            (["rate_wait_ms"] if rate else []) + (["ttft_ms"] if ttft else []) + \
             ["tokens in", "tokens out", "cost", "critical ms"] + \
             (["speedup"] if kind == "service" else [])
         for col in cols:
@@ -410,6 +421,10 @@ def render(rec: Recorder, stream: IO[str]) -> None:
                      "" if top else _num(r["p50_ms"]), "" if top else _num(r["p95_ms"])]
             if kind == "service":
                 cells.append(_num(r["queued_ms"]))
+            if rate:
+                cells.append(_num(r["rate_wait_ms"]))
+            if ttft:
+                cells.append(_num(r["ttft_ms"]))
             cells += [str(r["tokens_in"]), str(r["tokens_out"]), cost(r),
                       _num(r["critical_ms"])]
             if kind == "service":

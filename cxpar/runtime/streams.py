@@ -38,6 +38,7 @@ from .batchfile import (
 from .clock import new_loop
 from .coordinator import DEPTH
 from .cost import BUDGET_ERROR, Meter, meter_for
+from .endpoints import as_endpoints
 from .errors import (
     NO_SPAN_ID,
     CxRuntimeError,
@@ -75,7 +76,7 @@ class Shared:
     def __init__(self, settings: RunSettings, provider: Provider, *,
                  recorder: Recorder | None = None) -> None:
         self.settings = settings
-        self.provider = provider
+        self.provider = as_endpoints(provider, settings)
         #: One set of breakers/adaptive limits/budgets for all streams.
         self.resilience = resilience = Resilience(settings.breaker, settings.limits)
         self.limiter = resilience.global_limiter(settings.max_concurrency)

@@ -106,6 +106,10 @@ class _Agg:
     #: Service calls with a join: summed wall time and summed sequential time (s).
     wall_s: float = 0.0
     sequential_s: float = 0.0
+    #: Seconds calls waited for their endpoint's rpm/tpm room or pause (issue 20).
+    rate_wait_s: float = 0.0
+    #: Time to the first chunk of each streamed request (s).
+    ttfts: list[float] = field(default_factory=list)
 
     def add_usage(self, usage: Usage, cost: float | None) -> None:
         self.tokens_in += usage.input_tokens
@@ -315,6 +319,16 @@ class Recorder:
         a = self.agg("service", service)
         a.wall_s += wall_s
         a.sequential_s += wall_s + sum(parts) - max(parts)
+
+    def rate_wait(self, service: str, t0: float, t1: float) -> None:
+        """A call (stats row ``service``) waited for its endpoint's rate-limit room from
+        ``t0`` to ``t1`` (part of its queue wait, reported through :meth:`queued` too)."""
+        self.agg("service", service).rate_wait_s += t1 - t0
+
+    def first_token(self, service: str, seconds: float) -> None:
+        """A streamed request (stats row ``service``) got its first chunk after
+        ``seconds``."""
+        self.agg("service", service).ttfts.append(seconds)
 
     def timer(self, t0: float, t1: float) -> None:
         """An ``await`` timer ended (a runtime service that never reaches a provider)."""

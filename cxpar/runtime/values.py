@@ -548,3 +548,10 @@ def to_request(v: Any) -> dict[str, Any]:
     if t is Instance:
         return dict(v.fields)
     return {"value": v}
+
+
+def parse_json(text: Any, span: int = NO_SPAN_ID) -> Any:
+    """The ``parse_json(text)`` builtin (see :mod:`cxpar.runtime.structured`)."""
+    from .structured import parse_json as parse
+
+    return parse(text, span)

@@ -15,7 +15,8 @@ if str(ROOT) not in sys.path:
 
 @pytest.mark.parametrize("name", ["fanout", "parallel", "memory", "frontend", "vclock",
                                   "dispatch", "native_loops", "runaway", "editor", "schedsim",
-                                  "schedule", "journal", "observability", "serve", "ray_executor"])
+                                  "schedule", "journal", "observability", "serve", "ray_executor",
+                                  "models"])
 def test_benchmark_runs(name: str) -> None:
     mod = importlib.import_module(f"bench.{name}")
     rows = mod.run("tiny")

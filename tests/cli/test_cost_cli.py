@@ -12,7 +12,7 @@ from .test_settings import ROOT, cx, project
 
 EXAMPLES = ROOT / "examples"
 SCHEMA_SERVICE = {"calls", "failures", "retries", "tokens_in", "tokens_out", "cost_usd",
-                  "p50_ms", "p95_ms", "queued_ms"}
+                  "p50_ms", "p95_ms", "queued_ms", "rate_wait_ms", "ttft_ms"}
 
 
 def _stats(tmp: Path, *args: str, toml: str | None = None,

@@ -211,7 +211,9 @@ def _check(doc: dict[str, Any], events: list[dict[str, Any]]) -> None:
     assert set(doc["services"]) == set(calls)
     for name, row in doc["services"].items():
         assert set(row) == {"calls", "failures", "retries", "tokens_in", "tokens_out",
-                            "cost_usd", "p50_ms", "p95_ms", "queued_ms"}
+                            "cost_usd", "p50_ms", "p95_ms", "queued_ms", "rate_wait_ms",
+                            "ttft_ms"}
+        assert 0 <= row["rate_wait_ms"] <= row["queued_ms"] + 1e-3  # a kind of queue wait
         cs = calls[name]
         assert row["calls"] == len(cs), name
         assert row["failures"] == sum(1 for c in cs

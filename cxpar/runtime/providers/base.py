@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from ..values import to_json
+from .turns import ToolCall, ToolRequest, ToolRound, ToolSpec
 
-__all__ = ["CallContext", "Provider", "ProviderError", "Usage", "estimate_tokens",
-           "request_text"]
+__all__ = ["CallContext", "Provider", "ProviderError", "ToolCall", "ToolRequest", "ToolRound",
+           "ToolSpec", "Usage", "estimate_tokens", "request_text"]
 
 
 class ProviderError(Exception):
@@ -84,6 +85,26 @@ class CallContext:
     marks: list[tuple[float, str, Usage | None]] = field(default_factory=list)
     """``(loop time, "usage" | "retry: reason", usage)`` in order: where each usage report
     and each transport retry happened inside the attempt (for traces and OTel spans)."""
+
+    endpoint: str | None = None
+    """The endpoint the call was routed to (``sim``, ``default``, an ``[endpoints]`` name)."""
+    model: str | None = None
+    """The model to ask (the call's ``model:``, ``[routing]``, else the endpoint's); None:
+    the provider's own default."""
+    chosen_model: str | None = None
+    """The model when the call chose it (``model:`` or ``[routing]``), else None."""
+    schema: dict[str, Any] | None = None
+    """``schema:``: the JSON Schema the answer must satisfy (the runtime validates it)."""
+    tools: list[ToolSpec] | None = None
+    """``tools:``: the CX handlers the model may call; answer a :class:`ToolRequest` to
+    call some (the runtime runs them and calls again with :attr:`history`)."""
+    history: list[ToolRound] = field(default_factory=list)
+    """The tool rounds so far: each request the model made and the tools' results."""
+    on_chunk: Callable[[str], None] | None = None
+    """``stream:``: call it with each piece of the answer's text as it arrives."""
+    pause: Callable[[float], None] | None = None
+    """Tell the runtime the endpoint asked for a pause of that many seconds (rate-limit
+    headers): every call to the endpoint waits, not only this one."""
 
     def report_usage(self, usage: Usage) -> None:
         """Record the tokens of one request (call it once per request that returned

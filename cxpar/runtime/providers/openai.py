@@ -54,7 +54,8 @@ from typing import Any
 import httpx
 
 from ..values import to_json
-from .base import CallContext, ProviderError, Usage, condition_of, request_text
+from .base import CallContext, ProviderError, ToolRequest, Usage, condition_of, request_text
+from .chat import StreamReader, history_messages, rate_limit_pause, reply, request_options
 from .secrets import Redactor, check_endpoint, clean_api_key, shown_url
 
 __all__ = ["OpenAIProvider", "TransportError", "parse_yes_no", "parse_retry_after",
@@ -273,7 +274,9 @@ class OpenAIProvider:
                 return decided
         messages = self.messages(service, request, context)
         content = await self.complete(messages, context, max_tokens=YES_NO_MAX_TOKENS if yes_no else None)
-        return parse_yes_no(content) if yes_no else content
+        if yes_no and isinstance(content, str):
+            return parse_yes_no(content)
+        return content
 
     def _memory(self, context: CallContext) -> list[Any]:
         caller = context.caller
@@ -295,12 +298,23 @@ class OpenAIProvider:
         if yes_no:
             text += "\n\nAnswer yes or no."
         msgs.append({"role": "user", "content": text})
+        if context.history:
+            msgs.extend(history_messages(context.history))
         return msgs
 
-    async def complete(self, messages: list[dict[str, str]], context: CallContext | None = None,
-                       *, max_tokens: int | None = None) -> str:
-        """POST one chat completion (with transport retries); the reply's content."""
-        body: dict[str, Any] = {"model": self.model, "messages": messages, "stream": False}
+    async def complete(self, messages: list[dict[str, Any]], context: CallContext | None = None,
+                       *, max_tokens: int | None = None) -> str | ToolRequest:
+        """POST one chat completion (with transport retries); the reply's message content
+        (a :class:`ToolRequest` when the model calls tools). The call's ``model``,
+        ``schema`` and ``tools`` (``context``) shape the body; with ``context.on_chunk``
+        the reply is streamed."""
+        model = context.model if context is not None and context.model else self.model
+        body: dict[str, Any] = {"model": model, "messages": messages, "stream": False}
+        if context is not None:
+            body.update(request_options(context.schema, context.tools))
+            if context.on_chunk is not None:
+                body["stream"] = True
+                body["stream_options"] = {"include_usage": True}
         if self.temperature is not None:
             body["temperature"] = self.temperature
         mt = max_tokens if max_tokens is not None else self.max_tokens
@@ -312,6 +326,8 @@ class OpenAIProvider:
             try:
                 return await self._post(client, body, context)
             except TransportError as exc:
+                if exc.retry_after and context is not None and context.pause is not None:
+                    context.pause(exc.retry_after)  # Retry-After holds the whole endpoint
                 delay = self._retry_delay(exc, retry, context)
                 if delay is None:
                     raise
@@ -337,7 +353,7 @@ class OpenAIProvider:
         return delay
 
     async def _post(self, client: httpx.AsyncClient, body: dict[str, Any],
-                    context: CallContext | None) -> str:
+                    context: CallContext | None) -> str | ToolRequest:
         """One HTTP request; its body is read up to ``max_response_bytes``."""
         timeout: float | None = self.timeout_s
         if context is not None and context.deadline is not None:
@@ -346,8 +362,11 @@ class OpenAIProvider:
             timeout = max(0.5, left) if timeout is None else min(timeout, max(0.5, left))
         self.requests += 1
         try:
+            if body["stream"]:
+                return await self._stream(client, body, timeout, context)
             async with client.stream("POST", self.url, json=body,
                                      timeout=timeout or DEFAULT_REQUEST_TIMEOUT_S) as resp:
+                self._pause_if_asked(resp, context)
                 raw = await self._read(resp)
         except httpx.TimeoutException as exc:
             raise self._error(f"request to {self.shown_url} timed out "
@@ -383,8 +402,43 @@ class OpenAIProvider:
             f"{_size(self.max_response_bytes)}: {got} (set [provider] max_response_mb to "
             "accept more)", retryable=False)
 
+    async def _stream(self, client: httpx.AsyncClient, body: dict[str, Any],
+                      timeout: float | None, context: CallContext | None) -> str | ToolRequest:
+        """One streamed request: each content delta goes to ``context.on_chunk`` as it
+        arrives (the stream, too, is refused beyond ``max_response_bytes``)."""
+        reader = StreamReader(context.on_chunk if context is not None else None,
+                              self.shown_url)
+        async with client.stream("POST", self.url, json=body,
+                                 timeout=timeout or DEFAULT_REQUEST_TIMEOUT_S) as resp:
+            self._pause_if_asked(resp, context)
+            if resp.status_code >= 300 or \
+                    "text/event-stream" not in resp.headers.get("content-type", ""):
+                # an error, or a server that ignores `stream`: one JSON reply
+                return self._content(resp, await self._read(resp), context)
+            cap, size = self.max_response_bytes, 0
+            async for line in resp.aiter_lines():
+                size += len(line) + 1
+                if size > cap:
+                    raise self._too_big(resp, None)
+                reader.feed_line(line)
+            reader.close()
+        if context is not None and reader.usage is not None:
+            usage = parse_usage(reader.usage, context.model or self.model)
+            if usage is not None:
+                context.report_usage(usage)
+        return reader.result()
+
+    @staticmethod
+    def _pause_if_asked(resp: httpx.Response, context: CallContext | None) -> None:
+        """``x-ratelimit-remaining-*: 0``: the whole endpoint pauses until the reset."""
+        if context is None or context.pause is None:
+            return
+        pause = rate_limit_pause(resp.headers)
+        if pause:
+            context.pause(pause)
+
     def _content(self, resp: httpx.Response, raw: bytes,
-                 context: CallContext | None = None) -> str:
+                 context: CallContext | None = None) -> str | ToolRequest:
         status = resp.status_code
         if 300 <= status < 400:
             where = resp.headers.get("location")
@@ -401,19 +455,19 @@ class OpenAIProvider:
             raise self._error(f"malformed JSON from {self.shown_url} (HTTP {status}): "
                               f"{self._excerpt(resp, raw)}", retryable=False) from None
         if context is not None:
-            usage = parse_usage(data, self.model)
+            usage = parse_usage(data, context.model or self.model)
             if usage is not None:  # reported before any check: the tokens were spent
                 context.report_usage(usage)
         try:
-            content = data["choices"][0]["message"]["content"]
+            message = data["choices"][0]["message"]
+            if not isinstance(message, dict) or ("content" not in message
+                                                 and "tool_calls" not in message):
+                raise KeyError("content")
         except (KeyError, IndexError, TypeError):
             raise self._error(f"unexpected reply from {self.shown_url}: no "
                               f"choices[0].message.content in {self._excerpt(resp, raw)}",
                               retryable=False) from None
-        if not isinstance(content, str):
-            raise self._error(f"unexpected reply from {self.shown_url}: message content "
-                              f"is {type(content).__name__}, not a string", retryable=False)
-        return content
+        return reply(message, self.shown_url)
 
     def _excerpt(self, resp: httpx.Response, raw: bytes) -> str:
         try:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import random
 from collections.abc import Mapping
 from typing import Any
@@ -33,12 +34,44 @@ from typing import Any
 from cxpar.lang import DEFAULT_LATENCY_MS
 
 from ..values import to_json
-from .base import CallContext, ProviderError, Usage, condition_of, estimate_tokens, request_text
+from .base import (
+    CallContext,
+    ProviderError,
+    ToolCall,
+    ToolRequest,
+    Usage,
+    condition_of,
+    estimate_tokens,
+    request_text,
+)
 
 __all__ = ["SimProvider", "decide", "SIM_MODEL", "sim_usage"]
 
 _TEXT_KEYS = ("prompt", "text", "input", "query", "command", "message")
+#: Latency of plug-in services the sim answers (ms).
 PLUGIN_LATENCY_MS = 100.0
+#: Services whose answer is not text: never streamed.
+_NOT_STREAMED = frozenset({"is", "not", "learn"})
+#: Words per streamed chunk, and when the first chunk arrives (fraction of the latency).
+CHUNK_WORDS = 2
+FIRST_CHUNK = 0.25
+
+
+def stream_chunks(text: str) -> list[str]:
+    """The sim's chunks of ``text``: :data:`CHUNK_WORDS` words each (with the spaces after
+    them), so that joining them gives ``text`` back."""
+    import re
+
+    lead = re.match(r"\s*", text)
+    head = lead.group(0) if lead else ""
+    words = re.findall(r"\S+\s*", text[len(head):])
+    chunks = ["".join(words[i:i + CHUNK_WORDS]) for i in range(0, len(words), CHUNK_WORDS)]
+    if not chunks:
+        return [text] if text else []
+    chunks[0] = head + chunks[0]
+    return chunks
+
+
 #: The model name the sim reports usage under (``[pricing.sim]``).
 SIM_MODEL = "sim"
 
@@ -50,10 +83,23 @@ def sim_usage(service: str, request: Mapping[str, Any], answer: Any) -> Usage | 
         return None
     if type(answer) is bool:
         out = "yes" if answer else "no"
+    elif type(answer) is ToolRequest:  # a tool round: the calls are the output
+        out = to_json(answer.to_data()["tool_calls"])
     else:
         out = answer if type(answer) is str else to_json(answer)
     return Usage(estimate_tokens(request_text(request)), estimate_tokens(out), SIM_MODEL,
                  estimated=True)
+
+
+def answer_text(request: Mapping[str, Any]) -> str:
+    """The text of a request the sim answers from: the first string among the
+    ``prompt``, ``text``, ``input``, ``query``, ``command``, ``message`` props, else the
+    request as one-line JSON."""
+    for k in _TEXT_KEYS:
+        v = request.get(k)
+        if type(v) is str:
+            return v
+    return to_json(dict(request))
 
 
 def decide(request: Mapping[str, Any]) -> bool:
@@ -118,14 +164,43 @@ class SimProvider:
             raise ProviderError(f"simulated {service} overloaded (HTTP 429)")
         if load > 1:
             lat *= load
-        if lat > 0:
-            await asyncio.sleep(lat / 1000)
-        if fail:
-            raise ProviderError(f"simulated {service} failure")
-        answer = self.answer(service, request, context)
+        if context.on_chunk is not None and not fail and service not in _NOT_STREAMED:
+            answer = await self._stream(service, request, context, lat)
+        else:
+            if lat > 0:
+                await asyncio.sleep(lat / 1000)
+            if fail:
+                raise ProviderError(f"simulated {service} failure")
+            answer = self.answer(service, request, context)
         usage = sim_usage(service, request, answer)
         if usage is not None:
             context.report_usage(usage)
+        return answer
+
+    async def _stream(self, service: str, request: dict[str, Any], context: CallContext,
+                      lat: float) -> Any:
+        """``stream:``: the answer's text in chunks of :data:`CHUNK_WORDS` words; the
+        first after a quarter of the latency, the others evenly until the latency is
+        up (a call takes as long streamed as not)."""
+        answer = self.answer(service, request, context)
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        if type(answer) is ToolRequest:  # a tool round has no text to stream
+            if lat > 0:
+                await asyncio.sleep(lat / 1000)
+            return answer
+        chunks = stream_chunks(answer if type(answer) is str else to_json(answer))
+        first = lat * FIRST_CHUNK / 1000
+        step = (lat / 1000 - first) / max(1, len(chunks) - 1) if len(chunks) > 1 else 0.0
+        assert context.on_chunk is not None
+        for i, chunk in enumerate(chunks):
+            wait = t0 + first + step * i - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            context.on_chunk(chunk)
+        wait = t0 + lat / 1000 - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
         return answer
 
     def answer(self, service: str, request: dict[str, Any], context: CallContext) -> Any:
@@ -138,8 +213,28 @@ class SimProvider:
                 else self.memory
             mem.append(dict(request))
             return float(len(mem))
-        for k in _TEXT_KEYS:
-            v = request.get(k)
-            if type(v) is str:
-                return f"[{service}] {v}"
-        return f"[{service}] {to_json(request)}"
+        text = answer_text(request)
+        if context.tools and not context.history:
+            return self.tool_request(text, context)
+        results = ""
+        if context.history:
+            results = " (" + "; ".join(f"{c.name}: {res}" for rnd in context.history
+                                       for c, res in zip(rnd.request.calls, rnd.results,
+                                                         strict=False)) + ")"
+        if context.schema is not None:
+            from ..structured import sample
+
+            return sample(context.schema, text, self.seed, results)
+        return f"[{service}] {text}{results}"
+
+    def tool_request(self, text: str, context: CallContext) -> ToolRequest:
+        """Round 1 of a call with ``tools``: every tool once, arguments derived from the
+        prompt (a sample of its ``parameters``, else ``{"query": prompt}``)."""
+        from ..structured import json_data, sample
+
+        calls = []
+        for i, tool in enumerate(context.tools or ()):
+            args = {"query": text} if tool.free_form else sample(tool.parameters, text,
+                                                                 self.seed)
+            calls.append(ToolCall(f"call_{i + 1}", tool.name, json.dumps(json_data(args))))
+        return ToolRequest(tuple(calls))
