@@ -50,7 +50,7 @@ def main() -> None:
 
         def show(direction: str, method: str, payload: Any) -> None:
             text = json.dumps(conv.unstructure(payload), indent=2, ensure_ascii=False)
-            print(f"{direction} {method}\n{text.replace(uri, 'file:///work/orders.cx')}\n")
+            print(f"{direction} {method}\n{text.replace(uri, 'file:///home/you/shop/orders.cx')}\n")
 
         s.open(uri, PROGRAM)
         show("-->", "textDocument/didOpen (notification)",
