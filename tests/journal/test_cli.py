@@ -175,3 +175,37 @@ def test_replay_needs_no_network_even_for_the_openai_provider(tmp_path: Path) ->
     assert r.stdout.startswith("[think] alpha false [infer] beta [think] alpha ")
     no_replay = cx("run", "--clock", "virtual", *dead, "p.cx", cwd=tmp_path)
     assert no_replay.returncode == 2 and "--clock real" in no_replay.stderr
+
+
+def test_reported_tokens_and_the_answering_model_are_journaled(tmp_path: Path) -> None:
+    """Tokens the endpoint reports (its `usage`) and the model its reply names are
+    recorded per call; the sim's token estimates are not reported tokens."""
+    from tests.providers.fake_openai import Act, FakeServer
+
+    srv = FakeServer()
+    srv.script = lambda req: Act(content="yes", model="m-2026-11",
+                                 usage={"prompt_tokens": 11, "completion_tokens": 4,
+                                        "total_tokens": 15})
+    srv.start()
+    try:
+        (tmp_path / "p.cx").write_text(PROGRAM, encoding="utf-8")
+        r = cx("run", "--provider", "openai", "--base-url", srv.base_url, "--model", "m",
+               "--journal", "j.db", "p.cx", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert len(srv.requests) == 3
+    finally:
+        srv.stop()
+    stats = json.loads(cx("journal", "j.db", "--format", "json", cwd=tmp_path).stdout)
+    assert stats["tokens"] == {"prompt": 33, "completion": 12}
+    assert {s["service"]: (s["prompt_tokens"], s["completion_tokens"])
+            for s in stats["services"]} == {"think": (11, 4), "infer": (11, 4),
+                                            "is": (11, 4)}
+    shown = [json.loads(line) for line in cx("journal", "show", "j.db", "--format", "json",
+                                              cwd=tmp_path).stdout.splitlines()]
+    assert {(c["model"], c["endpoint"]) for c in shown} == {("m-2026-11", srv.base_url)}
+    table = cx("journal", "j.db", cwd=tmp_path).stdout
+    assert "tokens: 33 prompt + 12 completion" in table
+
+    cx("run", "--clock", "virtual", "--journal", "sim.db", "p.cx", cwd=tmp_path)
+    sim = json.loads(cx("journal", "sim.db", "--format", "json", cwd=tmp_path).stdout)
+    assert sim["tokens"] == {"prompt": None, "completion": None}
