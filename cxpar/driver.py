@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from cxpar.analysis.pipeline import Compilation, analyse
 from cxpar.ast.nodes import Program
 from cxpar.diagnostics.model import Diagnostic, warning
 from cxpar.span import SourceFile, Span
-from cxpar.syntax.parser import parse
+from cxpar.syntax.parser import ParseResult, parse
 from cxpar.syntax.source import read_source
 
 
@@ -77,10 +78,14 @@ def check_depth(program: Program) -> Diagnostic | None:
 
 
 def front_end_source(source: SourceFile, *, syntax_only: bool = False,
-                     extra_services: dict[str, str] | None = None) -> FrontEnd:
-    """Parse and (unless ``syntax_only``) analyse an in-memory source."""
+                     extra_services: dict[str, str] | None = None,
+                     parser: Callable[[SourceFile], ParseResult] = parse) -> FrontEnd:
+    """Parse and (unless ``syntax_only``) analyse an in-memory source.
+
+    ``parser`` replaces :func:`~cxpar.syntax.parser.parse` with one that gives the same
+    result (the editor's :class:`~cxpar.syntax.incremental.IncrementalParser`)."""
     fe = FrontEnd(source.name, source)
-    result = parse(source)
+    result = parser(source)
     if result.ok and result.program is not None and not result.program.body:
         # Blank, or only comments: valid, and does nothing.
         fe.diagnostics.append(warning("CX004", "empty file", Span(source.name, 1, 1, 1, 2),
