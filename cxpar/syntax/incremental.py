@@ -219,12 +219,12 @@ class IncrementalParser:
             if chunk is None:
                 chunk = self._parse_chunk(source.name, chunk_text)
                 reparsed += 1
-                if chunk is None:  # a syntax error: the whole file decides
+                if chunk is None:  # a syntax error: the rest of the file decides
                     for text_, rest in new.items():
                         old.setdefault(text_, []).extend(rest)
                     self._chunks = old
                     self.reparsed = None
-                    return parse(source)
+                    return _parse_rest(source, start, items, warnings)
             chunk.move(line, start)
             new.setdefault(chunk_text, []).append(chunk)
             items.extend(chunk.items)
@@ -245,3 +245,25 @@ class IncrementalParser:
             return None
         items = result.program.body
         return _Chunk(text, items, _nodes(items), list(result.diagnostics))
+
+
+def _parse_rest(source: SourceFile, start: int, items: list[Stmt],
+                warnings: list[Diagnostic]) -> ParseResult:
+    """``parse(source)`` when the items before ``start`` (a chunk start) parsed without
+    errors into ``items``/``warnings``: the text from ``start`` is parsed with the text
+    before it blanked out (line breaks kept, so every position is the file's own), which
+    is what the parser sees at ``start`` of the whole file -- nothing open, no error yet.
+    If a diagnostic points before ``start`` (a message that looked back at code there),
+    the whole file is parsed."""
+    if start == 0:
+        return parse(source)
+    text = source.text
+    blank = "\n".join(" " * len(line) for line in text[:start].split("\n"))
+    rest = parse(SourceFile(source.name, blank + text[start:]))
+    if rest.program is None or any(
+            d.span.start < start or any(lb.span.start < start for lb in d.labels)
+            for d in rest.diagnostics):
+        return parse(source)
+    body = items + rest.program.body
+    span = body[0].span.to(body[-1].span) if body else Span(source.name, 1, 1, 1, 1, 0, 0)
+    return ParseResult(Program(span=span, body=body), warnings + rest.diagnostics)
