@@ -117,6 +117,12 @@ def document_symbol(ls: CxServer, params: t.DocumentSymbolParams) -> list[t.Docu
     return features.symbols(ls.analysis(params.text_document.uri))
 
 
+@server.feature(t.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL,
+                t.SemanticTokensLegend(token_types=features.TOKEN_TYPES, token_modifiers=[]))
+def semantic_tokens(ls: CxServer, params: t.SemanticTokensParams) -> t.SemanticTokens:
+    return features.semantic_tokens(ls.analysis(params.text_document.uri))
+
+
 @server.feature(t.TEXT_DOCUMENT_PREPARE_RENAME)
 def prepare_rename(ls: CxServer, params: t.PrepareRenameParams) -> t.Range | None:
     a, offset = _offset(ls, params.text_document.uri, params.position)
