@@ -60,6 +60,8 @@ def check_depth(program: Program) -> Diagnostic | None:
     from cxpar.ast.nodes import Node, child_fields
     from cxpar.diagnostics.model import error
 
+    if _depth_at_most(program, MAX_AST_DEPTH):
+        return None
     stack: list[tuple[Node, int]] = [(program, 0)]
     while stack:
         node, depth = stack.pop()
@@ -75,6 +77,33 @@ def check_depth(program: Program) -> Diagnostic | None:
             elif isinstance(value, list):
                 stack.extend((v, depth + 1) for v in value if isinstance(v, Node))
     return None
+
+
+def _depth_at_most(program: Program, limit: int) -> bool:
+    """Whether no node is deeper than ``limit`` (one level at a time: the quick answer for
+    every program but the rare deep one, which :func:`check_depth` then walks in order)."""
+    from cxpar.ast.nodes import Node, child_fields
+
+    level: list[Node] = [program]
+    fields_of: dict[type, tuple[str, ...]] = {}
+    for _ in range(limit + 1):
+        below: list[Node] = []
+        add, extend = below.append, below.extend
+        for node in level:
+            cls = type(node)
+            names = fields_of.get(cls)
+            if names is None:
+                names = fields_of[cls] = child_fields(cls)
+            for name in names:
+                value = getattr(node, name)
+                if isinstance(value, Node):
+                    add(value)
+                elif isinstance(value, list):
+                    extend(v for v in value if isinstance(v, Node))
+        if not below:
+            return True
+        level = below
+    return False
 
 
 def front_end_source(source: SourceFile, *, syntax_only: bool = False,

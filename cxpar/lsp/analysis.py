@@ -55,7 +55,7 @@ def analyze(uri: str, text: str, encoding: str = "utf-16") -> Analysis:
         parser = _PARSERS[uri] = IncrementalParser()
     fe = front_end_source(source, extra_services=_plugin_services(uri), parser=parser.parse)
     comp = fe.compilation
-    index = build(comp.program, comp.info) if comp is not None else Index()
+    index = build(comp.program, comp.info, comp.nodes) if comp is not None else Index()
     analysis = Analysis(uri, text, LineIndex(text, encoding), fe.diagnostics, fe.program,
                         comp, index)
     _CACHE[uri] = analysis
