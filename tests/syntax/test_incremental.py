@@ -74,6 +74,7 @@ def test_every_program_parses_the_same_in_chunks(index: int) -> None:
     # and again from the chunks just kept, as after an edit elsewhere
     assert_same(parser, text + "\n")
     assert_same(parser, "\n" + text)
+    assert_same(IncrementalParser(), "\ufeff" + text.replace("\n", "\r\n"))  # BOM, CRLF
 
 
 def test_an_edit_reparses_only_its_item() -> None:
