@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from cxpar.analysis.pipeline import Compilation, analyse
 from cxpar.ast.nodes import Program
 from cxpar.diagnostics.model import Diagnostic, warning
 from cxpar.span import SourceFile, Span
-from cxpar.syntax.parser import parse
+from cxpar.syntax.parser import ParseResult, parse
 from cxpar.syntax.source import read_source
 
 
@@ -59,6 +60,8 @@ def check_depth(program: Program) -> Diagnostic | None:
     from cxpar.ast.nodes import Node, child_fields
     from cxpar.diagnostics.model import error
 
+    if _depth_at_most(program, MAX_AST_DEPTH):
+        return None
     stack: list[tuple[Node, int]] = [(program, 0)]
     while stack:
         node, depth = stack.pop()
@@ -76,11 +79,42 @@ def check_depth(program: Program) -> Diagnostic | None:
     return None
 
 
+def _depth_at_most(program: Program, limit: int) -> bool:
+    """Whether no node is deeper than ``limit`` (one level at a time: the quick answer for
+    every program but the rare deep one, which :func:`check_depth` then walks in order)."""
+    from cxpar.ast.nodes import Node, child_fields
+
+    level: list[Node] = [program]
+    fields_of: dict[type, tuple[str, ...]] = {}
+    for _ in range(limit + 1):
+        below: list[Node] = []
+        add, extend = below.append, below.extend
+        for node in level:
+            cls = type(node)
+            names = fields_of.get(cls)
+            if names is None:
+                names = fields_of[cls] = child_fields(cls)
+            for name in names:
+                value = getattr(node, name)
+                if isinstance(value, Node):
+                    add(value)
+                elif isinstance(value, list):
+                    extend(v for v in value if isinstance(v, Node))
+        if not below:
+            return True
+        level = below
+    return False
+
+
 def front_end_source(source: SourceFile, *, syntax_only: bool = False,
-                     extra_services: dict[str, str] | None = None) -> FrontEnd:
-    """Parse and (unless ``syntax_only``) analyse an in-memory source."""
+                     extra_services: dict[str, str] | None = None,
+                     parser: Callable[[SourceFile], ParseResult] = parse) -> FrontEnd:
+    """Parse and (unless ``syntax_only``) analyse an in-memory source.
+
+    ``parser`` replaces :func:`~cxpar.syntax.parser.parse` with one that gives the same
+    result (the editor's :class:`~cxpar.syntax.incremental.IncrementalParser`)."""
     fe = FrontEnd(source.name, source)
-    result = parse(source)
+    result = parser(source)
     if result.ok and result.program is not None and not result.program.body:
         # Blank, or only comments: valid, and does nothing.
         fe.diagnostics.append(warning("CX004", "empty file", Span(source.name, 1, 1, 1, 2),

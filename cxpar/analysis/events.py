@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 from cxpar.analysis.model import NameKind, ProgramInfo, matches
 from cxpar.analysis.resolve import event_chain
 from cxpar.ast import nodes as n
-from cxpar.ast.visit import walk
 from cxpar.diagnostics.model import Diagnostic, Label, warning
 
 if TYPE_CHECKING:
@@ -61,7 +60,7 @@ class Events:
 
     def run(self) -> None:
         info = self.info
-        emits = [e for e in walk(self.comp.program) if isinstance(e, n.Emit)]
+        emits = [e for e in self.comp.nodes if isinstance(e, n.Emit)]
         for e in emits:
             info.emitted.add(e.event.dotted)
         info.emitted.update(RUNTIME_EVENTS)

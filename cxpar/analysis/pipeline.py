@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cxpar.analysis.model import ProgramInfo
-from cxpar.ast.nodes import Program
+from cxpar.ast.nodes import Node, Program
+from cxpar.ast.visit import walk
 from cxpar.diagnostics.model import Diagnostic
 from cxpar.span import SourceFile
 
@@ -36,6 +37,15 @@ class Compilation:
     graph: Any = None
     #: Per-service latency estimates in ms for the graph (defaults: lang.DEFAULT_LATENCY_MS).
     latency: dict[str, float] = field(default_factory=dict)
+    _nodes: list[Node] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def nodes(self) -> list[Node]:
+        """Every node of the program in pre-order (one walk, shared by the passes and the
+        language server; analysis does not change the tree)."""
+        if self._nodes is None:
+            self._nodes = walk(self.program)
+        return self._nodes
 
     @property
     def has_errors(self) -> bool:

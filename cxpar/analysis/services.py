@@ -119,7 +119,7 @@ class Services:
                     call_args.add(id(node.arg))
             elif isinstance(node, n.New):
                 self.new(node)
-        for node in walk(self.comp.program):
+        for node in self.comp.nodes:
             if isinstance(node, n.Object) and id(node) not in call_args:
                 self.duplicates(node, literal_of_call=False)
 

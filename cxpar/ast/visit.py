@@ -33,15 +33,26 @@ def walk(node: Node) -> list[Node]:
     """Every node under ``node`` (included), pre-order, without recursion."""
     out: list[Node] = []
     stack = [node]
+    pop, push, add = stack.pop, stack.append, out.append
+    backwards = _BACKWARDS
     while stack:
-        n = stack.pop()
-        out.append(n)
-        kids: list[Node] = []
-        for name in child_fields(type(n)):
+        n = pop()
+        add(n)
+        cls = type(n)
+        names = backwards.get(cls)
+        if names is None:
+            names = backwards[cls] = tuple(reversed(child_fields(cls)))
+        # Children are pushed last to first, so they come off the stack in source order.
+        for name in names:
             value = getattr(n, name)
             if isinstance(value, Node):
-                kids.append(value)
+                push(value)
             elif isinstance(value, list):
-                kids.extend(v for v in value if isinstance(v, Node))
-        stack.extend(reversed(kids))
+                for item in reversed(value):
+                    if isinstance(item, Node):
+                        push(item)
     return out
+
+
+#: Each node class's child fields, last to first (for :func:`walk`).
+_BACKWARDS: dict[type, tuple[str, ...]] = {}

@@ -5,6 +5,8 @@ Shared by the parser (syntax errors) and analysis, so each habit has one wording
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from cxpar import lang
 from cxpar.diagnostics.model import Diagnostic, error
 from cxpar.diagnostics.suggest import distance
@@ -19,8 +21,10 @@ RESERVED_ALIASES: dict[str, str] = {
 }
 
 
+@lru_cache(maxsize=4096)
 def reserved_near_miss(key: str) -> str | None:
-    """The reserved prop (SPEC §4.4) that ``key`` is probably a misspelling of, if any."""
+    """The reserved prop (SPEC §4.4) that ``key`` is probably a misspelling of, if any
+    (remembered per key: a program repeats its keys in every call)."""
     if key in lang.RESERVED_PROPS:
         return None
     alias = RESERVED_ALIASES.get(key)
@@ -28,7 +32,9 @@ def reserved_near_miss(key: str) -> str | None:
         return alias
     low = key.lower()
     for prop in lang.RESERVED_PROPS:
-        if low == prop or (len(low) > 4 and distance(low, prop) <= 1):
+        # the distance is at least the difference in length
+        if low == prop or (len(low) > 4 and abs(len(low) - len(prop)) <= 1
+                           and distance(low, prop) <= 1):
             return prop
     return None
 

@@ -17,6 +17,7 @@ from cxpar.driver import front_end_source
 from cxpar.lsp.index import Index, build
 from cxpar.lsp.positions import LineIndex
 from cxpar.span import SourceFile
+from cxpar.syntax.incremental import IncrementalParser
 
 
 @dataclass
@@ -41,16 +42,20 @@ def display_name(uri: str) -> str:
 
 
 def analyze(uri: str, text: str, encoding: str = "utf-16") -> Analysis:
-    """Parse and analyse ``text`` (the document at ``uri``), cached per document."""
+    """Parse and analyse ``text`` (the document at ``uri``), cached per document; the
+    parse re-parses only the top-level items that changed since the last version."""
     cached = _CACHE.get(uri)
     if cached is not None and cached.text == text and cached.lines.encoding == encoding:
         return cached
     # Documents keep "\n" line ends here; the editor's offsets are per line, so CRLF
     # documents convert the same way (a "\r" is just the last character of its line).
     source = SourceFile(display_name(uri), text)
-    fe = front_end_source(source, extra_services=_plugin_services(uri))
+    parser = _PARSERS.get(uri)
+    if parser is None:
+        parser = _PARSERS[uri] = IncrementalParser()
+    fe = front_end_source(source, extra_services=_plugin_services(uri), parser=parser.parse)
     comp = fe.compilation
-    index = build(comp.program, comp.info) if comp is not None else Index()
+    index = build(comp.program, comp.info, comp.nodes) if comp is not None else Index()
     analysis = Analysis(uri, text, LineIndex(text, encoding), fe.diagnostics, fe.program,
                         comp, index)
     _CACHE[uri] = analysis
@@ -59,6 +64,7 @@ def analyze(uri: str, text: str, encoding: str = "utf-16") -> Analysis:
 
 def forget(uri: str) -> None:
     _CACHE.pop(uri, None)
+    _PARSERS.pop(uri, None)
 
 
 def _plugin_services(uri: str) -> dict[str, str]:
@@ -81,4 +87,6 @@ def _plugin_services(uri: str) -> dict[str, str]:
 
 
 _CACHE: dict[str, Analysis] = {}
+#: Each open document's parser, which keeps the parsed top-level items of its last version.
+_PARSERS: dict[str, IncrementalParser] = {}
 _SERVICES: dict[Path, dict[str, str]] = {}

@@ -330,6 +330,32 @@ class RenameError(Exception):
     """A rename the server refuses (the message is shown to the user)."""
 
 
+# -------------------------------------------------------------- semantic tokens
+
+#: The semantic token types the server sends (its legend), by index.
+TOKEN_TYPES = [t.SemanticTokenTypes.Event.value]
+_PART = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+
+
+def semantic_tokens(a: Analysis) -> t.SemanticTokens:
+    """Every part of every event name as an ``event`` token: what the TextMate grammar
+    cannot tell -- a dotted name whose root is not bound is an event (a bare parallel
+    handler parameter ``key: a.b``, a ``fallback: cache.lookup``)."""
+    spans = sorted({(o.start, o.end) for o in a.index.occurrences if o.kind == EVENT})
+    data: list[int] = []
+    prev_line = prev_char = 0
+    for start, end in spans:
+        for m in _PART.finditer(a.text, start, end):
+            first, last = a.lines.position(m.start()), a.lines.position(m.end())
+            if first.line == prev_line and data and first.character <= prev_char:
+                continue  # inside a token already sent (nested occurrences)
+            data += [first.line - prev_line,
+                     first.character - (prev_char if first.line == prev_line else 0),
+                     last.character - first.character, 0, 0]
+            prev_line, prev_char = first.line, first.character
+    return t.SemanticTokens(data=data)
+
+
 def prepare_rename(a: Analysis, offset: int) -> t.Range | None:
     o = a.index.at(offset)
     if o is None or o.kind not in (EVENT, VAR):

@@ -73,13 +73,21 @@ class Index:
                 if o.kind == kind and (role is None or o.role == role)]
 
 
-def build(program: n.Program, info: ProgramInfo) -> Index:
+#: The nodes :func:`build` records (every other node is skipped with one check).
+_INDEXED = (n.OnHandler, n.Emit, n.EventPayload, n.EntityDecl, n.New, n.ServiceCall, n.Name,
+            n.Member)
+
+
+def build(program: n.Program, info: ProgramInfo, nodes: list[n.Node] | None = None) -> Index:
+    """The index of ``program`` (``nodes``: its nodes in pre-order, if already walked)."""
     idx = Index()
     add = idx.occurrences.append
     branch_values = {id(b.value): b for c in info.call_list for b in c.branches}
     item_spans = {(it.span.start, it.span.end) for c in info.call_list for it in c.items}
     event_refs: list[tuple[n.Node, str]] = []
-    for node in walk(program):
+    for node in walk(program) if nodes is None else nodes:
+        if not isinstance(node, _INDEXED):
+            continue
         if isinstance(node, n.OnHandler):
             add(Occurrence(EVENT, node.event.dotted, "on", node.event.span, node))
         elif isinstance(node, n.Emit):

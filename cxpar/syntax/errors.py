@@ -194,7 +194,6 @@ def _foreign_before(text: str, pos: int) -> str | None:
     return next((w for w in words if w in _FOREIGN), None)
 
 
-_STATEMENT_START = re.compile(r"[^;{}]*\Z")
 _EMIT_VALUE = re.compile(r"(?:[=(,:?]|\breturn|&&|\|\|)\s*(emit)\s+[A-Za-z_$]")
 
 
@@ -204,12 +203,15 @@ def habit(source: SourceFile, tok: Token) -> Diagnostic | None:
     like ``==``/``!=``; ToAst reports CX116 and CX117.)"""
     text = source.text
     at = tok.start_pos if tok.start_pos is not None and tok.type != "$END" else len(text)
-    stmt = _STATEMENT_START.search(text, 0, at)
-    head = stmt.group() if stmt is not None else ""
+    # the statement so far: after the last `;`, `{` or `}` (found backwards: a regex
+    # search for the longest tail without them is quadratic in a long stretch of code
+    # or blanks without them)
+    begin = max(text.rfind(";", 0, at), text.rfind("{", 0, at), text.rfind("}", 0, at)) + 1
+    head = text[begin:at]
     uses = list(_EMIT_VALUE.finditer(head))
     if uses:
         m = uses[-1]
-        start = (stmt.start() if stmt is not None else 0) + m.start(1)
+        start = begin + m.start(1)
         return emit_value(_span_at(source, start, 4))
     return None
 

@@ -31,6 +31,9 @@ CASES: dict[str, tuple[str, list[tuple[str, str, int, int, int, str]], str]] = {
                    "emit a.b { ... };"),
     "emit_value_plain": ("var r = emit a.b;\non a.b (e) { print(e); }\n",
                          [("error", "CX118", 1, 9, 13, "`emit` is a statement")], "emit"),
+    # the statement started lines above, after comments without `;`, `{` or `}`
+    "emit_value_far": ("var r =\n" + "// a note\n" * 300 + "    emit a.b;\non a.b (e) { }\n",
+                       [("error", "CX118", 302, 5, 9, "`emit` is a statement")], "emit"),
     "event_name": ("on a.b (e) { print(event.x); }\nemit a.b { x: 1 };\n",
                    [("error", "CX210", 1, 20, 27, "`event` is not defined in this handler; its "
                      "event is `e`")], "write `e.x`"),

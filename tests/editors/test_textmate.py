@@ -86,6 +86,10 @@ def _checks(text: str, scopes: Scopes) -> list[str]:
         if tree.data in ("on_handler", "emit_stmt"):
             events += [c for c in tree.children if isinstance(c, Tree)
                        and c.data == "event_name"]
+        if tree.data == "prop" and isinstance(tree.children[-1], Tree) \
+                and tree.children[-1].data == "event_payload":
+            # a parallel handler parameter with a payload: `key: a.b { extra }`
+            events.append(Tree("event_name", tree.children[-1].children[:-1]))
         if tree.data == "prop" and str(tree.children[0]) == "handlers" and isinstance(
                 tree.children[2], Tree) and tree.children[2].data == "array":
             for item in tree.children[2].children:
@@ -121,7 +125,8 @@ def test_every_file_gets_the_expected_scopes(path: Path, tokens: dict) -> None:
 def test_grammar_scopes_on_a_sample(tmp_path: Path) -> None:
     sample = tmp_path / "s.cx"
     sample.write_text('on async a.b (e) { emit c.d { k: "x\\ny" }; } // done\n'
-                      "think { p: 1.5, handlers: [ e.f { k: [1] }, g.h ] };\n")
+                      "think { p: 1.5, handlers: [ e.f { k: [1] }, g.h ] };\n"
+                      'think { prompt: p, stock: stock.check { n: 2 }, "s k": a . b {} };\n')
     toks = _tokenized([sample])[str(sample)]
     s = Scopes(sample.read_text().split("\n"), toks)
     assert "storage.modifier.async.cx" in s.at(1, 4)
@@ -131,3 +136,9 @@ def test_grammar_scopes_on_a_sample(tmp_path: Path) -> None:
     assert "support.function.service.cx" in s.at(2, 1)
     assert "entity.name.event.cx" in s.at(2, 45)
     assert "constant.numeric.cx" in s.at(2, 12)
+    # parallel handler parameters with a payload; the key is not an event
+    assert "entity.name.event.cx" in s.at(3, 27) and "entity.name.event.cx" in s.at(3, 33)
+    assert "entity.name.event.cx" not in s.at(3, 20)
+    assert "string.quoted.double.cx" in s.at(3, 50)
+    assert "entity.name.event.cx" in s.at(3, 56) and "entity.name.event.cx" in s.at(3, 60)
+    assert "entity.name.event.cx" not in s.at(3, 9)  # `prompt: p`

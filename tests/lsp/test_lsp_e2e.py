@@ -76,7 +76,7 @@ def test_initialize_advertises_every_feature(session: tuple[Session, str]) -> No
     assert caps.definition_provider and caps.references_provider and caps.hover_provider
     assert caps.completion_provider and caps.document_symbol_provider
     assert caps.rename_provider and caps.document_formatting_provider
-    assert caps.code_action_provider
+    assert caps.code_action_provider and caps.semantic_tokens_provider
     assert caps.text_document_sync.change == t.TextDocumentSyncKind.Incremental
     assert s.init.server_info.name == "cxpar"
 
@@ -173,6 +173,27 @@ def test_document_symbols(session: tuple[Session, str]) -> None:
     assert [x.name for x in syms] == ["Desk", "on stock.check", "on stock.check",
                                       "on ticket.done"]
     assert [c.name for c in syms[0].children] == ["realize", "on ticket.new"]
+
+
+def test_semantic_tokens_mark_every_event_name(session: tuple[Session, str]) -> None:
+    """The bare parallel handler parameter `stock: stock.check` is an event only because
+    `stock` is not bound: the TextMate grammar cannot know, the server's tokens say so."""
+    s, uri = session
+    legend = s.init.capabilities.semantic_tokens_provider.legend
+    assert list(legend.token_types) == ["event"]
+    data = s.run(s.client.text_document_semantic_tokens_full_async(t.SemanticTokensParams(
+        text_document=doc(uri)))).data
+    found, line, char = [], 0, 0
+    for i in range(0, len(data), 5):
+        dl, dc, length, kind, _ = data[i:i + 5]
+        line, char = line + dl, (char + dc if dl == 0 else dc)
+        units = LINES[line].encode("utf-16-le")[2 * char:2 * (char + length)]  # UTF-16 columns
+        found.append((line + 1, units.decode("utf-16-le"), legend.token_types[kind]))
+    assert (9, "stock", "event") in found and (9, "check", "event") in found
+    assert found[0][0] == 7 and [f[1] for f in found if f[0] == 10] == ["ticket", "done"]
+    assert [f[1] for f in found if f[0] in (16, 20, 24, 29)] == ["stock", "check"] * 2 + [
+        "ticket", "done", "ticket", "new"]
+    assert not {"prompt", "event", "review", "text"} & {f[1] for f in found}
 
 
 def test_rename_event_and_variable(session: tuple[Session, str]) -> None:
