@@ -213,3 +213,70 @@ def test_ctrl_c_then_resume(tmp_path: Path, ray_address: str) -> None:
                 *common)
     assert again.returncode == 0, again.stderr
     assert groups(out.read_text()) == groups((tmp_path / "local.jsonl").read_text())
+
+
+def _stats(path: Path) -> dict[str, object]:
+    return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def test_stats_and_trace_merge_every_worker(tmp_path: Path, ray_address: str) -> None:
+    """--stats-json on Ray equals the local executor's for the same seed on the virtual
+    clock (every service's and handler's counts, tokens and cost; the streams' and queues'
+    tables); --trace has every stream as its own process; --stats prints the tables."""
+    prog = _program(tmp_path)
+    inp = write_jsonl(tmp_path / "in.jsonl", [{"n": n} for n in range(40)])
+    args = ("--price", "2,8", "--fail-rate", "0")
+    local = _run(prog, inp, tmp_path / "local.jsonl", *args, "--stats-json",
+                 str(tmp_path / "local.json"), "--trace", str(tmp_path / "local.trace"))
+    assert local.returncode == 0, local.stderr
+    ray = _run(prog, inp, tmp_path / "ray.jsonl", *args, "--stats-json",
+               str(tmp_path / "ray.json"), "--trace", str(tmp_path / "ray.trace"),
+               "--stats", "--executor", "ray", "--ray-address", ray_address,
+               "--workers", "2", "--streams", "8")
+    assert ray.returncode == 0, ray.stderr
+    want, got = _stats(tmp_path / "local.json"), _stats(tmp_path / "ray.json")
+    for table in ("services", "streams", "queues"):
+        assert got[table] == want[table], table
+    for key in ("calls", "tokens_in", "tokens_out", "cost_usd"):
+        assert got["total"][key] == want["total"][key], key  # type: ignore[index]
+    assert want["total"]["cost_usd"] > 0  # type: ignore[index, operator]
+    assert "cxpar stats: services" in ray.stderr and "ray: 2 worker(s)" in ray.stderr
+    assert "on part.b" in ray.stderr  # the handlers' table, from the workers
+    trace = json.loads((tmp_path / "ray.trace").read_text())["traceEvents"]
+    names = {e["args"]["name"] for e in trace
+             if e.get("ph") == "M" and e.get("name") == "process_name"}
+    assert {f"record {i}" for i in range(40)} <= names
+    slices = [e for e in trace if e.get("ph") == "X"]
+    local_slices = [e for e in json.loads((tmp_path / "local.trace").read_text())[
+        "traceEvents"] if e.get("ph") == "X"]
+    assert sorted(e["name"] for e in slices) == sorted(e["name"] for e in local_slices)
+    assert all(e["ts"] >= 0 for e in slices)  # on the run's timeline, not before it
+
+
+def test_a_budget_holds_across_workers_and_resume_finishes(tmp_path: Path,
+                                                             ray_address: str) -> None:
+    """--max-tokens counts every worker's tokens: the run stops near the budget as the
+    local one does (records not run are budget errors, exit 3), and --resume with a
+    larger budget finishes exactly the missing records."""
+    prog = _program(tmp_path)
+    inp = write_jsonl(tmp_path / "in.jsonl", [{"n": n} for n in range(60)])
+    assert _run(prog, inp, tmp_path / "local.jsonl").returncode == 0
+    out = tmp_path / "ray.jsonl"
+    ray = ("--executor", "ray", "--ray-address", ray_address, "--workers", "2",
+           "--streams", "4")
+    first = _run(prog, inp, out, *ray, "--max-tokens", "240", "--stats-json",
+                 str(tmp_path / "s.json"))
+    assert first.returncode == 3, first.stderr
+    assert "token budget reached" in first.stderr
+    assert "run again with --resume and a larger budget" in first.stderr
+    got = groups(out.read_text())
+    assert sorted(got) == list(range(60))
+    stopped = [i for i, lines in got.items() if '"budget_exceeded"' in lines[0]]
+    assert len(stopped) >= 30  # each record uses 12 tokens: ~20 fit
+    spent = _stats(tmp_path / "s.json")["total"]
+    tokens = spent["tokens_in"] + spent["tokens_out"]  # type: ignore[index]
+    # over by at most what the streams already running (2 workers x 4) could use
+    assert 240 <= tokens <= 240 + 8 * 12 + 12, tokens
+    again = _run(prog, inp, out, *ray, "--resume", "--max-tokens", "100000")
+    assert again.returncode == 0, again.stderr
+    assert groups(out.read_text()) == groups((tmp_path / "local.jsonl").read_text())

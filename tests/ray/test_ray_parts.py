@@ -121,3 +121,54 @@ def test_every_global_limit_is_split_between_the_workers(n: int, streams: int,
     for p in parts:  # everything else travels whole
         assert (p.seed, p.clock, p.breaker, p.limits.algorithm) == \
             (s.seed, s.clock, s.breaker, s.limits.algorithm)
+
+
+def test_a_workers_recording_travels_to_the_driver_once() -> None:
+    """(In-process: the actor class without Ray.) Each chunk brings back exactly its own
+    streams' spans and the aggregates since the last chunk, pickled as Ray would; the
+    driver's recorder absorbs them under its root, on its clock."""
+    import pickle
+
+    from cxpar.runtime.executors.ray_worker import ProgramSource, StreamWorker
+    from cxpar.runtime.settings import RunSettings
+    from cxpar.runtime.tracing import Recorder
+
+    prog = ('on input.record (event) { var r = think { prompt: "x" + event.n }; '
+            'emit output.record { n: event.n }; }')
+    w = StreamWorker(ProgramSource("b.cx", prog), RunSettings(clock="virtual", stats=True),
+                     4, "w1")
+    assert w.setup_error is None, w.setup_error
+    driver = Recorder()
+    driver.start_run(0.0, "batch")
+    try:
+        for chunk in ([(0, {"n": 0}), (1, {"n": 1})], [(2, {"n": 2})]):
+            res = pickle.loads(pickle.dumps(asyncio.run(w.run_chunk(chunk))))
+            assert res.recorded is not None
+            assert {s.pid for s in res.recorded.spans} == {i + 2 for i, _ in chunk}
+            assert res.recorded.aggs[("service", "think")].count == len(chunk)
+            assert res.spent["requests"] == chunk[-1][0] + 1  # cumulative
+            driver.absorb(res.recorded, 10.0)
+        assert w.batch.shared.recorder.spans == []  # nothing sent twice
+        assert driver.aggs[("service", "think")].count == 3
+        streams = [s for s in driver.spans if s.kind == "stream"]
+        assert len(streams) == 3 and all(s.parent is driver.root for s in streams)
+        assert all(s.t0 >= 10.0 for s in streams)
+        assert len({s.id for s in driver.spans}) == len(driver.spans)
+    finally:
+        w.stop()
+
+
+def test_a_halted_worker_starts_no_record() -> None:
+    from cxpar.runtime.executors.ray_worker import ProgramSource, StreamWorker
+    from cxpar.runtime.settings import RunSettings
+
+    prog = 'on input.record (event) { emit output.record { n: event.n }; }'
+    w = StreamWorker(ProgramSource("b.cx", prog), RunSettings(clock="virtual"), 2, "w1")
+    try:
+        asyncio.run(w.halt("token budget reached: 10 tokens used, --max-tokens 10"))
+        res = asyncio.run(w.run_chunk([(0, {"n": 0})]))
+        line = json.loads(res.lines[0][1])
+        assert line["error"]["type"] == "budget_exceeded" and res.lines[0][2]
+        assert res.spent["stopped_records"] == 1
+    finally:
+        w.stop()

@@ -13,6 +13,12 @@ not returned; their records go back to the front of the queue one by one and run
 again on the workers still alive (Ray restarts a dead actor up to
 :data:`MAX_RESTARTS` times). A record whose worker died :data:`MAX_ATTEMPTS` times
 gets an error line instead of killing every worker in turn.
+
+The run's recorder and meter stay the driver's: each returned chunk brings what its
+worker recorded (merged into the recorder, spans moved onto the driver's clock) and its
+meter's totals (added up; when the sum reaches a budget every worker is halted at once,
+and the driver stops handing out records). With a budget the driver also asks every
+worker for its totals each :data:`SPENDING_POLL_S` seconds.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..batchfile import result_lines
+from ..cost import COUNTED
 from ..settings import RunSettings
 from . import ExecutorError
 from .ray_worker import ChunkResult, ProgramSource, StreamWorker
@@ -48,6 +55,8 @@ MAX_ATTEMPTS = 3
 PROBE_TIMEOUT_S = 5.0
 #: Seconds to wait for the workers to start (placement, imports, compiling).
 START_TIMEOUT_S = 180.0
+#: Seconds between two reads of the workers' spending (only with a budget).
+SPENDING_POLL_S = 0.1
 
 
 def shares(total: int | None, parts: int) -> list[int | None]:
@@ -147,6 +156,8 @@ class _Worker:
         self.told: dict[str, int] = {}  # trips sent to it, by key (a generation)
         self.cpu_base = 0.0  # ... before its first chunk (compiling, imports)
         self.host = ""
+        #: Seconds to add to its clock's times to get the driver's (real clock).
+        self.offset = 0.0
 
 
 class _Queue:
@@ -207,6 +218,13 @@ class RayExecutor:
         self.rerun = 0
         #: Breaker keys that opened on some worker: key → (generation, that worker).
         self.trips: dict[str, tuple[int, str]] = {}
+        #: Each worker process's meter totals last added: (name, pid) → totals.
+        self.spent: dict[tuple[str, int], dict[str, float]] = {}
+        self.virtual = settings.clock == "virtual"
+        #: Virtual clock: the latest worker time seen (the run's time on the driver).
+        self.vnow = 0.0
+        self.halted = False
+        self.halting: asyncio.Future[None] | None = None
 
     # ---------------------------------------------------------------- start / close
     def start(self) -> None:
@@ -266,6 +284,11 @@ class RayExecutor:
         if ray.is_initialized():
             ray.shutdown()
 
+    def now(self, loop: asyncio.AbstractEventLoop) -> float:
+        """The run's time on the driver: its real loop's, or with the virtual clock the
+        latest time a worker's clock showed (every worker's starts at 0)."""
+        return self.vnow if self.virtual else loop.time()
+
     # ---------------------------------------------------------------- the run
     async def run(self, batch: Any) -> None:
         """Hand out ``batch.todo()`` and write what comes back through ``batch``."""
@@ -279,11 +302,15 @@ class RayExecutor:
         for w in self.workers:
             n = math.ceil(w.slots / w.chunk) + 1
             feeders += [asyncio.create_task(self._feed(w, queue, batch)) for _ in range(n)]
+        if batch.shared.meter.budget.active:
+            feeders.append(asyncio.create_task(self._poll_spending(batch, feeders[:])))
         try:
             await asyncio.gather(*feeders)
         finally:
             for f in feeders:
                 f.cancel()
+            if self.halting is not None:
+                self.halting.cancel()
         self.times["run_s"] = time.monotonic() - t_run
         c = batch.counts
         left = c.total - c.skipped - c.done
@@ -292,9 +319,14 @@ class RayExecutor:
                                 exit_code=3)
 
     async def _ready(self) -> None:
+        loop = asyncio.get_running_loop()
+
         async def ping(w: _Worker) -> None:
             try:
+                t_sent = loop.time()
                 info = await _await(w.handle.ping.remote())
+                if not self.virtual:  # its clock's zero may differ (another node)
+                    w.offset = (t_sent + loop.time()) / 2 - float(info.get("time", 0.0))
             except Exception as exc:  # noqa: BLE001 - its process died while starting
                 raise ExecutorError(f"Ray worker {w.name} did not start: "
                                     f"{type(exc).__name__}: {_first_line(exc)}") from None
@@ -326,7 +358,7 @@ class RayExecutor:
             batch.counts.active += len(chunk)
             try:
                 result: ChunkResult = await _await(w.handle.run_chunk.remote(
-                    chunk, self._trips_for(w)))
+                    chunk, self._trips_for(w), batch.shared.meter.stop))
             except RayActorError as exc:
                 batch.counts.active -= len(chunk)
                 self._lost(w, chunk, queue, batch, permanent=isinstance(exc, ActorDiedError))
@@ -380,6 +412,40 @@ class RayExecutor:
                 self.trips[key] = (gen, w.name)
                 w.told[key] = gen
 
+    async def _poll_spending(self, batch: Any, feeders: list[asyncio.Task[None]]) -> None:
+        """With a budget: add up the workers' spending between chunks too."""
+
+        async def read(w: _Worker) -> None:
+            try:
+                totals = await _await(w.handle.spending.remote())
+            except Exception:  # noqa: BLE001 - a dead worker: its feeders handle it
+                return
+            if totals:
+                self._account(w.name, int(totals.pop("pid")), totals, batch)
+
+        while not all(f.done() for f in feeders) and not self.halted:
+            await asyncio.sleep(SPENDING_POLL_S)
+            await asyncio.gather(*(read(w) for w in self.workers if w.alive))
+
+    def _account(self, name: str, pid: int, totals: dict[str, float], batch: Any) -> None:
+        """A worker process's meter totals: add what is new; halt every worker when the
+        run's budget is reached."""
+        key = (name, pid)
+        before = self.spent.get(key)
+        if before is not None and all(totals.get(k, 0) <= before.get(k, 0) for k in COUNTED):
+            return  # nothing new (or an older reading than one already added)
+        self.spent[key] = totals
+        meter = batch.shared.meter
+        meter.add_remote(totals, before)
+        if meter.stop is not None and not self.halted:
+            self.halted = True
+            self.halting = asyncio.ensure_future(self._halt_all(meter.stop))
+
+    async def _halt_all(self, reason: str) -> None:
+        """Stop every worker's new calls and records now (not only with its next chunk)."""
+        refs = [w.handle.halt.remote(reason) for w in self.workers if w.alive]
+        await asyncio.gather(*(_await(r) for r in refs), return_exceptions=True)
+
     def _write(self, result: ChunkResult, batch: Any) -> None:
         if result.prints:
             batch.stdout.write(result.prints)
@@ -387,10 +453,20 @@ class RayExecutor:
             batch.report(text)
         for index, text, failed in result.lines:
             batch.finish(index, text, failed)
+        offset = 0.0
         for w in self.workers:
             if w.name == result.worker:
                 w.cpu_s = max(w.cpu_s, result.cpu_s)
                 self._saw_opened(w, result.opened)
+                w.pid = result.pid or w.pid  # a restarted worker is a new process
+                offset = w.offset
+        if self.virtual:
+            self.vnow = max(self.vnow, result.t_end)
+        rec = batch.shared.recorder
+        if rec is not None and result.recorded is not None:
+            rec.absorb(result.recorded, offset)
+        if result.spent:
+            self._account(result.worker, result.pid, result.spent, batch)
         done = batch.counts.workers
         done[result.worker] = done.get(result.worker, 0) + len(result.lines)
         batch.update()

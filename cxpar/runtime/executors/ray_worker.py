@@ -7,7 +7,11 @@ exactly as the local executor does (:meth:`cxpar.runtime.streams.Batch.stream`) 
 event loop of the run's clock (real or virtual) in a thread of the actor process.
 :meth:`StreamWorker.run_chunk` takes a small chunk of ``(index, record)`` pairs from the
 driver, runs them with at most ``slots`` streams in flight across chunks, and returns
-their result lines; the driver alone writes them.
+their result lines; the driver alone writes them. With each chunk go back what the
+worker recorded for ``--stats``/``--trace`` (its streams' spans and its aggregates, which
+the driver merges into the run's recorder) and its meter's totals (which the driver adds
+up against the run's budget; :meth:`StreamWorker.halt` stops a worker's calls when the
+budget is reached).
 """
 
 from __future__ import annotations
@@ -26,10 +30,11 @@ from typing import Any
 from ..batchfile import result_lines
 from ..breaker import OPEN
 from ..clock import new_loop
+from ..cost import BUDGET_ERROR
 from ..run import gc_tuned
 from ..settings import RunSettings
 from ..streams import Batch, Progress, Shared
-from ..tracing import Recorder
+from ..tracing import Recorder, RecorderPart
 
 __all__ = ["ChunkResult", "ProgramSource", "StreamWorker", "build_program"]
 
@@ -59,6 +64,13 @@ class ChunkResult:
     cpu_s: float = 0.0
     #: Breakers open now because of this worker's own calls: key → times they opened.
     opened: dict[str, int] = field(default_factory=dict)
+    #: What the worker recorded since its last chunk returned (None: nothing recorded).
+    recorded: RecorderPart | None = None
+    #: The worker's clock (its stream loop's time) when the chunk returned.
+    t_end: float = 0.0
+    #: The worker process and its meter's totals so far (:meth:`Meter.totals`).
+    pid: int = 0
+    spent: dict[str, float] = field(default_factory=dict)
 
 
 def build_program(source: ProgramSource, settings: RunSettings) -> tuple[Any, Any, Any]:
@@ -117,9 +129,11 @@ class StreamWorker:
         from cxpar.plugins import make_provider
 
         provider = make_provider(settings)
-        recorder = Recorder(keep_spans=settings.trace is not None) \
-            if (settings.stats or settings.trace or settings.dashboard) else None
+        keep = bool(settings.stats or settings.trace or settings.stats_json or settings.otel)
+        recorder = Recorder(keep_spans=keep) if (keep or settings.dashboard) else None
         shared = Shared(settings, provider, recorder=recorder)
+        if recorder is not None:
+            recorder.content = settings.otel_content
         self.prints = io.StringIO()
         #: Breakers opened because another worker's opened: key → times.
         self.tripped: dict[str, int] = {}
@@ -153,28 +167,46 @@ class StreamWorker:
 
     # ---------------------------------------------------------------- remote methods
     async def ping(self) -> dict[str, Any]:
-        """Who this worker is (and why it cannot run, if it cannot)."""
+        """Who this worker is (and why it cannot run, if it cannot), and its clock."""
+        now = 0.0 if self.setup_error is not None else await self._on_loop(self._now)
         return {"name": self.name, "pid": os.getpid(), "host": socket.gethostname(),
-                "error": self.setup_error, "cpu_s": time.process_time()}
+                "error": self.setup_error, "cpu_s": time.process_time(), "time": now}
+
+    async def spending(self) -> dict[str, float]:
+        """This worker's meter's totals so far (the driver adds them up)."""
+        if self.setup_error is not None:
+            return {}
+        totals = await self._on_loop(self.batch.shared.meter.totals)
+        return {**totals, "pid": os.getpid()}
+
+    async def halt(self, reason: str) -> None:
+        """The run's budget was reached: no new provider call or record starts here."""
+        if self.setup_error is None:
+            await self._on_loop(lambda: self._halt(reason))
+
+    async def _on_loop(self, fn: Any) -> Any:
+        async def call() -> Any:
+            return fn()
+
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call(), self.loop))
+
+    def _now(self) -> float:
+        return self.loop.time()
+
+    def _halt(self, reason: str | None) -> None:
+        meter = self.batch.shared.meter
+        if reason and meter.stop is None:
+            meter.stop = reason
 
     async def run_chunk(self, chunk: Sequence[tuple[int, Any]],
-                        trips: Sequence[str] = ()) -> ChunkResult:
+                        trips: Sequence[str] = (), stop: str | None = None) -> ChunkResult:
         """Run ``chunk`` as streams; their result lines once all have finished.
-        ``trips``: breaker keys that opened on other workers (opened here too)."""
+        ``trips``: breaker keys that opened on other workers (opened here too);
+        ``stop``: the run's budget was reached (as :meth:`halt`)."""
         if self.setup_error is not None:
             raise RuntimeError(self.setup_error)
-        fut = asyncio.run_coroutine_threadsafe(self._chunk(chunk, trips), self.loop)
+        fut = asyncio.run_coroutine_threadsafe(self._chunk(chunk, trips, stop), self.loop)
         return await asyncio.wrap_future(fut)
-
-    async def recorder(self) -> Recorder | None:
-        """This worker's stats and trace spans (at the end of the run)."""
-        if self.setup_error is not None:
-            return None
-
-        async def get() -> Recorder | None:
-            return self.batch.shared.recorder
-
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(get(), self.loop))
 
     def stop(self) -> None:
         """End the stream loop's thread (a process that keeps the worker, e.g. a test)."""
@@ -201,19 +233,29 @@ class StreamWorker:
         return out
 
     async def _chunk(self, chunk: Sequence[tuple[int, Any]],
-                     trips: Sequence[str] = ()) -> ChunkResult:
+                     trips: Sequence[str] = (), stop: str | None = None) -> ChunkResult:
         self._trip(trips)
+        self._halt(stop)
         lines = list(await asyncio.gather(*(self._one(i, r) for i, r in chunk)))
         prints = self.prints.getvalue()
         if prints:
             self.prints.seek(0)
             self.prints.truncate()
         reports, self.reports[:] = list(self.reports), []
+        shared = self.batch.shared
+        rec = shared.recorder
+        recorded = rec.drain({i + 2 for i, _ in chunk}) if rec is not None else None
         return ChunkResult(self.name, lines, prints, reports, time.process_time(),
-                           self._opened())
+                           self._opened(), recorded, self.loop.time(), os.getpid(),
+                           shared.meter.totals())
 
     async def _one(self, index: int, record: Any) -> tuple[int, str, bool]:
         async with self.slots:
+            meter = self.batch.shared.meter
+            if meter.stop is not None:  # as the local batch: the record is not started
+                meter.stopped_records += 1
+                err = {"type": BUDGET_ERROR, "message": meter.stop}
+                return index, result_lines(index, (), err), True
             try:
                 await self.batch.stream(index, record)
             except Exception as exc:  # noqa: BLE001 - one record's internal error
