@@ -119,7 +119,8 @@ class JournaledProvider:
                                  started, duration_ms, self._endpoint,
                                  answered_by or self._model, prompt, completion)
                 try:
-                    if isinstance(loop, VirtualEventLoop):
+                    if isinstance(loop, VirtualEventLoop) and \
+                            not getattr(self.journal, "remote", False):
                         self.journal.record(rec)
                     else:
                         await self.journal.record_soon(rec)

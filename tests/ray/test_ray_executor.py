@@ -280,3 +280,77 @@ def test_a_budget_holds_across_workers_and_resume_finishes(tmp_path: Path,
     again = _run(prog, inp, out, *ray, "--resume", "--max-tokens", "100000")
     assert again.returncode == 0, again.stderr
     assert groups(out.read_text()) == groups((tmp_path / "local.jsonl").read_text())
+
+
+def test_journal_kill_the_driver_then_resume_pays_for_no_call_twice(
+        tmp_path: Path, ray_address: str) -> None:
+    """--journal with Ray (the driver owns the SQLite file): SIGKILL the driver midway
+    against a real OpenAI-compatible server on 127.0.0.1, then --resume: every call
+    committed before the kill is served from the journal (only the calls in flight at
+    the kill are paid again), and the output is the local executor's."""
+    from tests.journal.test_kill_resume import (
+        CALLS_PER_RECORD,
+        MAX_CONCURRENCY,
+        RECORDS,
+        Server,
+        journal_calls,
+    )
+    from tests.journal.test_kill_resume import (
+        PROGRAM as JOURNALED,
+    )
+
+    server = Server()
+    server.srv.start()
+    try:
+        (tmp_path / "prog.cx").write_text(JOURNALED, encoding="utf-8")
+        write_jsonl(tmp_path / "in.jsonl", [
+            {"id": f"R-{i}", "text": f"ticket {i}: " + "help " * (i % 5)}
+            for i in range(RECORDS)])
+
+        def args(out: str, *extra: str) -> list[str]:
+            return ["run", str(tmp_path / "prog.cx"), "--provider", "openai",
+                    "--base-url", server.srv.base_url, "--model", "m", "--input",
+                    str(tmp_path / "in.jsonl"), "--output", str(tmp_path / out),
+                    "--ordered", "--streams", "4", "--max-concurrency",
+                    str(MAX_CONCURRENCY), "--no-progress", *extra]
+
+        server.mark(None)
+        ref = cli(*args("ref.jsonl"))
+        assert ref.returncode == 0, ref.stderr
+        one_run = server.count - server.base
+        assert one_run == RECORDS * CALLS_PER_RECORD
+
+        journal = tmp_path / "j.db"
+        ray = ("--executor", "ray", "--ray-address", ray_address, "--workers", "2",
+               "--journal", str(journal))
+        server.mark(one_run // 3)
+        proc = subprocess.Popen([sys.executable, "-m", "cxpar", *args("out.jsonl", *ray)],
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        try:
+            assert server.reached.wait(timeout=180), "the run never got that far"
+            proc.send_signal(signal.SIGKILL)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == -signal.SIGKILL, err
+        deadline = time.monotonic() + 60  # Ray ends the dead driver's workers
+        while _worker_pids() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        sent = server.count - server.base
+        committed = journal_calls(journal)
+        assert 0 < committed < one_run
+        assert 0 <= sent - committed <= MAX_CONCURRENCY, (sent, committed)
+
+        server.mark(None)
+        again = cli(*args("out.jsonl", *ray, "--resume"))
+        assert again.returncode == 0, again.stderr
+        assert "calls answered from it" in again.stderr  # counted by the workers
+        resent = server.count - server.base
+    finally:
+        server.srv.stop()
+    assert (tmp_path / "out.jsonl").read_text() == (tmp_path / "ref.jsonl").read_text()
+    assert journal_calls(journal) == one_run  # every call recorded exactly once
+    assert sent + resent == one_run + (sent - committed)  # nothing committed paid again

@@ -172,3 +172,50 @@ def test_a_halted_worker_starts_no_record() -> None:
         assert res.spent["stopped_records"] == 1
     finally:
         w.stop()
+
+
+def test_virtual_time_stands_still_while_the_driver_commits() -> None:
+    """A worker's journaled call on the virtual clock waits for the driver's commit (in
+    real time, from another thread) without other timers firing meanwhile, so events
+    keep the order of a local journaled run."""
+    import threading
+    import time
+
+    from cxpar.journal.store import CallRecord
+    from cxpar.runtime.clock import new_loop
+    from cxpar.runtime.executors.ray_journal import RemoteJournal
+
+    loop = new_loop("virtual")
+    seen: list[tuple[str, float]] = []
+
+    async def main() -> None:
+        journal = RemoteJournal("j.db", write=True)
+        rec = CallRecord(0, "think", b"h", 0, "{}", '"ok"', 1, 0.0, 5.0)
+
+        async def timer() -> None:
+            await asyncio.sleep(0.2)
+            seen.append(("timer", loop.time()))
+
+        def driver() -> None:  # what pump() does over Ray, from another thread
+            while not journal.queued:
+                time.sleep(0.01)
+            taken = asyncio.run_coroutine_threadsafe(_call(journal.drain), loop).result()
+            time.sleep(0.3)
+            loop.call_soon_threadsafe(journal.settle, [n for n, _ in taken])
+
+        t = asyncio.create_task(timer())
+        fut = journal.record_soon(rec)
+        threading.Thread(target=driver, daemon=True).start()
+        await fut
+        seen.append(("committed", loop.time()))
+        await t
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert seen == [("committed", 0.0), ("timer", 0.2)]
+
+
+async def _call(fn: Any) -> Any:
+    return fn()

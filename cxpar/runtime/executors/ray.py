@@ -37,10 +37,10 @@ from pathlib import Path
 from typing import Any
 
 from ..batchfile import result_lines
-from ..cost import COUNTED
 from ..settings import RunSettings
 from . import ExecutorError
-from .ray_worker import ChunkResult, ProgramSource, StreamWorker
+from .ray_journal import pump
+from .ray_worker import JOURNAL_COUNTS, ChunkResult, ProgramSource, StreamWorker
 
 __all__ = ["MAX_ATTEMPTS", "MAX_RESTARTS", "RAY_MISSING", "RayExecutor", "chunk_size",
            "shares", "worker_shares"]
@@ -224,6 +224,10 @@ class RayExecutor:
         #: Virtual clock: the latest worker time seen (the run's time on the driver).
         self.vnow = 0.0
         self.halted = False
+        #: The driver's journal (``--journal``/``--replay``), and the streams that have
+        #: calls committed to it by this run.
+        self.journal: Any = None
+        self.journaled: set[int] = set()
         self.halting: asyncio.Future[None] | None = None
 
     # ---------------------------------------------------------------- start / close
@@ -304,10 +308,11 @@ class RayExecutor:
             feeders += [asyncio.create_task(self._feed(w, queue, batch)) for _ in range(n)]
         if batch.shared.meter.budget.active:
             feeders.append(asyncio.create_task(self._poll_spending(batch, feeders[:])))
+        pumps = self._journal_pumps(batch, feeders[:])
         try:
             await asyncio.gather(*feeders)
         finally:
-            for f in feeders:
+            for f in feeders + pumps:
                 f.cancel()
             if self.halting is not None:
                 self.halting.cancel()
@@ -358,7 +363,8 @@ class RayExecutor:
             batch.counts.active += len(chunk)
             try:
                 result: ChunkResult = await _await(w.handle.run_chunk.remote(
-                    chunk, self._trips_for(w), batch.shared.meter.stop))
+                    chunk, self._trips_for(w), batch.shared.meter.stop,
+                    self._journaled(chunk)))
             except RayActorError as exc:
                 batch.counts.active -= len(chunk)
                 self._lost(w, chunk, queue, batch, permanent=isinstance(exc, ActorDiedError))
@@ -412,6 +418,39 @@ class RayExecutor:
                 self.trips[key] = (gen, w.name)
                 w.told[key] = gen
 
+    def _journal_pumps(self, batch: Any, feeders: list[asyncio.Task[None]],
+                       ) -> list[asyncio.Task[None]]:
+        """With ``--journal``: one task per worker committing its calls (see
+        :mod:`.ray_journal`)."""
+        journal = self.journal = getattr(batch.shared.provider, "journal", None)
+        if journal is None or self.settings.journal is None:
+            return []
+
+        def take(w: _Worker) -> Any:
+            async def call(acked: list[int], failed: str | None) -> Any:
+                got = await _await(w.handle.journal_take.remote(acked, failed))
+                self.journaled.update(rec.stream for _, rec in got)
+                return got
+            return call
+
+        def running(w: _Worker) -> Any:
+            return lambda: w.alive and not all(f.done() for f in feeders)
+
+        return [asyncio.create_task(pump(take(w), journal, running(w)))
+                for w in self.workers]
+
+    def _journaled(self, chunk: Sequence[tuple[int, Any]]) -> dict[int, Any] | None:
+        """The calls the journal holds for ``chunk``'s streams (recorded by an earlier
+        run, or by this one before a worker died), for the worker to serve."""
+        journal = self.journal
+        if journal is None:
+            return None
+        out = {}
+        for index, _ in chunk:
+            if index in journal.recorded_streams or index in self.journaled:
+                out[index] = journal.calls_of(index)
+        return out
+
     async def _poll_spending(self, batch: Any, feeders: list[asyncio.Task[None]]) -> None:
         """With a budget: add up the workers' spending between chunks too."""
 
@@ -432,11 +471,16 @@ class RayExecutor:
         run's budget is reached."""
         key = (name, pid)
         before = self.spent.get(key)
-        if before is not None and all(totals.get(k, 0) <= before.get(k, 0) for k in COUNTED):
+        if before is not None and all(v <= before.get(k, 0) for k, v in totals.items()):
             return  # nothing new (or an older reading than one already added)
         self.spent[key] = totals
         meter = batch.shared.meter
         meter.add_remote(totals, before)
+        provider = batch.shared.provider
+        for k in JOURNAL_COUNTS:  # the journal's "answered from it / recorded" line
+            if k in totals and hasattr(provider, k):
+                setattr(provider, k, getattr(provider, k) + int(totals[k]) -
+                        int((before or {}).get(k, 0)))
         if meter.stop is not None and not self.halted:
             self.halted = True
             self.halting = asyncio.ensure_future(self._halt_all(meter.stop))

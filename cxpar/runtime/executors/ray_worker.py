@@ -17,6 +17,7 @@ budget is reached).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import socket
@@ -35,8 +36,13 @@ from ..run import gc_tuned
 from ..settings import RunSettings
 from ..streams import Batch, Progress, Shared
 from ..tracing import Recorder, RecorderPart
+from .ray_journal import TAKE_WAIT_S, RemoteJournal
 
-__all__ = ["ChunkResult", "ProgramSource", "StreamWorker", "build_program"]
+__all__ = ["ChunkResult", "JOURNAL_COUNTS", "ProgramSource", "StreamWorker",
+           "build_program"]
+
+#: A worker's journal counts the driver adds up (``JournaledProvider`` attributes).
+JOURNAL_COUNTS = ("served", "recorded", "not_recorded")
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,9 @@ class _WorkerBatch(Batch):
 
     def finish(self, index: int, text: str, failed: bool) -> None:
         self.finished[index] = (text, failed)
+        done = getattr(self.shared.provider, "stream_done", None)
+        if done is not None:  # a journal: forget the stream's occurrences and calls
+            done(index, failed)
 
 
 class StreamWorker:
@@ -129,6 +138,16 @@ class StreamWorker:
         from cxpar.plugins import make_provider
 
         provider = make_provider(settings)
+        #: ``--journal``/``--replay``: the driver's journal, seen from here.
+        self.journal: RemoteJournal | None = None
+        self.woken: asyncio.Event | None = None
+        path = settings.journal or settings.replay
+        if path is not None:
+            from cxpar.journal.provider import JournaledProvider
+
+            self.journal = RemoteJournal(path, write=settings.journal is not None)
+            provider = JournaledProvider(provider, self.journal,  # type: ignore[arg-type]
+                                         strict=settings.replay is not None)
         keep = bool(settings.stats or settings.trace or settings.stats_json or settings.otel)
         recorder = Recorder(keep_spans=keep) if (keep or settings.dashboard) else None
         shared = Shared(settings, provider, recorder=recorder)
@@ -176,8 +195,29 @@ class StreamWorker:
         """This worker's meter's totals so far (the driver adds them up)."""
         if self.setup_error is not None:
             return {}
-        totals = await self._on_loop(self.batch.shared.meter.totals)
-        return {**totals, "pid": os.getpid()}
+        return {**await self._on_loop(self._totals), "pid": os.getpid()}
+
+    async def journal_take(self, acked: Sequence[int], failed: str | None = None,
+                           ) -> list[tuple[int, Any]]:
+        """The driver committed ``acked`` (or could not: ``failed``); the calls to
+        commit next, waiting up to :data:`TAKE_WAIT_S` (real time) for one."""
+        journal = self.journal
+        if self.setup_error is not None or journal is None:
+            return []
+        if self.woken is None:  # an event of this actor's own (real) loop
+            here = asyncio.get_running_loop()
+            woken = self.woken = asyncio.Event()
+
+            def notify() -> None:
+                here.call_soon_threadsafe(woken.set)
+
+            journal.notify = notify
+        self.woken.clear()
+        self.loop.call_soon_threadsafe(journal.settle, acked, failed)
+        if not journal.queued:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.woken.wait(), TAKE_WAIT_S)
+        return await self._on_loop(journal.drain)  # type: ignore[no-any-return]
 
     async def halt(self, reason: str) -> None:
         """The run's budget was reached: no new provider call or record starts here."""
@@ -193,19 +233,31 @@ class StreamWorker:
     def _now(self) -> float:
         return self.loop.time()
 
+    def _totals(self) -> dict[str, float]:
+        """The meter's totals and, with a journal, the calls served and recorded."""
+        out = self.batch.shared.meter.totals()
+        provider = self.batch.shared.provider
+        if self.journal is not None:
+            for key in JOURNAL_COUNTS:
+                out[key] = getattr(provider, key, 0)
+        return out
+
     def _halt(self, reason: str | None) -> None:
         meter = self.batch.shared.meter
         if reason and meter.stop is None:
             meter.stop = reason
 
     async def run_chunk(self, chunk: Sequence[tuple[int, Any]],
-                        trips: Sequence[str] = (), stop: str | None = None) -> ChunkResult:
+                        trips: Sequence[str] = (), stop: str | None = None,
+                        journaled: dict[int, Any] | None = None) -> ChunkResult:
         """Run ``chunk`` as streams; their result lines once all have finished.
         ``trips``: breaker keys that opened on other workers (opened here too);
-        ``stop``: the run's budget was reached (as :meth:`halt`)."""
+        ``stop``: the run's budget was reached (as :meth:`halt`); ``journaled``: the
+        calls the journal has for these streams (served from here)."""
         if self.setup_error is not None:
             raise RuntimeError(self.setup_error)
-        fut = asyncio.run_coroutine_threadsafe(self._chunk(chunk, trips, stop), self.loop)
+        fut = asyncio.run_coroutine_threadsafe(self._chunk(chunk, trips, stop, journaled),
+                                               self.loop)
         return await asyncio.wrap_future(fut)
 
     def stop(self) -> None:
@@ -232,10 +284,13 @@ class StreamWorker:
                 out[key] = own
         return out
 
-    async def _chunk(self, chunk: Sequence[tuple[int, Any]],
-                     trips: Sequence[str] = (), stop: str | None = None) -> ChunkResult:
+    async def _chunk(self, chunk: Sequence[tuple[int, Any]], trips: Sequence[str] = (),
+                     stop: str | None = None,
+                     journaled: dict[int, Any] | None = None) -> ChunkResult:
         self._trip(trips)
         self._halt(stop)
+        if journaled and self.journal is not None:
+            self.journal.preload(journaled)
         lines = list(await asyncio.gather(*(self._one(i, r) for i, r in chunk)))
         prints = self.prints.getvalue()
         if prints:
@@ -247,7 +302,7 @@ class StreamWorker:
         recorded = rec.drain({i + 2 for i, _ in chunk}) if rec is not None else None
         return ChunkResult(self.name, lines, prints, reports, time.process_time(),
                            self._opened(), recorded, self.loop.time(), os.getpid(),
-                           shared.meter.totals())
+                           self._totals())
 
     async def _one(self, index: int, record: Any) -> tuple[int, str, bool]:
         async with self.slots:
