@@ -219,3 +219,42 @@ def test_virtual_time_stands_still_while_the_driver_commits() -> None:
 
 async def _call(fn: Any) -> Any:
     return fn()
+
+
+@given(st.integers(1, 2000), st.integers(1, 5),
+       st.lists(st.integers(0, 500), min_size=1, max_size=8))
+def test_rebalanced_caps_add_up_and_follow_demand(total: int, low: int,
+                                                  demands: list[int]) -> None:
+    from cxpar.runtime.executors.ray import rebalance
+
+    caps = rebalance(total, low, demands)
+    assert len(caps) == len(demands) and min(caps) >= low
+    assert sum(caps) == max(total, low * len(demands))
+    for i, j in zip(range(len(demands)), range(1, len(demands)), strict=False):
+        if demands[i] > demands[j]:
+            assert caps[i] >= caps[j]
+    if total - low * len(demands) >= 0 and sum(demands) > 0:
+        spare = total - low * len(demands)
+        for cap, d in zip(caps, demands, strict=True):  # within one of its fair part
+            assert abs((cap - low) - spare * d / sum(demands)) < 1
+
+
+def test_a_worker_applies_the_drivers_caps_to_its_adaptive_limits() -> None:
+    from cxpar.runtime.adaptive import LimitsConfig
+    from cxpar.runtime.executors.ray_worker import ProgramSource, StreamWorker
+    from cxpar.runtime.settings import RunSettings
+
+    prog = ('on input.record (event) { var r = think { prompt: "x" + event.n }; '
+            'emit output.record { n: event.n }; }')
+    settings = RunSettings(clock="virtual", limits=LimitsConfig(adaptive=True, initial=6,
+                                                                max=8))
+    w = StreamWorker(ProgramSource("b.cx", prog), settings, 8, "w1")
+    try:
+        first = asyncio.run(w.run_chunk([(i, {"n": i}) for i in range(8)]))
+        (key, wanted), = first.demand.items()
+        assert wanted >= 6  # at least its limit
+        asyncio.run(w.run_chunk([(8, {"n": 8})], caps={key: 2}))
+        lim = w.batch.shared.resilience.limiters[key]
+        assert lim.max_limit == 2 and lim.limit <= 2
+    finally:
+        w.stop()

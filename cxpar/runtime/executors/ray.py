@@ -43,7 +43,7 @@ from .ray_journal import pump
 from .ray_worker import JOURNAL_COUNTS, ChunkResult, ProgramSource, StreamWorker
 
 __all__ = ["MAX_ATTEMPTS", "MAX_RESTARTS", "RAY_MISSING", "RayExecutor", "chunk_size",
-           "shares", "worker_shares"]
+           "rebalance", "shares", "worker_shares"]
 
 RAY_MISSING = ("--executor ray needs Ray, which is not installed: "
                "pip install 'cxpar[ray]'")
@@ -87,6 +87,28 @@ def worker_shares(settings: RunSettings, n: int, todo: int) -> list[RunSettings]
         out.append(s.replace(max_concurrency=conc[i], streams=max(1, streams[i] or 1),
                              limits=limits, capacity=capacity))
     return out
+
+
+def rebalance(total: int, low: int, demands: Sequence[int]) -> list[int]:
+    """``total`` (an adaptive limit's ``max``) split between workers by ``demands``
+    (what each wants: its limit now, or its calls in flight and waiting if more): each gets at least ``low``, the rest in
+    proportion to its demand (whole shares, largest remainders first); equal shares when
+    nobody has any demand. The shares add up to ``total`` unless ``low`` each is more."""
+    n = len(demands)
+    if n == 0:
+        return []
+    spare = total - low * n
+    if spare <= 0:
+        return [low] * n
+    weight = sum(demands)
+    if weight <= 0:
+        return [low + (s or 0) for s in shares(spare, n)]
+    exact = [spare * d / weight for d in demands]
+    out = [int(x) for x in exact]
+    order = sorted(range(n), key=lambda i: (-(exact[i] - out[i]), i))
+    for i in order[:spare - sum(out)]:
+        out[i] += 1
+    return [low + x for x in out]
 
 
 def chunk_size(slots: int) -> int:
@@ -156,6 +178,9 @@ class _Worker:
         self.told: dict[str, int] = {}  # trips sent to it, by key (a generation)
         self.cpu_base = 0.0  # ... before its first chunk (compiling, imports)
         self.host = ""
+        #: Adaptive limits' ceilings: decided for it, and last sent to it (key → cap).
+        self.caps: dict[str, int] = {}
+        self.sent_caps: dict[str, int] = {}
         #: Seconds to add to its clock's times to get the driver's (real clock).
         self.offset = 0.0
 
@@ -228,6 +253,8 @@ class RayExecutor:
         #: calls committed to it by this run.
         self.journal: Any = None
         self.journaled: set[int] = set()
+        #: Adaptive limits: key → worker → its calls in flight or waiting (last chunk).
+        self.demand: dict[str, dict[str, int]] = {}
         self.halting: asyncio.Future[None] | None = None
 
     # ---------------------------------------------------------------- start / close
@@ -364,7 +391,7 @@ class RayExecutor:
             try:
                 result: ChunkResult = await _await(w.handle.run_chunk.remote(
                     chunk, self._trips_for(w), batch.shared.meter.stop,
-                    self._journaled(chunk)))
+                    self._journaled(chunk), self._caps_for(w)))
             except RayActorError as exc:
                 batch.counts.active -= len(chunk)
                 self._lost(w, chunk, queue, batch, permanent=isinstance(exc, ActorDiedError))
@@ -399,6 +426,24 @@ class RayExecutor:
         queue.lost(again)
         if not any(x.alive for x in self.workers):
             queue.exhausted = True  # nobody left to run the rest
+
+    def _rebalance(self) -> None:
+        """Split each adaptive limit's ``max`` between the live workers by their
+        latest demand (sent with their next chunk). A worker's demand is at least its
+        limit, so a cap cuts a limit only when the workers together want more than
+        ``max``."""
+        cfg = self.settings.limits
+        alive = [w for w in self.workers if w.alive]
+        for key, by in self.demand.items():
+            caps = rebalance(cfg.max, cfg.min, [by.get(w.name, 0) for w in alive])
+            for w, cap in zip(alive, caps, strict=True):
+                w.caps[key] = cap
+
+    def _caps_for(self, w: _Worker) -> dict[str, int] | None:
+        """The ceilings that changed for ``w`` since it was last told."""
+        out = {k: v for k, v in w.caps.items() if w.sent_caps.get(k) != v}
+        w.sent_caps.update(out)
+        return out or None
 
     def _trips_for(self, w: _Worker) -> list[str]:
         """Breakers that opened on other workers since ``w`` was last told."""
@@ -498,6 +543,10 @@ class RayExecutor:
         for index, text, failed in result.lines:
             batch.finish(index, text, failed)
         offset = 0.0
+        for key, n in result.demand.items():
+            self.demand.setdefault(key, {})[result.worker] = n
+        if result.demand:
+            self._rebalance()
         for w in self.workers:
             if w.name == result.worker:
                 w.cpu_s = max(w.cpu_s, result.cpu_s)

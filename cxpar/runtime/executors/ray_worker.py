@@ -77,6 +77,9 @@ class ChunkResult:
     #: The worker process and its meter's totals so far (:meth:`Meter.totals`).
     pid: int = 0
     spent: dict[str, float] = field(default_factory=dict)
+    #: Adaptive limits: key → what the worker wants there (its limit now, or the
+    #: calls in flight and waiting if more), for rebalancing.
+    demand: dict[str, int] = field(default_factory=dict)
 
 
 def build_program(source: ProgramSource, settings: RunSettings) -> tuple[Any, Any, Any]:
@@ -157,6 +160,8 @@ class StreamWorker:
         #: Breakers opened because another worker's opened: key → times.
         self.tripped: dict[str, int] = {}
         self.reports: list[str] = []
+        #: Adaptive limits' ceilings from the driver: key → this worker's share.
+        self.caps: dict[str, int] = {}
         self.batch = _WorkerBatch(factory, shared, spans=spans, sources=sources,
                                   writer=None, counts=Progress(0, 0), done=set(),
                                   stdout=self.prints, report=self.reports.append,
@@ -249,15 +254,17 @@ class StreamWorker:
 
     async def run_chunk(self, chunk: Sequence[tuple[int, Any]],
                         trips: Sequence[str] = (), stop: str | None = None,
-                        journaled: dict[int, Any] | None = None) -> ChunkResult:
+                        journaled: dict[int, Any] | None = None,
+                        caps: dict[str, int] | None = None) -> ChunkResult:
         """Run ``chunk`` as streams; their result lines once all have finished.
         ``trips``: breaker keys that opened on other workers (opened here too);
         ``stop``: the run's budget was reached (as :meth:`halt`); ``journaled``: the
-        calls the journal has for these streams (served from here)."""
+        calls the journal has for these streams (served from here); ``caps``: new
+        ceilings of adaptive limits (key → this worker's share of ``max``)."""
         if self.setup_error is not None:
             raise RuntimeError(self.setup_error)
-        fut = asyncio.run_coroutine_threadsafe(self._chunk(chunk, trips, stop, journaled),
-                                               self.loop)
+        fut = asyncio.run_coroutine_threadsafe(
+            self._chunk(chunk, trips, stop, journaled, caps), self.loop)
         return await asyncio.wrap_future(fut)
 
     def stop(self) -> None:
@@ -275,6 +282,16 @@ class StreamWorker:
             if breaker is not None and breaker.trip(now):
                 self.tripped[key] = self.tripped.get(key, 0) + 1
 
+    def _cap(self, caps: dict[str, int] | None) -> None:
+        """Apply the driver's ceilings (kept for limits this worker creates later)."""
+        if caps:
+            self.caps.update(caps)
+        now = self.loop.time()
+        for key, cap in self.caps.items():
+            lim = self.batch.shared.resilience.limiters.get(key)
+            if lim is not None and lim.max_limit != cap:
+                lim.set_max(cap, now)
+
     def _opened(self) -> dict[str, int]:
         """Breakers open now that opened through this worker's own calls."""
         out = {}
@@ -286,9 +303,11 @@ class StreamWorker:
 
     async def _chunk(self, chunk: Sequence[tuple[int, Any]], trips: Sequence[str] = (),
                      stop: str | None = None,
-                     journaled: dict[int, Any] | None = None) -> ChunkResult:
+                     journaled: dict[int, Any] | None = None,
+                     caps: dict[str, int] | None = None) -> ChunkResult:
         self._trip(trips)
         self._halt(stop)
+        self._cap(caps)
         if journaled and self.journal is not None:
             self.journal.preload(journaled)
         lines = list(await asyncio.gather(*(self._one(i, r) for i, r in chunk)))
@@ -302,7 +321,9 @@ class StreamWorker:
         recorded = rec.drain({i + 2 for i, _ in chunk}) if rec is not None else None
         return ChunkResult(self.name, lines, prints, reports, time.process_time(),
                            self._opened(), recorded, self.loop.time(), os.getpid(),
-                           self._totals())
+                           self._totals(),
+                           {key: max(lim.limit, lim.demand)
+                            for key, lim in shared.resilience.limiters.items()})
 
     async def _one(self, index: int, record: Any) -> tuple[int, str, bool]:
         async with self.slots:
