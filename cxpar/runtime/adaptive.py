@@ -151,11 +151,6 @@ class AdaptiveLimiter(Limiter):
                 self.limit = self.max_limit
                 self.history.append((now, self.limit))
 
-    @property
-    def demand(self) -> int:
-        """Calls in flight or waiting for a slot now."""
-        return self.active + self._waiting
-
     def sample(self, start: float, end: float, dropped: bool,
                service: str | None = None) -> None:
         """One finished attempt (loop seconds) of ``service``; releases its slot."""

@@ -354,3 +354,52 @@ def test_journal_kill_the_driver_then_resume_pays_for_no_call_twice(
     assert (tmp_path / "out.jsonl").read_text() == (tmp_path / "ref.jsonl").read_text()
     assert journal_calls(journal) == one_run  # every call recorded exactly once
     assert sent + resent == one_run + (sent - committed)  # nothing committed paid again
+
+
+def test_idle_max_concurrency_slots_move_to_the_worker_whose_calls_wait(
+        tmp_path: Path, ray_address: str) -> None:
+    """--max-concurrency 4 on 2 workers starts as 2 + 2; one record fans out 9 calls
+    while the other worker has nothing to do, so the driver moves a slot to it: a real
+    HTTP endpoint on 127.0.0.1 then sees 3 calls at once (never more than 4)."""
+    from tests.providers.fake_openai import FakeServer
+
+    lock = threading.Lock()
+    held = {"now": 0, "max": 0}
+
+    def script(data: dict) -> str:
+        with lock:
+            held["now"] += 1
+            held["max"] = max(held["max"], held["now"])
+        time.sleep(0.4)
+        with lock:
+            held["now"] -= 1
+        return "ok"
+
+    fan = "\n".join(f'on fan.out (event) {{ var x = infer {{ prompt: "{i}" }}; '
+                    f'return x.result; }}' for i in range(8))
+    server = FakeServer().start()
+    server.script = script
+    try:
+        prog = _program(tmp_path, """
+on input.record (event) {
+    if (event.n == 0) {
+        var r = think { prompt: "fan", a: fan.out };
+        emit output.record { n: event.n, a: r.a };
+    } else {
+        emit output.record { n: event.n };
+    }
+}
+""" + fan)
+        inp = write_jsonl(tmp_path / "in.jsonl", [{"n": n} for n in range(3)])
+        out = tmp_path / "out.jsonl"
+        res = cli("run", str(prog), "--input", str(inp), "--output", str(out),
+                  "--provider", "openai", "--base-url", server.base_url, "--model", "m",
+                  "--max-concurrency", "4", "--no-progress", "--stats",
+                  "--executor", "ray", "--ray-address", ray_address, "--workers", "2")
+    finally:
+        server.stop()
+    assert res.returncode == 0, res.stderr
+    assert sorted(groups(out.read_text())) == [0, 1, 2]
+    assert len(server.requests) == 9
+    assert "slots moved between workers" in res.stderr
+    assert held["max"] == 3, held  # 2 of its own + 1 moved; never past 4

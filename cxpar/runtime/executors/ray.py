@@ -18,7 +18,13 @@ The run's recorder and meter stay the driver's: each returned chunk brings what 
 worker recorded (merged into the recorder, spans moved onto the driver's clock) and its
 meter's totals (added up; when the sum reaches a budget every worker is halted at once,
 and the driver stops handing out records). With a budget the driver also asks every
-worker for its totals each :data:`SPENDING_POLL_S` seconds.
+worker for its totals each :data:`POLL_S` seconds.
+
+``--max-concurrency N`` starts split into fixed shares (the total in flight never
+exceeds ``N``); polled every :data:`POLL_S`, each worker says how many calls hold or
+wait for its slots, and when some wait while another worker's slots are idle the driver
+moves slots: first it shrinks the givers and waits until their calls in flight fit,
+then it grows the takers (:meth:`RayExecutor._move_slots`).
 """
 
 from __future__ import annotations
@@ -55,8 +61,11 @@ MAX_ATTEMPTS = 3
 PROBE_TIMEOUT_S = 5.0
 #: Seconds to wait for the workers to start (placement, imports, compiling).
 START_TIMEOUT_S = 180.0
-#: Seconds between two reads of the workers' spending (only with a budget).
-SPENDING_POLL_S = 0.1
+#: Seconds between two reads of the workers' status (spending with a budget, demand for
+#: ``--max-concurrency`` slots with several workers).
+POLL_S = 0.1
+#: Seconds at least between two moves of ``--max-concurrency`` slots.
+REBALANCE_S = 0.3
 
 
 def shares(total: int | None, parts: int) -> list[int | None]:
@@ -178,6 +187,11 @@ class _Worker:
         self.told: dict[str, int] = {}  # trips sent to it, by key (a generation)
         self.cpu_base = 0.0  # ... before its first chunk (compiling, imports)
         self.host = ""
+        #: Its share of ``--max-concurrency`` in force (None: no limit), the generation
+        #: of that share, and the calls holding or waiting for its slots (last poll).
+        self.slots_now: int | None = None
+        self.slots_gen = 0
+        self.want = 0
         #: Adaptive limits' ceilings: decided for it, and last sent to it (key → cap).
         self.caps: dict[str, int] = {}
         self.sent_caps: dict[str, int] = {}
@@ -256,6 +270,9 @@ class RayExecutor:
         #: Adaptive limits: key → worker → its calls in flight or waiting (last chunk).
         self.demand: dict[str, dict[str, int]] = {}
         self.halting: asyncio.Future[None] | None = None
+        #: A move of ``--max-concurrency`` slots under way, and how many were made.
+        self.moving: asyncio.Future[None] | None = None
+        self.moves = 0
 
     # ---------------------------------------------------------------- start / close
     def start(self) -> None:
@@ -300,6 +317,7 @@ class RayExecutor:
             name = f"w{i + 1}"
             handle = actor.remote(self.source, worker_settings, slots, name)
             self.workers.append(_Worker(name, handle, slots))
+            self.workers[-1].slots_now = worker_settings.max_concurrency
 
     def close(self) -> None:
         """Stop the workers; shut Ray down (a cluster we joined keeps running)."""
@@ -333,8 +351,9 @@ class RayExecutor:
         for w in self.workers:
             n = math.ceil(w.slots / w.chunk) + 1
             feeders += [asyncio.create_task(self._feed(w, queue, batch)) for _ in range(n)]
-        if batch.shared.meter.budget.active:
-            feeders.append(asyncio.create_task(self._poll_spending(batch, feeders[:])))
+        slots_move = self.settings.max_concurrency is not None and len(self.workers) > 1
+        if batch.shared.meter.budget.active or slots_move:
+            feeders.append(asyncio.create_task(self._poll(batch, feeders[:])))
         pumps = self._journal_pumps(batch, feeders[:])
         try:
             await asyncio.gather(*feeders)
@@ -343,6 +362,8 @@ class RayExecutor:
                 f.cancel()
             if self.halting is not None:
                 self.halting.cancel()
+            if self.moving is not None:
+                self.moving.cancel()
         self.times["run_s"] = time.monotonic() - t_run
         c = batch.counts
         left = c.total - c.skipped - c.done
@@ -391,7 +412,8 @@ class RayExecutor:
             try:
                 result: ChunkResult = await _await(w.handle.run_chunk.remote(
                     chunk, self._trips_for(w), batch.shared.meter.stop,
-                    self._journaled(chunk), self._caps_for(w)))
+                    self._journaled(chunk), self._caps_for(w),
+                    (w.slots_gen, w.slots_now) if w.slots_now is not None else None))
             except RayActorError as exc:
                 batch.counts.active -= len(chunk)
                 self._lost(w, chunk, queue, batch, permanent=isinstance(exc, ActorDiedError))
@@ -496,20 +518,67 @@ class RayExecutor:
                 out[index] = journal.calls_of(index)
         return out
 
-    async def _poll_spending(self, batch: Any, feeders: list[asyncio.Task[None]]) -> None:
-        """With a budget: add up the workers' spending between chunks too."""
+    async def _poll(self, batch: Any, feeders: list[asyncio.Task[None]]) -> None:
+        """Between chunks too: add up the workers' spending (with a budget) and move
+        ``--max-concurrency`` slots to where calls wait (with several workers)."""
+        loop = asyncio.get_running_loop()
 
         async def read(w: _Worker) -> None:
             try:
-                totals = await _await(w.handle.spending.remote())
+                status = await _await(w.handle.status.remote())
             except Exception:  # noqa: BLE001 - a dead worker: its feeders handle it
                 return
-            if totals:
-                self._account(w.name, int(totals.pop("pid")), totals, batch)
+            if status:
+                self._account(w.name, int(status["pid"]), status["totals"], batch)
+                w.want = int(status["want"])
 
-        while not all(f.done() for f in feeders) and not self.halted:
-            await asyncio.sleep(SPENDING_POLL_S)
+        last = loop.time()
+        while not all(f.done() for f in feeders):
+            await asyncio.sleep(POLL_S)
             await asyncio.gather(*(read(w) for w in self.workers if w.alive))
+            if self.moving is None and loop.time() - last >= REBALANCE_S and \
+                    self.settings.max_concurrency is not None:
+                target = self._slots_target()
+                if target:
+                    last = loop.time()
+                    self.moving = asyncio.ensure_future(self._move_slots(target))
+                    self.moving.add_done_callback(self._moved)
+
+    def _slots_target(self) -> dict[_Worker, int] | None:
+        """New ``--max-concurrency`` shares when calls wait on a worker while another
+        has idle slots: in proportion to the calls holding or waiting (at least one
+        each); None when nothing should move."""
+        alive = [w for w in self.workers if w.alive and w.slots_now is not None]
+        total = self.settings.max_concurrency
+        if total is None or len(alive) < 2 or total < len(alive):
+            return None
+        waiting = any(w.want > (w.slots_now or 0) for w in alive)
+        idle = any(w.want < (w.slots_now or 0) for w in alive)
+        if not (waiting and idle):
+            return None
+        new = rebalance(total, 1, [w.want for w in alive])
+        target = {w: n for w, n in zip(alive, new, strict=True) if n != w.slots_now}
+        return target or None
+
+    async def _move_slots(self, target: dict[_Worker, int]) -> None:
+        """Shrink the givers and wait until their calls in flight fit their new share,
+        then grow the takers: the shares in force never add up to more than ``N``. (A
+        chunk sent meanwhile carries the worker's share as the driver has it, so a
+        restarted worker starts with the right one.)"""
+        async def tell(w: _Worker) -> None:
+            w.slots_gen += 1
+            w.slots_now = target[w]
+            try:
+                await _await(w.handle.set_slots.remote(w.slots_gen, target[w]))
+            except Exception:  # noqa: BLE001 - it died: its calls ended with it
+                pass
+
+        await asyncio.gather(*(tell(w) for w in target if target[w] < (w.slots_now or 0)))
+        await asyncio.gather(*(tell(w) for w in target if target[w] > (w.slots_now or 0)))
+        self.moves += 1
+
+    def _moved(self, fut: asyncio.Future[None]) -> None:
+        self.moving = None
 
     def _account(self, name: str, pid: int, totals: dict[str, float], batch: Any) -> None:
         """A worker process's meter totals: add what is new; halt every worker when the
@@ -579,6 +648,9 @@ class RayExecutor:
             each = ", ".join(f"{name} {c:.1f} s" for name, c in cpu.items())
             parts.append(f"worker CPU {total:.1f} s = {total / run_s / len(cpu):.0%} of "
                          f"{len(cpu)} core(s) ({each})")
+        if self.moves:
+            parts.append(f"--max-concurrency slots moved between workers {self.moves} "
+                         f"time(s)")
         lost = sum(w.lost for w in self.workers)
         if lost:
             parts.append(f"{lost} chunk(s) lost with a worker, {self.rerun} record(s) "

@@ -162,6 +162,8 @@ class StreamWorker:
         self.reports: list[str] = []
         #: Adaptive limits' ceilings from the driver: key → this worker's share.
         self.caps: dict[str, int] = {}
+        #: The generation of the last ``--max-concurrency`` share the driver set.
+        self.slots_gen = 0
         self.batch = _WorkerBatch(factory, shared, spans=spans, sources=sources,
                                   writer=None, counts=Progress(0, 0), done=set(),
                                   stdout=self.prints, report=self.reports.append,
@@ -196,12 +198,6 @@ class StreamWorker:
         return {"name": self.name, "pid": os.getpid(), "host": socket.gethostname(),
                 "error": self.setup_error, "cpu_s": time.process_time(), "time": now}
 
-    async def spending(self) -> dict[str, float]:
-        """This worker's meter's totals so far (the driver adds them up)."""
-        if self.setup_error is not None:
-            return {}
-        return {**await self._on_loop(self._totals), "pid": os.getpid()}
-
     async def journal_take(self, acked: Sequence[int], failed: str | None = None,
                            ) -> list[tuple[int, Any]]:
         """The driver committed ``acked`` (or could not: ``failed``); the calls to
@@ -223,6 +219,36 @@ class StreamWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.woken.wait(), TAKE_WAIT_S)
         return await self._on_loop(journal.drain)  # type: ignore[no-any-return]
+
+    async def status(self) -> dict[str, Any]:
+        """What the driver polls: the meter's totals (and the journal's counts) with
+        this process's id, and the calls holding or waiting for a
+        ``--max-concurrency`` slot here (``want``)."""
+        if self.setup_error is not None:
+            return {}
+        return await self._on_loop(self._status)
+
+    def _status(self) -> dict[str, Any]:
+        limiter = self.batch.shared.limiter
+        return {"totals": self._totals(), "pid": os.getpid(),
+                "want": limiter.demand if limiter is not None else 0}
+
+    async def set_slots(self, generation: int, slots: int) -> None:
+        """A new share of ``--max-concurrency`` (``generation`` orders the driver's
+        changes); returns once no more than ``slots`` calls hold one here, so the driver
+        may then give the difference to another worker."""
+        if self.setup_error is not None:
+            return
+        await self._on_loop(lambda: self._resize(generation, slots))
+        limiter = self.batch.shared.limiter
+        while limiter is not None and limiter.active > limiter.limit:
+            await asyncio.sleep(0.005)  # real time: the calls holding slots end
+
+    def _resize(self, generation: int, slots: int) -> None:
+        limiter = self.batch.shared.limiter
+        if limiter is not None and generation > self.slots_gen:
+            self.slots_gen = generation
+            limiter.resize(slots)
 
     async def halt(self, reason: str) -> None:
         """The run's budget was reached: no new provider call or record starts here."""
@@ -255,16 +281,18 @@ class StreamWorker:
     async def run_chunk(self, chunk: Sequence[tuple[int, Any]],
                         trips: Sequence[str] = (), stop: str | None = None,
                         journaled: dict[int, Any] | None = None,
-                        caps: dict[str, int] | None = None) -> ChunkResult:
+                        caps: dict[str, int] | None = None,
+                        slots: tuple[int, int] | None = None) -> ChunkResult:
         """Run ``chunk`` as streams; their result lines once all have finished.
         ``trips``: breaker keys that opened on other workers (opened here too);
         ``stop``: the run's budget was reached (as :meth:`halt`); ``journaled``: the
         calls the journal has for these streams (served from here); ``caps``: new
-        ceilings of adaptive limits (key → this worker's share of ``max``)."""
+        ceilings of adaptive limits (key → this worker's share of ``max``); ``slots``:
+        its share of ``--max-concurrency`` now, as ``(generation, slots)``."""
         if self.setup_error is not None:
             raise RuntimeError(self.setup_error)
         fut = asyncio.run_coroutine_threadsafe(
-            self._chunk(chunk, trips, stop, journaled, caps), self.loop)
+            self._chunk(chunk, trips, stop, journaled, caps, slots), self.loop)
         return await asyncio.wrap_future(fut)
 
     def stop(self) -> None:
@@ -304,7 +332,10 @@ class StreamWorker:
     async def _chunk(self, chunk: Sequence[tuple[int, Any]], trips: Sequence[str] = (),
                      stop: str | None = None,
                      journaled: dict[int, Any] | None = None,
-                     caps: dict[str, int] | None = None) -> ChunkResult:
+                     caps: dict[str, int] | None = None,
+                     slots: tuple[int, int] | None = None) -> ChunkResult:
+        if slots is not None:  # first: a restarted worker starts with its first share
+            self._resize(*slots)
         self._trip(trips)
         self._halt(stop)
         self._cap(caps)
