@@ -403,3 +403,28 @@ on input.record (event) {
     assert len(server.requests) == 9
     assert "slots moved between workers" in res.stderr
     assert held["max"] == 3, held  # 2 of its own + 1 moved; never past 4
+
+
+def test_otel_exports_every_workers_streams(ray_address: str) -> None:
+    """--otel with Ray: the driver exports the spans its workers recorded, one trace per
+    stream linked to the batch span, as with the local executor."""
+    from collections import Counter
+
+    from tests.otel.receiver import OtlpReceiver
+
+    receiver = OtlpReceiver().start()
+    try:
+        res = cli("run", "--clock", "virtual", "--otel", "--no-progress", "--input",
+                  "examples/batch_tickets.jsonl", "examples/batch_tickets.cx",
+                  "--executor", "ray", "--ray-address", ray_address, "--workers", "2",
+                  env={"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint})
+        spans = receiver.spans
+    finally:
+        receiver.stop()
+    assert res.returncode == 0, res.stderr
+    streams = [s for s in spans if s.attr("cxpar.span.kind") == "stream"]
+    assert len(streams) == 20 and len({s.trace_id for s in streams}) == 20
+    batch = next(s for s in spans if s.attr("cxpar.span.kind") == "run")
+    assert all(s.links == [batch.span_id] for s in streams)
+    by_trace = Counter(s.trace_id for s in spans)
+    assert all(by_trace[s.trace_id] > 1 for s in streams)  # their calls are in them
