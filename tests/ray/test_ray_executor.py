@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .conftest import ROOT, cli, groups, write_jsonl
 
@@ -147,9 +148,9 @@ def test_resume_runs_only_what_is_missing(tmp_path: Path, ray_address: str) -> N
     assert list(got)[:len(kept) - 1] == list(kept)[:len(kept) - 1]  # kept, not rerun
 
 
-def test_max_concurrency_holds_across_all_workers(tmp_path: Path, ray_address: str) -> None:
-    """A real HTTP endpoint on 127.0.0.1 counts the calls it holds at once: with
-    ``--max-concurrency 3`` on 2 workers it never sees more than 3."""
+def _holding_server(delay_s: float) -> tuple[Any, dict[str, int]]:
+    """A real OpenAI-compatible endpoint on 127.0.0.1 that answers "ok" after
+    ``delay_s`` and counts the calls it holds at once (``held["max"]``)."""
     from tests.providers.fake_openai import FakeServer
 
     lock = threading.Lock()
@@ -159,13 +160,20 @@ def test_max_concurrency_holds_across_all_workers(tmp_path: Path, ray_address: s
         with lock:
             held["now"] += 1
             held["max"] = max(held["max"], held["now"])
-        time.sleep(0.05)
+        time.sleep(delay_s)
         with lock:
             held["now"] -= 1
         return "ok"
 
     server = FakeServer().start()
     server.script = script
+    return server, held
+
+
+def test_max_concurrency_holds_across_all_workers(tmp_path: Path, ray_address: str) -> None:
+    """A real HTTP endpoint on 127.0.0.1 counts the calls it holds at once: with
+    ``--max-concurrency 3`` on 2 workers it never sees more than 3."""
+    server, held = _holding_server(0.05)
     try:
         prog = _program(tmp_path, """
 on input.record (event) {
@@ -361,24 +369,9 @@ def test_idle_max_concurrency_slots_move_to_the_worker_whose_calls_wait(
     """--max-concurrency 4 on 2 workers starts as 2 + 2; one record fans out 9 calls
     while the other worker has nothing to do, so the driver moves a slot to it: a real
     HTTP endpoint on 127.0.0.1 then sees 3 calls at once (never more than 4)."""
-    from tests.providers.fake_openai import FakeServer
-
-    lock = threading.Lock()
-    held = {"now": 0, "max": 0}
-
-    def script(data: dict) -> str:
-        with lock:
-            held["now"] += 1
-            held["max"] = max(held["max"], held["now"])
-        time.sleep(0.4)
-        with lock:
-            held["now"] -= 1
-        return "ok"
-
     fan = "\n".join(f'on fan.out (event) {{ var x = infer {{ prompt: "{i}" }}; '
                     f'return x.result; }}' for i in range(8))
-    server = FakeServer().start()
-    server.script = script
+    server, held = _holding_server(0.4)
     try:
         prog = _program(tmp_path, """
 on input.record (event) {
