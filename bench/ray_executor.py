@@ -97,6 +97,14 @@ def local_head(cpus: int = 2, timeout_s: float = 180.0) -> Iterator[str]:
         proc.stdout.close()
 
 
+def _load() -> str:
+    """The machine's 1-minute load average (how busy it was: say it with the numbers)."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "unknown"
+
+
 def _busy() -> tuple[int, int]:
     """(busy, total) jiffies of the whole machine, from /proc/stat."""
     try:
@@ -156,6 +164,7 @@ def run(mode: str) -> list[Row]:
             "full": (200, 250.0, 1000, 2000)}[mode]
     cpu_records, cpu_ms, io_records, trivial = size
     rows: list[Row] = []
+    load0 = _load()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         t0 = time.perf_counter()
@@ -176,7 +185,8 @@ def run(mode: str) -> list[Row]:
                      f"cores; machine busy (all processes): ray run {on_ray['util']:.0%}, "
                      f"local run {local['util']:.0%}; joined in "
                      f"{on_ray['phases'].get('Ray in', 0):.1f} s, workers ready in "
-                     f"{on_ray['phases'].get('ready in', 0):.1f} s"))
+                     f"{on_ray['phases'].get('ready in', 0):.1f} s; load average "
+                     f"{load0} before the bench, {_load()} after this row"))
             io_args = ("--clock", "real", "--latency", "think=100,infer=50", "--streams",
                        "100")
             local = _cli(tmp, IO_BOUND, io_records, *io_args)

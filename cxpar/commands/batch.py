@@ -47,9 +47,4 @@ def check_executor(resolved: Any) -> None:
         from cxpar.runtime.executors.ray import RAY_MISSING
 
         raise UsageError(RAY_MISSING)
-    for name, flag in (("journal", "--journal"), ("replay", "--replay")):
-        if getattr(s, name) is not None:
-            raise UsageError(f"`{flag}` does not work with `--executor ray` yet (the journal "
-                             "is one SQLite file read and written by one process); use "
-                             "`--executor local`")
 

@@ -124,7 +124,8 @@ class JournaledProvider:
                                  answered_by or getattr(context, "model", None) or self._model,
                                  prompt, completion)
                 try:
-                    if isinstance(loop, VirtualEventLoop):
+                    if isinstance(loop, VirtualEventLoop) and \
+                            not getattr(self.journal, "remote", False):
                         self.journal.record(rec)
                     else:
                         await self.journal.record_soon(rec)

@@ -140,13 +140,17 @@ class Journal:
             return None
         calls = self._loaded.get(stream)
         if calls is None:
-            calls = self._loaded[stream] = {
-                (r[0], r[1], r[2]): (r[3], r[4], r[5])
-                for r in self.conn.execute(_STREAM_CALLS, (stream,))}
+            calls = self._loaded[stream] = self.calls_of(stream)
         row = calls.get((service, digest, occurrence))
         if row is None or row[0] != request:
             return None
         return Recorded(json.loads(row[1]), float(row[2]))
+
+    def calls_of(self, stream: int) -> dict[_Key, tuple[str, str, float]]:
+        """Every call recorded for ``stream``: ``(service, request hash, occurrence) →
+        (request, answer JSON, duration ms)`` (empty when it has none)."""
+        return {(r[0], r[1], r[2]): (r[3], r[4], r[5])
+                for r in self.conn.execute(_STREAM_CALLS, (stream,))}
 
     def record(self, call: CallRecord) -> None:
         """Commit one completed call now (its own transaction)."""

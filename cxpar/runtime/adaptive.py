@@ -141,6 +141,16 @@ class AdaptiveLimiter(Limiter):
         if self.active > self._peak:
             self._peak = self.active
 
+    def set_max(self, cap: int, now: float) -> None:
+        """A new ceiling ``cap`` (this process's share of the run's ``max``, rebalanced
+        between Ray workers): the limit drops to it at once, and may grow up to it."""
+        self.max_limit = max(self.min_limit, cap)
+        if self.estimate > self.max_limit:
+            self.estimate = float(self.max_limit)
+            if self.limit > self.max_limit:
+                self.limit = self.max_limit
+                self.history.append((now, self.limit))
+
     def sample(self, start: float, end: float, dropped: bool,
                service: str | None = None) -> None:
         """One finished attempt (loop seconds) of ``service``; releases its slot."""

@@ -84,11 +84,18 @@ class _VirtualSelector(selectors.BaseSelector):
         assert loop is not None
         if timeout is None:
             # Nothing ready, no timer: only real I/O (Ctrl-C, threads) can wake us.
+            if loop.holds:  # waiting for another process is not a stall
+                loop._last_advance = _time.monotonic()
             left = loop.guard_s - (_time.monotonic() - loop._last_advance)
             events = self._real.select(max(0.0, min(left, 0.5)))
             if not events and left <= 0:
                 loop._stalled()
             return events
+        if timeout > 0 and loop.holds:
+            # Something outside the loop must answer first (``hold``): wait for it in
+            # real time, without moving virtual time on.
+            loop._last_advance = _time.monotonic()
+            return self._real.select(min(timeout, 0.05))
         events = self._real.select(0)
         if timeout > 0:
             sched = loop._scheduled  # type: ignore[attr-defined]
@@ -116,12 +123,24 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         self.guard_s = guard_s
         self.on_stall: Callable[[], None] | None = None
         self._stall_reported = False
+        #: Waits on something outside the loop (another process) that must end before
+        #: virtual time may move on (:meth:`hold`).
+        self.holds = 0
         super().__init__(sel)
         sel.loop = self
         self._clock_resolution = 1e-9
 
     def time(self) -> float:
         return self._vtime
+
+    def hold(self) -> None:
+        """Virtual time stands still until :meth:`release` (waiting for another
+        process's answer, e.g. a journal commit in the driver): other timers wait too,
+        so a run orders its events as if the answer were immediate."""
+        self.holds += 1
+
+    def release(self) -> None:
+        self.holds -= 1
 
     def call_at(self, when: float, callback: Callable[..., Any], *args: Any,  # type: ignore[override]
                 context: Any = None) -> asyncio.TimerHandle:

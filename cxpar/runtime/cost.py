@@ -152,6 +152,11 @@ def fmt_usd(value: float | None) -> str:
     return f"${value:.6f}".rstrip("0")
 
 
+#: What :meth:`Meter.totals` reports and :meth:`Meter.add_remote` adds.
+COUNTED = ("tokens_in", "tokens_out", "cost", "unpriced", "requests", "stopped_calls",
+           "stopped_records")
+
+
 class Meter:
     """The run's token and cost totals, and its budget (shared by all streams)."""
 
@@ -221,6 +226,20 @@ class Meter:
                          f"--max-cost {b.max_cost:g} USD")
         if self.stop is not None:
             self.t_stop = now
+
+    def totals(self) -> dict[str, float]:
+        """What this meter counted so far (a Ray worker's, sent to the driver)."""
+        return {k: getattr(self, k) for k in COUNTED}
+
+    def add_remote(self, totals: Mapping[str, float],
+                   before: Mapping[str, float] | None = None) -> None:
+        """Add what a meter in another process counted since its ``before`` totals (its
+        :meth:`totals` now and when last added), then check the budget."""
+        for k in COUNTED:
+            setattr(self, k, getattr(self, k) + totals.get(k, 0) -
+                    (before.get(k, 0) if before else 0))
+        if self.requests:
+            self._check(None)
 
     def refuse(self) -> str | None:
         """The reason a new provider call may not start (and count it), or None."""

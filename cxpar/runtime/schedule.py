@@ -223,6 +223,19 @@ class Limiter:
         """Calls waiting for a slot."""
         return self._waiting
 
+    @property
+    def demand(self) -> int:
+        """Calls holding or waiting for a slot now."""
+        return self.active + self._waiting
+
+    def resize(self, limit: int) -> None:
+        """A new limit: more slots go to waiting calls now; fewer take effect as the
+        calls holding them end (none is cut short)."""
+        grew = limit > self.limit
+        self.limit = limit
+        if grew and self._heap:
+            self._drain()
+
 
 class _Waiter:
     __slots__ = ("fut", "flow", "drain", "granted_in")

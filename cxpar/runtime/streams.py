@@ -631,7 +631,7 @@ def _run_batch(factory: Callable[[Any], Any], spans: Sequence[SpanLike],
                 contextlib.ExitStack() as stack:
             term = Termination()
             if recorder is not None:
-                recorder.start_run(loop.time(), "batch")
+                recorder.start_run(executor.now(loop), "batch")
             try:
                 executor.start()  # first: starting Ray installs a SIGTERM handler of its own
                 term = stack.enter_context(sigterm_cancels(lambda: batch.main_task))
@@ -648,7 +648,7 @@ def _run_batch(factory: Callable[[Any], Any], spans: Sequence[SpanLike],
                 failure = exc
             finally:
                 if recorder is not None:
-                    recorder.end_run(loop.time())
+                    recorder.end_run(executor.now(loop))
                 executor.close()
                 if live is not None:
                     live.stop()

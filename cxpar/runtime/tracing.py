@@ -27,7 +27,7 @@ from typing import IO, Any
 
 from .providers.base import CallContext, Usage
 
-__all__ = ["Recorder", "Span", "SPAN", "label_of"]
+__all__ = ["Recorder", "RecorderPart", "Span", "SPAN", "label_of"]
 
 #: The span the running code belongs to (None: the run's root).
 SPAN: contextvars.ContextVar[Span | None] = contextvars.ContextVar("cx_span", default=None)
@@ -122,6 +122,35 @@ class _Agg:
     @property
     def cost_usd(self) -> float | None:
         return None if self.unpriced else self.cost
+
+    def add(self, other: _Agg) -> None:
+        """Add ``other``'s totals (the same service or handler, recorded elsewhere)."""
+        self.count += other.count
+        self.failures += other.failures
+        self.retries += other.retries
+        self.transport += other.transport
+        self.durations.extend(other.durations)
+        self.queued_s += other.queued_s
+        self.tokens_in += other.tokens_in
+        self.tokens_out += other.tokens_out
+        self.cost += other.cost
+        self.unpriced += other.unpriced
+        self.wall_s += other.wall_s
+        self.sequential_s += other.sequential_s
+
+
+@dataclass
+class RecorderPart:
+    """What a recorder in another process (a Ray worker's) recorded since it was last
+    drained: the finished streams' spans and every aggregate (see :meth:`Recorder.drain`
+    and :meth:`Recorder.absorb`)."""
+
+    spans: list[Span] = field(default_factory=list)
+    streams: list[Span] = field(default_factory=list)
+    aggs: dict[tuple[str, str], _Agg] = field(default_factory=dict)
+    waits: dict[str, list[float]] = field(default_factory=dict)
+    flow_waits: dict[str, list[float]] = field(default_factory=dict)
+    processes: dict[int, str] = field(default_factory=dict)
 
 
 class Recorder:
@@ -389,6 +418,55 @@ class Recorder:
             at.update(attrs)
         return self.begin("handler", name, parent, t, awaited=awaited, trigger=trigger,
                           attrs=at)
+
+    # ---------------------------------------------------------------- other processes
+    def drain(self, pids: set[int]) -> RecorderPart:
+        """Take out what was recorded here for another recorder to :meth:`absorb`: the
+        spans of the trace processes ``pids`` (finished batch streams) and of the root
+        process, and every aggregate and wait so far (whatever stream it came from)."""
+        keep: list[Span] = []
+        part = RecorderPart(aggs=self.aggs, waits=self.waits, flow_waits=self.flow_waits)
+        for s in self.spans:
+            (part.spans if s.pid in pids or s.pid == 1 else keep).append(s)
+        self.spans = keep
+        part.streams = [s for s in self.streams if s.pid in pids]
+        self.streams = [s for s in self.streams if s.pid not in pids]
+        part.processes = {p: self.processes.pop(p) for p in pids if p in self.processes}
+        self.aggs, self.waits, self.flow_waits = {}, {}, {}
+        return part
+
+    def absorb(self, part: RecorderPart, offset: float = 0.0) -> None:
+        """Merge ``part`` (another process's :meth:`drain`) into this recorder: its
+        aggregates add up, its spans get ids here, hang under this run's root, move by
+        ``offset`` seconds onto this recorder's clock, and reach the listeners."""
+        for key, a in part.aggs.items():
+            self.agg(*key).add(a)
+        for name, waits in part.waits.items():
+            self.waits.setdefault(name, []).extend(waits)
+        for flow, (n, secs) in part.flow_waits.items():
+            w = self.flow_waits.setdefault(flow, [0, 0.0])
+            w[0] += n
+            w[1] += secs
+        if not self.keep_spans:
+            return
+        self.processes.update(part.processes)
+        for s in part.spans:
+            s.id = self._next
+            self._next += 1
+            if s.parent is None:
+                s.parent = self.root
+            s.t0 += offset
+            s.trigger += offset
+            if s.done:
+                s.t1 += offset
+            self.spans.append(s)
+            for fn in self.start_listeners:
+                fn(s)
+        for s in part.spans:
+            if s.done:
+                for fn in self.listeners:
+                    fn(s)
+        self.streams.extend(part.streams)
 
     # ---------------------------------------------------------------- output
     def stats(self) -> dict[str, Any]:

@@ -121,3 +121,140 @@ def test_every_global_limit_is_split_between_the_workers(n: int, streams: int,
     for p in parts:  # everything else travels whole
         assert (p.seed, p.clock, p.breaker, p.limits.algorithm) == \
             (s.seed, s.clock, s.breaker, s.limits.algorithm)
+
+
+def test_a_workers_recording_travels_to_the_driver_once() -> None:
+    """(In-process: the actor class without Ray.) Each chunk brings back exactly its own
+    streams' spans and the aggregates since the last chunk, pickled as Ray would; the
+    driver's recorder absorbs them under its root, on its clock."""
+    import pickle
+
+    from cxpar.runtime.executors.ray_worker import ProgramSource, StreamWorker
+    from cxpar.runtime.settings import RunSettings
+    from cxpar.runtime.tracing import Recorder
+
+    prog = ('on input.record (event) { var r = think { prompt: "x" + event.n }; '
+            'emit output.record { n: event.n }; }')
+    w = StreamWorker(ProgramSource("b.cx", prog), RunSettings(clock="virtual", stats=True),
+                     4, "w1")
+    assert w.setup_error is None, w.setup_error
+    driver = Recorder()
+    driver.start_run(0.0, "batch")
+    try:
+        for chunk in ([(0, {"n": 0}), (1, {"n": 1})], [(2, {"n": 2})]):
+            res = pickle.loads(pickle.dumps(asyncio.run(w.run_chunk(chunk))))
+            assert res.recorded is not None
+            assert {s.pid for s in res.recorded.spans} == {i + 2 for i, _ in chunk}
+            assert res.recorded.aggs[("service", "think")].count == len(chunk)
+            assert res.spent["requests"] == chunk[-1][0] + 1  # cumulative
+            driver.absorb(res.recorded, 10.0)
+        assert w.batch.shared.recorder.spans == []  # nothing sent twice
+        assert driver.aggs[("service", "think")].count == 3
+        streams = [s for s in driver.spans if s.kind == "stream"]
+        assert len(streams) == 3 and all(s.parent is driver.root for s in streams)
+        assert all(s.t0 >= 10.0 for s in streams)
+        assert len({s.id for s in driver.spans}) == len(driver.spans)
+    finally:
+        w.stop()
+
+
+def test_a_halted_worker_starts_no_record() -> None:
+    from cxpar.runtime.executors.ray_worker import ProgramSource, StreamWorker
+    from cxpar.runtime.settings import RunSettings
+
+    prog = 'on input.record (event) { emit output.record { n: event.n }; }'
+    w = StreamWorker(ProgramSource("b.cx", prog), RunSettings(clock="virtual"), 2, "w1")
+    try:
+        asyncio.run(w.halt("token budget reached: 10 tokens used, --max-tokens 10"))
+        res = asyncio.run(w.run_chunk([(0, {"n": 0})]))
+        line = json.loads(res.lines[0][1])
+        assert line["error"]["type"] == "budget_exceeded" and res.lines[0][2]
+        assert res.spent["stopped_records"] == 1
+    finally:
+        w.stop()
+
+
+def test_virtual_time_stands_still_while_the_driver_commits() -> None:
+    """A worker's journaled call on the virtual clock waits for the driver's commit (in
+    real time, from another thread) without other timers firing meanwhile, so events
+    keep the order of a local journaled run."""
+    import threading
+    import time
+
+    from cxpar.journal.store import CallRecord
+    from cxpar.runtime.clock import new_loop
+    from cxpar.runtime.executors.ray_journal import RemoteJournal
+
+    loop = new_loop("virtual")
+    seen: list[tuple[str, float]] = []
+
+    async def main() -> None:
+        journal = RemoteJournal("j.db", write=True)
+        rec = CallRecord(0, "think", b"h", 0, "{}", '"ok"', 1, 0.0, 5.0)
+
+        async def timer() -> None:
+            await asyncio.sleep(0.2)
+            seen.append(("timer", loop.time()))
+
+        def driver() -> None:  # what pump() does over Ray, from another thread
+            while not journal.queued:
+                time.sleep(0.01)
+            taken = asyncio.run_coroutine_threadsafe(_call(journal.drain), loop).result()
+            time.sleep(0.3)
+            loop.call_soon_threadsafe(journal.settle, [n for n, _ in taken])
+
+        t = asyncio.create_task(timer())
+        fut = journal.record_soon(rec)
+        threading.Thread(target=driver, daemon=True).start()
+        await fut
+        seen.append(("committed", loop.time()))
+        await t
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert seen == [("committed", 0.0), ("timer", 0.2)]
+
+
+async def _call(fn: Any) -> Any:
+    return fn()
+
+
+@given(st.integers(1, 2000), st.integers(1, 5),
+       st.lists(st.integers(0, 500), min_size=1, max_size=8))
+def test_rebalanced_caps_add_up_and_follow_demand(total: int, low: int,
+                                                  demands: list[int]) -> None:
+    from cxpar.runtime.executors.ray import rebalance
+
+    caps = rebalance(total, low, demands)
+    assert len(caps) == len(demands) and min(caps) >= low
+    assert sum(caps) == max(total, low * len(demands))
+    for i, j in zip(range(len(demands)), range(1, len(demands)), strict=False):
+        if demands[i] > demands[j]:
+            assert caps[i] >= caps[j]
+    if total - low * len(demands) >= 0 and sum(demands) > 0:
+        spare = total - low * len(demands)
+        for cap, d in zip(caps, demands, strict=True):  # within one of its fair part
+            assert abs((cap - low) - spare * d / sum(demands)) < 1
+
+
+def test_a_worker_applies_the_drivers_caps_to_its_adaptive_limits() -> None:
+    from cxpar.runtime.adaptive import LimitsConfig
+    from cxpar.runtime.executors.ray_worker import ProgramSource, StreamWorker
+    from cxpar.runtime.settings import RunSettings
+
+    prog = ('on input.record (event) { var r = think { prompt: "x" + event.n }; '
+            'emit output.record { n: event.n }; }')
+    settings = RunSettings(clock="virtual", limits=LimitsConfig(adaptive=True, initial=6,
+                                                                max=8))
+    w = StreamWorker(ProgramSource("b.cx", prog), settings, 8, "w1")
+    try:
+        first = asyncio.run(w.run_chunk([(i, {"n": i}) for i in range(8)]))
+        (key, wanted), = first.demand.items()
+        assert wanted >= 6  # at least its limit
+        asyncio.run(w.run_chunk([(8, {"n": 8})], caps={key: 2}))
+        lim = w.batch.shared.resilience.limiters[key]
+        assert lim.max_limit == 2 and lim.limit <= 2
+    finally:
+        w.stop()

@@ -10,6 +10,7 @@ after it, whatever happened (Ctrl-C, SIGTERM, an error).
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -34,6 +35,9 @@ class Executor(Protocol):
 
     def start(self) -> None: ...
 
+    def now(self, loop: asyncio.AbstractEventLoop) -> float:
+        """The run's time (for the recorder's root span) on the driver's ``loop``."""
+
     async def run(self, batch: Any) -> None: ...
 
     def close(self) -> None: ...
@@ -46,6 +50,9 @@ class LocalExecutor:
 
     def start(self) -> None:
         pass
+
+    def now(self, loop: asyncio.AbstractEventLoop) -> float:
+        return loop.time()
 
     async def run(self, batch: Any) -> None:
         await batch.run()

@@ -13,6 +13,18 @@ not returned; their records go back to the front of the queue one by one and run
 again on the workers still alive (Ray restarts a dead actor up to
 :data:`MAX_RESTARTS` times). A record whose worker died :data:`MAX_ATTEMPTS` times
 gets an error line instead of killing every worker in turn.
+
+The run's recorder and meter stay the driver's: each returned chunk brings what its
+worker recorded (merged into the recorder, spans moved onto the driver's clock) and its
+meter's totals (added up; when the sum reaches a budget every worker is halted at once,
+and the driver stops handing out records). With a budget the driver also asks every
+worker for its totals each :data:`POLL_S` seconds.
+
+``--max-concurrency N`` starts split into fixed shares (the total in flight never
+exceeds ``N``); polled every :data:`POLL_S`, each worker says how many calls hold or
+wait for its slots, and when some wait while another worker's slots are idle the driver
+moves slots: first it shrinks the givers and waits until their calls in flight fit,
+then it grows the takers (:meth:`RayExecutor._move_slots`).
 """
 
 from __future__ import annotations
@@ -33,10 +45,11 @@ from typing import Any
 from ..batchfile import result_lines
 from ..settings import RunSettings
 from . import ExecutorError
-from .ray_worker import ChunkResult, ProgramSource, StreamWorker
+from .ray_journal import pump
+from .ray_worker import JOURNAL_COUNTS, ChunkResult, ProgramSource, StreamWorker
 
 __all__ = ["MAX_ATTEMPTS", "MAX_RESTARTS", "RAY_MISSING", "RayExecutor", "chunk_size",
-           "shares", "worker_shares"]
+           "rebalance", "shares", "worker_shares"]
 
 RAY_MISSING = ("--executor ray needs Ray, which is not installed: "
                "pip install 'cxpar[ray]'")
@@ -48,6 +61,11 @@ MAX_ATTEMPTS = 3
 PROBE_TIMEOUT_S = 5.0
 #: Seconds to wait for the workers to start (placement, imports, compiling).
 START_TIMEOUT_S = 180.0
+#: Seconds between two reads of the workers' status (spending with a budget, demand for
+#: ``--max-concurrency`` slots with several workers).
+POLL_S = 0.1
+#: Seconds at least between two moves of ``--max-concurrency`` slots.
+REBALANCE_S = 0.3
 
 
 def shares(total: int | None, parts: int) -> list[int | None]:
@@ -78,6 +96,28 @@ def worker_shares(settings: RunSettings, n: int, todo: int) -> list[RunSettings]
         out.append(s.replace(max_concurrency=conc[i], streams=max(1, streams[i] or 1),
                              limits=limits, capacity=capacity))
     return out
+
+
+def rebalance(total: int, low: int, demands: Sequence[int]) -> list[int]:
+    """``total`` (an adaptive limit's ``max``) split between workers by ``demands``
+    (what each wants: its limit now, or its calls in flight and waiting if more): each gets at least ``low``, the rest in
+    proportion to its demand (whole shares, largest remainders first); equal shares when
+    nobody has any demand. The shares add up to ``total`` unless ``low`` each is more."""
+    n = len(demands)
+    if n == 0:
+        return []
+    spare = total - low * n
+    if spare <= 0:
+        return [low] * n
+    weight = sum(demands)
+    if weight <= 0:
+        return [low + (s or 0) for s in shares(spare, n)]
+    exact = [spare * d / weight for d in demands]
+    out = [int(x) for x in exact]
+    order = sorted(range(n), key=lambda i: (-(exact[i] - out[i]), i))
+    for i in order[:spare - sum(out)]:
+        out[i] += 1
+    return [low + x for x in out]
 
 
 def chunk_size(slots: int) -> int:
@@ -147,6 +187,16 @@ class _Worker:
         self.told: dict[str, int] = {}  # trips sent to it, by key (a generation)
         self.cpu_base = 0.0  # ... before its first chunk (compiling, imports)
         self.host = ""
+        #: Its share of ``--max-concurrency`` in force (None: no limit), the generation
+        #: of that share, and the calls holding or waiting for its slots (last poll).
+        self.slots_now: int | None = None
+        self.slots_gen = 0
+        self.want = 0
+        #: Adaptive limits' ceilings: decided for it, and last sent to it (key → cap).
+        self.caps: dict[str, int] = {}
+        self.sent_caps: dict[str, int] = {}
+        #: Seconds to add to its clock's times to get the driver's (real clock).
+        self.offset = 0.0
 
 
 class _Queue:
@@ -207,6 +257,22 @@ class RayExecutor:
         self.rerun = 0
         #: Breaker keys that opened on some worker: key → (generation, that worker).
         self.trips: dict[str, tuple[int, str]] = {}
+        #: Each worker process's meter totals last added: (name, pid) → totals.
+        self.spent: dict[tuple[str, int], dict[str, float]] = {}
+        self.virtual = settings.clock == "virtual"
+        #: Virtual clock: the latest worker time seen (the run's time on the driver).
+        self.vnow = 0.0
+        self.halted = False
+        #: The driver's journal (``--journal``/``--replay``), and the streams that have
+        #: calls committed to it by this run.
+        self.journal: Any = None
+        self.journaled: set[int] = set()
+        #: Adaptive limits: key → worker → its calls in flight or waiting (last chunk).
+        self.demand: dict[str, dict[str, int]] = {}
+        self.halting: asyncio.Future[None] | None = None
+        #: A move of ``--max-concurrency`` slots under way, and how many were made.
+        self.moving: asyncio.Future[None] | None = None
+        self.moves = 0
 
     # ---------------------------------------------------------------- start / close
     def start(self) -> None:
@@ -251,6 +317,7 @@ class RayExecutor:
             name = f"w{i + 1}"
             handle = actor.remote(self.source, worker_settings, slots, name)
             self.workers.append(_Worker(name, handle, slots))
+            self.workers[-1].slots_now = worker_settings.max_concurrency
 
     def close(self) -> None:
         """Stop the workers; shut Ray down (a cluster we joined keeps running)."""
@@ -266,6 +333,11 @@ class RayExecutor:
         if ray.is_initialized():
             ray.shutdown()
 
+    def now(self, loop: asyncio.AbstractEventLoop) -> float:
+        """The run's time on the driver: its real loop's, or with the virtual clock the
+        latest time a worker's clock showed (every worker's starts at 0)."""
+        return self.vnow if self.virtual else loop.time()
+
     # ---------------------------------------------------------------- the run
     async def run(self, batch: Any) -> None:
         """Hand out ``batch.todo()`` and write what comes back through ``batch``."""
@@ -279,11 +351,19 @@ class RayExecutor:
         for w in self.workers:
             n = math.ceil(w.slots / w.chunk) + 1
             feeders += [asyncio.create_task(self._feed(w, queue, batch)) for _ in range(n)]
+        slots_move = self.settings.max_concurrency is not None and len(self.workers) > 1
+        if batch.shared.meter.budget.active or slots_move:
+            feeders.append(asyncio.create_task(self._poll(batch, feeders[:])))
+        pumps = self._journal_pumps(batch, feeders[:])
         try:
             await asyncio.gather(*feeders)
         finally:
-            for f in feeders:
+            for f in feeders + pumps:
                 f.cancel()
+            if self.halting is not None:
+                self.halting.cancel()
+            if self.moving is not None:
+                self.moving.cancel()
         self.times["run_s"] = time.monotonic() - t_run
         c = batch.counts
         left = c.total - c.skipped - c.done
@@ -292,9 +372,14 @@ class RayExecutor:
                                 exit_code=3)
 
     async def _ready(self) -> None:
+        loop = asyncio.get_running_loop()
+
         async def ping(w: _Worker) -> None:
             try:
+                t_sent = loop.time()
                 info = await _await(w.handle.ping.remote())
+                if not self.virtual:  # its clock's zero may differ (another node)
+                    w.offset = (t_sent + loop.time()) / 2 - float(info.get("time", 0.0))
             except Exception as exc:  # noqa: BLE001 - its process died while starting
                 raise ExecutorError(f"Ray worker {w.name} did not start: "
                                     f"{type(exc).__name__}: {_first_line(exc)}") from None
@@ -326,7 +411,9 @@ class RayExecutor:
             batch.counts.active += len(chunk)
             try:
                 result: ChunkResult = await _await(w.handle.run_chunk.remote(
-                    chunk, self._trips_for(w)))
+                    chunk, self._trips_for(w), batch.shared.meter.stop,
+                    self._journaled(chunk), self._caps_for(w),
+                    (w.slots_gen, w.slots_now) if w.slots_now is not None else None))
             except RayActorError as exc:
                 batch.counts.active -= len(chunk)
                 self._lost(w, chunk, queue, batch, permanent=isinstance(exc, ActorDiedError))
@@ -362,6 +449,24 @@ class RayExecutor:
         if not any(x.alive for x in self.workers):
             queue.exhausted = True  # nobody left to run the rest
 
+    def _rebalance(self) -> None:
+        """Split each adaptive limit's ``max`` between the live workers by their
+        latest demand (sent with their next chunk). A worker's demand is at least its
+        limit, so a cap cuts a limit only when the workers together want more than
+        ``max``."""
+        cfg = self.settings.limits
+        alive = [w for w in self.workers if w.alive]
+        for key, by in self.demand.items():
+            caps = rebalance(cfg.max, cfg.min, [by.get(w.name, 0) for w in alive])
+            for w, cap in zip(alive, caps, strict=True):
+                w.caps[key] = cap
+
+    def _caps_for(self, w: _Worker) -> dict[str, int] | None:
+        """The ceilings that changed for ``w`` since it was last told."""
+        out = {k: v for k, v in w.caps.items() if w.sent_caps.get(k) != v}
+        w.sent_caps.update(out)
+        return out or None
+
     def _trips_for(self, w: _Worker) -> list[str]:
         """Breakers that opened on other workers since ``w`` was last told."""
         out = []
@@ -380,6 +485,125 @@ class RayExecutor:
                 self.trips[key] = (gen, w.name)
                 w.told[key] = gen
 
+    def _journal_pumps(self, batch: Any, feeders: list[asyncio.Task[None]],
+                       ) -> list[asyncio.Task[None]]:
+        """With ``--journal``: one task per worker committing its calls (see
+        :mod:`.ray_journal`)."""
+        journal = self.journal = getattr(batch.shared.provider, "journal", None)
+        if journal is None or self.settings.journal is None:
+            return []
+
+        def take(w: _Worker) -> Any:
+            async def call(acked: list[int], failed: str | None) -> Any:
+                got = await _await(w.handle.journal_take.remote(acked, failed))
+                self.journaled.update(rec.stream for _, rec in got)
+                return got
+            return call
+
+        def running(w: _Worker) -> Any:
+            return lambda: w.alive and not all(f.done() for f in feeders)
+
+        return [asyncio.create_task(pump(take(w), journal, running(w)))
+                for w in self.workers]
+
+    def _journaled(self, chunk: Sequence[tuple[int, Any]]) -> dict[int, Any] | None:
+        """The calls the journal holds for ``chunk``'s streams (recorded by an earlier
+        run, or by this one before a worker died), for the worker to serve."""
+        journal = self.journal
+        if journal is None:
+            return None
+        out = {}
+        for index, _ in chunk:
+            if index in journal.recorded_streams or index in self.journaled:
+                out[index] = journal.calls_of(index)
+        return out
+
+    async def _poll(self, batch: Any, feeders: list[asyncio.Task[None]]) -> None:
+        """Between chunks too: add up the workers' spending (with a budget) and move
+        ``--max-concurrency`` slots to where calls wait (with several workers)."""
+        loop = asyncio.get_running_loop()
+
+        async def read(w: _Worker) -> None:
+            try:
+                status = await _await(w.handle.status.remote())
+            except Exception:  # noqa: BLE001 - a dead worker: its feeders handle it
+                return
+            if status:
+                self._account(w.name, int(status["pid"]), status["totals"], batch)
+                w.want = int(status["want"])
+
+        last = loop.time()
+        while not all(f.done() for f in feeders):
+            await asyncio.sleep(POLL_S)
+            await asyncio.gather(*(read(w) for w in self.workers if w.alive))
+            if self.moving is None and loop.time() - last >= REBALANCE_S and \
+                    self.settings.max_concurrency is not None:
+                target = self._slots_target()
+                if target:
+                    last = loop.time()
+                    self.moving = asyncio.ensure_future(self._move_slots(target))
+                    self.moving.add_done_callback(self._moved)
+
+    def _slots_target(self) -> dict[_Worker, int] | None:
+        """New ``--max-concurrency`` shares when calls wait on a worker while another
+        has idle slots: in proportion to the calls holding or waiting (at least one
+        each); None when nothing should move."""
+        alive = [w for w in self.workers if w.alive and w.slots_now is not None]
+        total = self.settings.max_concurrency
+        if total is None or len(alive) < 2 or total < len(alive):
+            return None
+        waiting = any(w.want > (w.slots_now or 0) for w in alive)
+        idle = any(w.want < (w.slots_now or 0) for w in alive)
+        if not (waiting and idle):
+            return None
+        new = rebalance(total, 1, [w.want for w in alive])
+        target = {w: n for w, n in zip(alive, new, strict=True) if n != w.slots_now}
+        return target or None
+
+    async def _move_slots(self, target: dict[_Worker, int]) -> None:
+        """Shrink the givers and wait until their calls in flight fit their new share,
+        then grow the takers: the shares in force never add up to more than ``N``. (A
+        chunk sent meanwhile carries the worker's share as the driver has it, so a
+        restarted worker starts with the right one.)"""
+        async def tell(w: _Worker) -> None:
+            w.slots_gen += 1
+            w.slots_now = target[w]
+            try:
+                await _await(w.handle.set_slots.remote(w.slots_gen, target[w]))
+            except Exception:  # noqa: BLE001 - it died: its calls ended with it
+                pass
+
+        await asyncio.gather(*(tell(w) for w in target if target[w] < (w.slots_now or 0)))
+        await asyncio.gather(*(tell(w) for w in target if target[w] > (w.slots_now or 0)))
+        self.moves += 1
+
+    def _moved(self, fut: asyncio.Future[None]) -> None:
+        self.moving = None
+
+    def _account(self, name: str, pid: int, totals: dict[str, float], batch: Any) -> None:
+        """A worker process's meter totals: add what is new; halt every worker when the
+        run's budget is reached."""
+        key = (name, pid)
+        before = self.spent.get(key)
+        if before is not None and all(v <= before.get(k, 0) for k, v in totals.items()):
+            return  # nothing new (or an older reading than one already added)
+        self.spent[key] = totals
+        meter = batch.shared.meter
+        meter.add_remote(totals, before)
+        provider = batch.shared.provider
+        for k in JOURNAL_COUNTS:  # the journal's "answered from it / recorded" line
+            if k in totals and hasattr(provider, k):
+                setattr(provider, k, getattr(provider, k) + int(totals[k]) -
+                        int((before or {}).get(k, 0)))
+        if meter.stop is not None and not self.halted:
+            self.halted = True
+            self.halting = asyncio.ensure_future(self._halt_all(meter.stop))
+
+    async def _halt_all(self, reason: str) -> None:
+        """Stop every worker's new calls and records now (not only with its next chunk)."""
+        refs = [w.handle.halt.remote(reason) for w in self.workers if w.alive]
+        await asyncio.gather(*(_await(r) for r in refs), return_exceptions=True)
+
     def _write(self, result: ChunkResult, batch: Any) -> None:
         if result.prints:
             batch.stdout.write(result.prints)
@@ -387,10 +611,24 @@ class RayExecutor:
             batch.report(text)
         for index, text, failed in result.lines:
             batch.finish(index, text, failed)
+        offset = 0.0
+        for key, n in result.demand.items():
+            self.demand.setdefault(key, {})[result.worker] = n
+        if result.demand:
+            self._rebalance()
         for w in self.workers:
             if w.name == result.worker:
                 w.cpu_s = max(w.cpu_s, result.cpu_s)
                 self._saw_opened(w, result.opened)
+                w.pid = result.pid or w.pid  # a restarted worker is a new process
+                offset = w.offset
+        if self.virtual:
+            self.vnow = max(self.vnow, result.t_end)
+        rec = batch.shared.recorder
+        if rec is not None and result.recorded is not None:
+            rec.absorb(result.recorded, offset)
+        if result.spent:
+            self._account(result.worker, result.pid, result.spent, batch)
         done = batch.counts.workers
         done[result.worker] = done.get(result.worker, 0) + len(result.lines)
         batch.update()
@@ -410,6 +648,9 @@ class RayExecutor:
             each = ", ".join(f"{name} {c:.1f} s" for name, c in cpu.items())
             parts.append(f"worker CPU {total:.1f} s = {total / run_s / len(cpu):.0%} of "
                          f"{len(cpu)} core(s) ({each})")
+        if self.moves:
+            parts.append(f"--max-concurrency slots moved between workers {self.moves} "
+                         f"time(s)")
         lost = sum(w.lost for w in self.workers)
         if lost:
             parts.append(f"{lost} chunk(s) lost with a worker, {self.rerun} record(s) "
