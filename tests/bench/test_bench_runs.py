@@ -15,7 +15,8 @@ if str(ROOT) not in sys.path:
 
 
 @pytest.mark.parametrize("name", ["fanout", "parallel", "memory", "frontend", "vclock",
-                                  "dispatch", "native_loops", "runaway", "editor", "schedsim",
+                                  "dispatch", "native_loops", "llvm_startup", "runaway",
+                                  "editor", "schedsim",
                                   "schedule", "journal", "observability", "serve", "ray_executor"])
 def test_benchmark_runs(name: str) -> None:
     mod = importlib.import_module(f"bench.{name}")
