@@ -16,6 +16,11 @@ every module from source at each start (≈ 0.2 s here) would hide the differenc
 * ``llvm_startup.FILE.router_at_start``: the llvm backend as it was before tiered routing
   (``CXPAR_NATIVE_ROUTING_AFTER=0``: llvmlite imported and the router loaded from the
   object cache before the program starts) vs the python backend.
+* ``llvm_startup.import_in_thread``: an idea evaluated and rejected (docs/decisions.md):
+  importing llvmlite in a background thread while the front end parses
+  ``examples/scoring_loops.cx`` (in-process, a fresh interpreter per repetition) vs the
+  two one after the other. The parse is Python code and so is most of the import, so
+  under the GIL they do not overlap; ratio > 1 means the thread made it slower.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .core import ROOT, Row, compare, med, skipped
+from .core import ROOT, Row, child, compare, med, skipped
 from .dispatch import llvm_available
 from .frontend import _cxpar_cmd
 
@@ -92,6 +97,42 @@ def startup(path: Path, reps: int, tmp: Path) -> list[Row]:
     ]
 
 
+def front_end_and_import(threaded: bool) -> float:
+    """(child) ms to analyse scoring_loops.cx and import + initialise llvmlite, in a
+    background thread during the analysis or after it."""
+    import threading
+
+    import cxpar.api
+    import cxpar.codegen.module
+    import cxpar.commands.run  # noqa: F401 - what `cxpar run` has imported by then
+    from cxpar.codegen.llvm import jit
+    from cxpar.driver import front_end
+
+    path = ROOT / "examples" / "scoring_loops.cx"
+    t0 = time.perf_counter()
+    thread = threading.Thread(target=jit.load_llvmlite) if threaded else None
+    if thread is not None:
+        thread.start()
+    front_end(path, path.name)
+    if thread is not None:
+        thread.join()
+    else:
+        jit.load_llvmlite()
+    return (time.perf_counter() - t0) * 1000
+
+
+def import_in_thread(reps: int) -> Row:
+    seq: list[float] = []
+    par: list[float] = []
+    for r in range(reps):
+        for threaded in ((False, True) if r % 2 == 0 else (True, False)):
+            ms = child("llvm_startup", "front_end_and_import", threaded=threaded)
+            (par if threaded else seq).append(ms)
+    return compare("llvm_startup.import_in_thread", {"file": "scoring_loops.cx"}, par, seq,
+                   "ms", baseline_name="front end, then the llvmlite import",
+                   note="rejected: the GIL serialises them (docs/decisions.md)")
+
+
 def run(mode: str) -> list[Row]:
     why = llvm_available()
     if why is not None:
@@ -103,6 +144,7 @@ def run(mode: str) -> list[Row]:
         hello.write_text(HELLO, encoding="utf-8")
         for path in (hello, ROOT / "examples" / "support_triage.cx"):
             rows.extend(startup(path, reps, Path(tmp)))
+    rows.append(import_in_thread(reps))
     return rows
 
 
