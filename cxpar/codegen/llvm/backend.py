@@ -138,9 +138,9 @@ def explain_routing(router: TieredRouter) -> str:
     if router.left == 0:
         return "llvm: events are routed by the JIT-compiled router\n"
     return (f"llvm: events are routed in Python until this process has routed "
-            f"{router.left:,} of them, then by the JIT-compiled router (native routing "
-            "saves ~80 ns a routing and costs ~45 ms to load; "
-            "CXPAR_NATIVE_ROUTING_AFTER sets the threshold)\n")
+            f"{router.left:,} of them, then by the JIT-compiled router (before that, "
+            "loading it costs more than it saves; CXPAR_NATIVE_ROUTING_AFTER sets the "
+            "threshold)\n")
 
 
 def explain_loops(lifted: LiftedLoops | None) -> str:
