@@ -14,6 +14,7 @@ from .core import Row
 
 #: Benchmark modules in run order.
 BENCHES = ["fanout", "parallel", "memory", "frontend", "vclock", "dispatch", "native_loops",
+           "llvm_startup",
            "runaway",
            "editor", "schedsim", "schedule", "journal", "observability", "serve", "ray_executor",
            "models"]

@@ -19,8 +19,8 @@ from cxpar.settings import config_option, resolve, settings_options
 @settings_options()
 @config_option
 @click.option("--explain", is_flag=True,
-              help="With --backend llvm: say which loops run as native code, and why the "
-                   "others do not.")
+              help="With --backend llvm: say which loops run as native code, why the "
+                   "others do not, and when event routing turns native.")
 @click.option("--show-settings", is_flag=True,
               help="Print every setting, its value and where it came from (JSON), then "
                    "exit without running.")

@@ -15,9 +15,9 @@ if str(ROOT) not in sys.path:
 
 
 @pytest.mark.parametrize("name", ["fanout", "parallel", "memory", "frontend", "vclock",
-                                  "dispatch", "native_loops", "runaway", "editor", "schedsim",
-                                  "schedule", "journal", "observability", "serve", "ray_executor",
-                                  "models"])
+                                  "dispatch", "native_loops", "llvm_startup", "runaway",
+                                  "editor", "schedsim", "schedule", "journal", "observability",
+                                  "serve", "ray_executor", "models"])
 def test_benchmark_runs(name: str) -> None:
     mod = importlib.import_module(f"bench.{name}")
     rows = mod.run("tiny")

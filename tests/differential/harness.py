@@ -51,6 +51,8 @@ class Trace:
     emits: list[tuple[str, str]] = field(default_factory=list)
     starts: list[str] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
+    #: The llvm backend's router (None under the python backend).
+    router: Any = None
 
 
 def analyse_file(path: Path) -> FrontEnd:
@@ -77,11 +79,12 @@ def run_traced(fe: FrontEnd, backend: str, **kw: Any) -> Trace:
     """Run ``fe``'s program on the virtual clock under ``backend`` ("python" | "llvm")."""
     assert fe.compilation is not None
     if backend == "llvm":  # JIT'd router and lifted loops, as `run --backend llvm`
-        compiled, program = llvm_backend.compile_native(fe.compilation, compile_program)
+        compiled, program = llvm_backend.compile_native(
+            fe.compilation, compile_program, routing_after=kw.pop("routing_after", 0))
     else:
         compiled = compile_program(fe.compilation)
         program = compiled.program
-    trace = Trace()
+    trace = Trace(router=getattr(program, "router", None))
     real_emit = scheduler.Runtime.emit
     real_service = scheduler.run_service
 

@@ -67,3 +67,12 @@ def programs(draw: st.DrawFn) -> str:
 def test_generated_programs_same_trace(text: str) -> None:
     fe = analyse_text(text)
     assert_same(run_traced(fe, "python"), run_traced(fe, "llvm"))
+
+
+@SETTINGS
+@given(programs(), st.integers(min_value=1, max_value=12))
+def test_generated_programs_same_trace_with_a_routing_switch(text: str, after: int) -> None:
+    """`--backend llvm`'s tiered routing switching to the JIT'd router in mid-run
+    (entities subscribing before and after the switch, `any` patterns, fan-out)."""
+    fe = analyse_text(text)
+    assert_same(run_traced(fe, "python"), run_traced(fe, "llvm", routing_after=after))

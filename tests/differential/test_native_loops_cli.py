@@ -58,8 +58,12 @@ def test_explain_says_what_was_lifted_and_why_not(tmp_path: Path) -> None:
     assert f"for loop at {path}:5:5 (on report): lifted" in r.stderr
     assert f"while loop at {path}:9:1 (top level): not lifted: a call to `len` " \
         f"(at {path}:9:12)" in r.stderr
-    off = _cli("run", "--backend", "llvm", "--explain", str(path), CXPAR_NATIVE_LOOPS="0")
+    assert lines[-1].startswith("llvm: events are routed in Python until this process has "
+                                "routed 524,288 of them, then by the JIT-compiled router")
+    off = _cli("run", "--backend", "llvm", "--explain", str(path), CXPAR_NATIVE_LOOPS="0",
+               CXPAR_NATIVE_ROUTING_AFTER="0")
     assert off.stdout == py.stdout and "native loops are off" in off.stderr
+    assert off.stderr.splitlines()[-1] == "llvm: events are routed by the JIT-compiled router"
 
 
 def test_emit_llvm_ir_shows_the_lifted_loops(tmp_path: Path) -> None:

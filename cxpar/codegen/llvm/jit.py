@@ -12,7 +12,6 @@ Cache directory: ``$CXPAR_CACHE_DIR/llvm``, else ``$XDG_CACHE_HOME/cxpar/llvm``,
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import os
 import time
@@ -22,7 +21,7 @@ from types import ModuleType
 from typing import Any
 
 __all__ = ["BackendUnavailable", "Jitted", "load_llvmlite", "jit_compile", "cache_dir",
-           "verify_ir"]
+           "verify_ir", "check_installed"]
 
 
 class BackendUnavailable(Exception):
@@ -38,12 +37,30 @@ _SYMBOLS = ("PyUnicode_AsUTF8AndSize", "PyErr_Clear", "PyLong_AsVoidPtr", "Py_In
             "PyTuple_SetItem", "Py_DecRef", "PyErr_BadArgument")
 
 
+def check_installed() -> None:
+    """:class:`BackendUnavailable` unless llvmlite is installed (without importing it:
+    a run that never JIT-compiles anything does not pay for the import)."""
+    if "llvm" in _STATE:
+        return
+    from importlib.util import find_spec
+
+    try:
+        found = find_spec("llvmlite") is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise BackendUnavailable("llvmlite could not be loaded: it is not installed "
+                                 "(pip install llvmlite)")
+
+
 def load_llvmlite() -> ModuleType:
     """``llvmlite.binding``, initialised once; :class:`BackendUnavailable` if it cannot load."""
     llvm = _STATE.get("llvm")
     if llvm is not None:
         return llvm  # type: ignore[no-any-return]
     try:
+        import ctypes
+
         import llvmlite
         import llvmlite.binding as binding
 
