@@ -39,11 +39,8 @@ class Result:
 
 @pytest.fixture
 def server() -> Iterator[FakeServer]:
-    srv = FakeServer().start()
-    try:
+    with FakeServer() as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def run_cx(text: str, provider: Any, **kw: Any) -> Result:
