@@ -441,6 +441,9 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
         history: list[ToolRound] = []
         rounds = 0
         attempts = join.retries + 1
+        if opts is not None and opts.invalid is not None:  # nothing could be sent
+            join.prov_err = ("provider", f"`{service}` failed: {opts.invalid}")
+            attempts = 0
         path = rt.call_path(span) if lim is not None or alim is not None or \
             elim is not None else None
         attempt = 0
