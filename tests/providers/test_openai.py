@@ -244,7 +244,7 @@ def test_timed_out_branch_aborts_its_nested_provider_call(server: FakeServer) ->
     r = run_cx("""
         on slow.branch (event) { var r = infer { prompt: "nested" }; return r.result; }
         on fast.branch (event) { return "fast"; }
-        var r = await { durationMs: 1, a: slow.branch, b: fast.branch, timeout: 300 };
+        var r = await { durationMs: 1, a: slow.branch, b: fast.branch, timeout: 2000 };
         print(r.b, r._errors.a.type);
     """, provider(server))
     assert r.code == 0, r.err
@@ -258,9 +258,12 @@ def test_retry_gets_a_full_timeout(server: FakeServer) -> None:
 
     def script(req: Any) -> Act:
         calls.append(1)
-        return Act(content="slow", delay=5) if len(calls) == 1 else Act(content="second")
+        return Act(content="slow", delay=60) if len(calls) == 1 else Act(content="second")
     server.script = script
-    r = run_cx('var r = think { prompt: "x", timeout: 300, retries: 1 }; print(r.result);',
+    # The first attempt uses up its whole 3 s; the retry answers at once, so it succeeds
+    # only with a timeout of its own (what is left of the first one is nothing). 3 s
+    # rather than 300 ms: a loaded machine may need more than 300 ms for a round trip.
+    r = run_cx('var r = think { prompt: "x", timeout: 3000, retries: 1 }; print(r.result);',
                provider(server))
     assert r.lines == ["second"]
     assert server.wait_closed(1)
