@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import functools
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -693,26 +694,23 @@ def _pause(rate: RateLimiter, loop: asyncio.AbstractEventLoop, seconds: float) -
     rate.pause(loop.time(), seconds)
 
 
+@dataclasses.dataclass(slots=True, eq=False)
 class _Resend:
     """``CallContext.resend`` of one attempt: a request the provider sends again (a
     transport retry) waits for its endpoint's rate room and is counted there like any
     request. The wait is queue time (rule 45, decision M15): the attempt's timeout moves
     later by it, and it is reported as queued and ``rate_wait_ms`` on the call's row."""
 
-    __slots__ = ("rt", "rate", "tokens", "ctx", "row", "flow", "timer", "sent", "waited")
-
-    def __init__(self, rt: Runtime, rate: RateLimiter, tokens: int, ctx: CallContext,
-                 row: str, flow: Flow | None) -> None:
-        self.rt = rt
-        self.rate = rate
-        self.tokens = tokens
-        self.ctx = ctx
-        self.row = row
-        self.flow = flow
-        self.timer: asyncio.Timeout | None = None
-        #: ``(entry, len(ctx.usage) when sent)`` of each request sent again.
-        self.sent: list[tuple[Any, int]] = []
-        self.waited = 0.0
+    rt: Runtime
+    rate: RateLimiter
+    tokens: int
+    ctx: CallContext
+    row: str
+    flow: Flow | None
+    timer: asyncio.Timeout | None = None
+    #: ``(entry, len(ctx.usage) when sent)`` of each request sent again.
+    sent: list[tuple[Any, int]] = dataclasses.field(default_factory=list)
+    waited: float = 0.0
 
     async def __call__(self) -> None:
         rate = self.rate

@@ -211,6 +211,17 @@ def test_retry_after_pauses_other_calls_too(server: FakeServer) -> None:
 
 
 # ------------------------------------------------------------------ endpoints
+def _local_endpoint(tmp_path: Path, server: FakeServer, limits: str = "") -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "cxpar.toml").write_text(textwrap.dedent(f"""
+        [run]
+        clock = "real"
+        [endpoints.local]
+        base_url = "{server.base_url}"
+        model = "local-model"
+    """) + textwrap.dedent(limits))
+
+
 def test_named_endpoint_with_its_own_key_and_routing(server: FakeServer,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GPT_KEY", "sk-gpt-endpoint")
@@ -231,17 +242,11 @@ def test_named_endpoint_with_its_own_key_and_routing(server: FakeServer,
 
 def test_cli_endpoints_and_routing_from_cxpar_toml(server: FakeServer, tmp_path: Path) -> None:
     server.script = openai_like
-    (tmp_path / ".git").mkdir()
-    (tmp_path / "cxpar.toml").write_text(textwrap.dedent(f"""
-        [run]
-        clock = "real"
-        [endpoints.local]
-        base_url = "{server.base_url}"
-        model = "local-model"
+    _local_endpoint(tmp_path, server, """
         rpm = 100
         [routing.think]
         endpoint = "local"
-    """))
+    """)
     prog = tmp_path / "p.cx"
     prog.write_text(textwrap.dedent("""
         var r = think { prompt: "x", schema: { type: "object",
@@ -265,14 +270,7 @@ def test_transport_retries_of_a_routed_call_count_on_its_stats_row(server: FakeS
     whole endpoint pauses, and `--stats` counts the retry on the call's own row."""
     replies = iter([Act(status=429, headers={"Retry-After": "1"})])
     server.script = lambda req: next(replies, None) or openai_like(req)
-    (tmp_path / ".git").mkdir()
-    (tmp_path / "cxpar.toml").write_text(textwrap.dedent(f"""
-        [run]
-        clock = "real"
-        [endpoints.local]
-        base_url = "{server.base_url}"
-        model = "local-model"
-    """))
+    _local_endpoint(tmp_path, server)
     prog = tmp_path / "p.cx"
     prog.write_text('var r = think { prompt: "x", endpoint: "local" };\nprint(r.result);\n')
     p = cli("run", "--stats", str(prog), cwd=tmp_path)
@@ -287,14 +285,7 @@ def test_streamed_and_tool_round_usage_reaches_the_stats(server: FakeServer,
     """The usage of a streamed reply (its last SSE chunk) and of every tool round is
     counted, on the call's own stats row (per endpoint and model)."""
     server.script = openai_like
-    (tmp_path / ".git").mkdir()
-    (tmp_path / "cxpar.toml").write_text(textwrap.dedent(f"""
-        [run]
-        clock = "real"
-        [endpoints.local]
-        base_url = "{server.base_url}"
-        model = "local-model"
-    """))
+    _local_endpoint(tmp_path, server)
     prog = tmp_path / "p.cx"
     prog.write_text(textwrap.dedent("""
         on reply.chunk (c) { }
@@ -320,17 +311,6 @@ def test_streamed_and_tool_round_usage_reaches_the_stats(server: FakeServer,
 
 
 # ------------------------------------------------------------------ transport retries
-def _local_endpoint(tmp_path: Path, server: FakeServer, limits: str = "") -> None:
-    (tmp_path / ".git").mkdir()
-    (tmp_path / "cxpar.toml").write_text(textwrap.dedent(f"""
-        [run]
-        clock = "real"
-        [endpoints.local]
-        base_url = "{server.base_url}"
-        model = "local-model"
-    """) + textwrap.dedent(limits))
-
-
 def test_transport_retry_waits_for_a_pause_outside_the_timeout(server: FakeServer,
                                                                tmp_path: Path) -> None:
     """A 500 that also says `x-ratelimit-remaining-requests: 0` (reset 3 s): the
