@@ -32,6 +32,7 @@ from .errors import (
     lookup_span,
     render_error,
     resource_error,
+    still_running,
 )
 from .failures import FailureLog
 from .flows import FLOW, new_flow
@@ -673,9 +674,8 @@ class Runtime:
                 msg = STALLED
             else:
                 msg = f"program timed out after {to_str(float(timeout_ms or 0))} ms"
-            note = [f"still running: {', '.join(pend[:10])}"
-                    + (f" and {len(pend) - 10} more" if len(pend) > 10 else "")] if pend else []
-            self.stderr.write(render_error(msg, None, {}, notes=note, code=code_of(msg))
+            self.stderr.write(render_error(msg, None, {}, notes=still_running(pend),
+                                           code=code_of(msg))
                               + "\n")
             self.error_count += 1
             self.cancel_all()

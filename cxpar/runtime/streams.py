@@ -47,6 +47,7 @@ from .errors import (
     code_of,
     lookup_span,
     render_error,
+    still_running,
 )
 from .executors import ExecutorError, executor_for
 from .failures import FailureLog
@@ -492,10 +493,7 @@ class Batch:
                 else:
                     msg = f"stream timed out after {fmt_num(float(timeout_ms or 0))} ms"
                     error = {"type": "timeout", "message": msg}
-                pend = rt.pending_own()
-                notes = [f"still running: {', '.join(pend[:10])}"
-                         + (f" and {len(pend) - 10} more" if len(pend) > 10 else "")] \
-                    if pend else []
+                notes = still_running(rt.pending_own())
                 rt.error_count += 1
                 self.report(render_error(f"record {index}: {msg}", None, {}, notes=notes,
                                          code=code_of(msg))
