@@ -542,15 +542,18 @@ class Builder:
         return start, best
 
 
+#: What the runtime emits after ``system.start`` in a batch stream or a served run.
+RECORD_INPUTS = ("input.record",)
+
+
 def build_graph(info: ProgramInfo, program: n.Program,
                 latency: dict[str, float] | None = None,
-                inputs: tuple[str, ...] | None = None) -> Graph:
+                inputs: tuple[str, ...] = RECORD_INPUTS) -> Graph:
     """The stream execution graph of an analysed program; ``inputs``: events the runtime
-    emits after ``system.start`` (default ``("input.record",)``: a program that handles
-    records is drawn as one batch stream or served run; ``()`` for ``cxpar run FILE``
-    without ``--input``)."""
+    emits after ``system.start`` (by default a program that handles records is drawn as
+    one batch stream or served run; ``()`` for ``cxpar run FILE`` without ``--input``)."""
     lat = {**lang.DEFAULT_LATENCY_MS, **(latency or {})}
-    return Builder(info, lat, ("input.record",) if inputs is None else inputs).build(program)
+    return Builder(info, lat, inputs).build(program)
 
 
 def run(comp: Compilation) -> None:

@@ -10,20 +10,18 @@ errors and statistics, and live events for a ``listener``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import sys
-import time
 import weakref
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any
 
 from cxpar.journal.keys import SINGLE_STREAM
+from cxpar.runtime.batchfile import result_lines
 from cxpar.runtime.coordinator import DEPTH
-from cxpar.runtime.errors import Stopped
 from cxpar.runtime.flows import FLOW, new_flow
-from cxpar.runtime.scheduler import expire_now
+from cxpar.runtime.scheduler import STALLED
 from cxpar.runtime.streams import INPUT_EVENT, OUTPUT_EVENT, StreamRuntime, stream_seed
 from cxpar.runtime.tracing import Recorder
 from cxpar.runtime.values import fmt_num, to_json
@@ -37,9 +35,6 @@ if TYPE_CHECKING:
     from .session import Runtime
 
 __all__ = ["batch_lines", "execute"]
-
-_STALLED = ("virtual clock stalled: work kept running without virtual time advancing "
-            "(an endless loop of emits?)")
 
 
 def plain(value: Any) -> Any:
@@ -311,44 +306,29 @@ async def _stream(program: Program, record: Any, settings: RunSettings, shared: 
     rt.attach(loop)
     flow = new_flow(f"run {rid}")
     timeout_ms = settings.timeout_ms
-    cm = asyncio.timeout(None if timeout_ms is None else timeout_ms / 1000)
+    cm = rt.run_timeout(timeout_ms)
     stalled = [False]
     active = _watch_stalls(loop) if hasattr(loop, "on_stall") else None
     if active is not None:
         active[id(rt)] = (cm, stalled)
-    if timeout_ms is not None and active is None:  # loops check it (`cm` cannot fire then)
-        rt.deadline = time.monotonic() + timeout_ms / 1000
     rt.main_task = asyncio.current_task()
-    rt.on_stop = lambda: expire_now(cm, loop)
-    timed_out = False
     notify("run.start", id=rid, t_ms=0.0)
     try:
-        try:
-            async with cm:
-                DEPTH.set(0)
-                FLOW.set(flow)
-                try:
-                    rt.use_program(program.factory)
-                    main = program.factory(rt)
-                    await main(rt)
-                except Exception as exc:  # noqa: BLE001 - aborts the top level only
-                    rt.report(exc)
-                rt._top_done = True
-                with contextlib.suppress(Stopped):  # ending early (flood, deadline)
-                    rt.emit("system.start", {})
-                    if has_record:
-                        rt.emit(INPUT_EVENT, record)
-                await rt.quiesce()
-        except TimeoutError:
-            timed_out = True
-        finally:
-            rt.on_stop = None
-        if rt.stop_reason == "flood":
+        DEPTH.set(0)
+        FLOW.set(flow)
+
+        async def top() -> None:
+            rt.use_program(program.factory)
+            await program.factory(rt)(rt)
+
+        stopped = await rt.run_top(top, cm, [(INPUT_EVENT, record)] if has_record else (),
+                                   where=None)
+        if stopped == "flood":
             rt.cancel_all()  # its error is in the run's errors
-        elif timed_out or rt.stop_reason == "timeout":
+        elif stopped == "timeout":
             err: dict[str, Any]
             if stalled[0]:
-                err = {"type": "stalled", "message": _STALLED}
+                err = {"type": "stalled", "message": STALLED}
             else:
                 err = {"type": "timeout", "message":
                        f"run timed out after {fmt_num(float(timeout_ms or 0))} ms"}
@@ -376,17 +356,6 @@ async def _stream(program: Program, record: Any, settings: RunSettings, shared: 
 
 
 # ---------------------------------------------------------------- batches
-
-def result_lines(index: int, outputs: Sequence[str], error: dict[str, Any] | None) -> str:
-    """A stream's result lines, as ``cxpar run --input`` writes them."""
-    if error is not None:
-        extra = f', "partial": [{", ".join(outputs)}]' if outputs else ""
-        return (f'{{"index": {index}, "error": {json.dumps(error, ensure_ascii=False)}'
-                f"{extra}}}\n")
-    if not outputs:
-        return f'{{"index": {index}, "output": null}}\n'
-    return "".join(f'{{"index": {index}, "output": {o}}}\n' for o in outputs)
-
 
 def parse_line(raw: str | bytes, lineno: int) -> tuple[Any, dict[str, Any] | None]:
     """``(record, None)`` for a JSON line, ``(None, error)`` for a malformed one (the

@@ -102,13 +102,22 @@ class PyGen:
         return len(text[: max(col - 1, 0)].encode("utf-8"))
 
     def at(self, span: Span, node: T) -> T:
-        """Give ``node`` (and its unpositioned children) the CX position ``span``."""
+        """Give ``node`` (and its unpositioned children) the CX position ``span``.
+
+        A positioned node's subtree was positioned by the inner ``at`` that positioned
+        it, so the walk stops there: linear in the new nodes, not quadratic in the
+        nesting (a chain of 1 500 ``+`` took seconds)."""
         lineno, col = span.line, self._byte_col(span.line, span.col)
         end_lineno, end_col = span.end_line, self._byte_col(span.end_line, span.end_col)
-        for sub in py.walk(node):
-            if "lineno" in sub._attributes and getattr(sub, "lineno", None) is None:
+        todo: list[py.AST] = [node]
+        while todo:
+            sub = todo.pop()
+            if "lineno" in sub._attributes:
+                if getattr(sub, "lineno", None) is not None:
+                    continue
                 sub.lineno, sub.col_offset = lineno, col  # type: ignore[attr-defined]
                 sub.end_lineno, sub.end_col_offset = end_lineno, end_col  # type: ignore[attr-defined]
+            todo.extend(py.iter_child_nodes(sub))
         return node
 
     def name(self, ident: str, store: bool = False) -> py.Name:

@@ -310,7 +310,8 @@ _code("CX314", "invalid JSON Schema", """
 A `schema: { … }` of a service call, or the `parameters` of a tool, is a literal that
 is not a valid JSON Schema (draft 2020-12, checked with the `jsonschema` library): a
 misspelled type, `required` that is not an array of strings, … A schema computed at run
-time is checked when the call runs (a runtime error).""", """
+time is checked when the call runs: the call then fails with type `provider` (recorded
+in `_errors`, no request is sent, not retried).""", """
 think { prompt: p, schema: { type: "obj" } };
 """)
 _code("CX315", "`tools` item is not a tool", """

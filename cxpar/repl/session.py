@@ -443,8 +443,9 @@ class Session:
             self._cancel("interrupted")
         except asyncio.CancelledError:
             if stalled:
-                self._cancel("virtual clock stalled: work kept running without virtual "
-                              "time advancing (an endless loop of emits?)")
+                from cxpar.runtime.scheduler import STALLED
+
+                self._cancel(STALLED)
             else:
                 self._cancel("cancelled")
         finally:

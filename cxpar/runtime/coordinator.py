@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import functools
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -441,6 +442,9 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
         history: list[ToolRound] = []
         rounds = 0
         attempts = join.retries + 1
+        if opts is not None and opts.invalid is not None:  # nothing could be sent
+            join.prov_err = ("provider", f"`{service}` failed: {opts.invalid}")
+            attempts = 0
         path = rt.call_path(span) if lim is not None or alim is not None or \
             elim is not None else None
         attempt = 0
@@ -463,6 +467,7 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
             t_call = -1.0
             tool_req: ToolRequest | None = None
             entry: Any = None
+            resend: _Resend | None = None
             est = 0
             ctx: CallContext | None = None
             aspan: Span | None = None
@@ -536,6 +541,7 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
                         aspan.attrs["input"] = request_text(request)  # type: ignore[union-attr]
                 if rate is not None:
                     ctx.pause = functools.partial(_pause, rate, loop)
+                    ctx.resend = resend = _Resend(rt, rate, est, ctx, sname, flow)
                 if route is not None:
                     ctx.endpoint = route.endpoint.name
                     ctx.model = route.model
@@ -545,6 +551,8 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
                     _configure(join, opts, ctx, history)
                 try:
                     async with asyncio.timeout_at(deadline) as cm:
+                        if resend is not None:
+                            resend.timer = cm
                         if impl is not None:
                             value = await impl(dict(request), ctx)
                         else:
@@ -592,8 +600,10 @@ async def _provider(join: _Join, request: dict[str, Any], span: int,
             finally:
                 t_done = loop.time()
                 served = t_done - t_call if outcome else 0.0
-                if entry is not None and rate is not None:
-                    rate.correct(entry, _used_tokens(ctx, entry.tokens))
+                if rate is not None and (entry is not None or resend is not None):
+                    _correct(rate, entry, resend, ctx)
+                if resend is not None:
+                    queued += resend.waited
                 if held_g and lim is not None:
                     lim.release(service, served)
                 if held_a and alim is not None:
@@ -684,6 +694,62 @@ def _pause(rate: RateLimiter, loop: asyncio.AbstractEventLoop, seconds: float) -
     rate.pause(loop.time(), seconds)
 
 
+@dataclasses.dataclass(slots=True, eq=False)
+class _Resend:
+    """``CallContext.resend`` of one attempt: a request the provider sends again (a
+    transport retry) waits for its endpoint's rate room and is counted there like any
+    request. The wait is queue time (rule 45, decision M15): the attempt's timeout moves
+    later by it, and it is reported as queued and ``rate_wait_ms`` on the call's row."""
+
+    rt: Runtime
+    rate: RateLimiter
+    tokens: int
+    ctx: CallContext
+    row: str
+    flow: Flow | None
+    timer: asyncio.Timeout | None = None
+    #: ``(entry, len(ctx.usage) when sent)`` of each request sent again.
+    sent: list[tuple[Any, int]] = dataclasses.field(default_factory=list)
+    waited: float = 0.0
+
+    async def __call__(self) -> None:
+        rate = self.rate
+        if not rate.active:
+            return
+        loop = self.rt.loop
+        t0 = loop.time()
+        timer = self.timer
+        when = timer.when() if timer is not None else None
+        if timer is not None:
+            timer.reschedule(None)  # the wait does not count toward the timeout
+        try:
+            entry, waited = await rate.admit(self.tokens)
+        finally:
+            t1 = loop.time()
+            if timer is not None and when is not None:
+                timer.reschedule(when + (t1 - t0))
+        self.sent.append((entry, len(self.ctx.usage)))
+        if waited <= 0:
+            return
+        self.waited += waited
+        if self.ctx.deadline is not None:
+            self.ctx.deadline += waited
+        _record_rate_wait(self.rt, self.row, t0, t1)
+        _record_wait(self.rt, self.flow, self.row, t0, t1)
+
+
+def _correct(rate: RateLimiter, first: Any, resend: _Resend | None, ctx: CallContext | None) -> None:
+    """Correct each request of an attempt to the usage reported while it ran (requests
+    that reported none keep their estimate)."""
+    sent = ([(first, 0)] if first is not None else []) + (resend.sent if resend else [])
+    usage = ctx.usage if ctx is not None else []
+    for i, (entry, start) in enumerate(sent):
+        end = sent[i + 1][1] if i + 1 < len(sent) else len(usage)
+        got = usage[start:end]
+        if got:
+            rate.correct(entry, sum(u.input_tokens + u.output_tokens for u in got))
+
+
 def _estimate(rt: Runtime, request: dict[str, Any], opts: ModelOptions | None,
               history: list[ToolRound]) -> int:
     """The token estimate of one request for ``tpm`` (see :mod:`.ratelimit`)."""
@@ -697,18 +763,6 @@ def _estimate(rt: Runtime, request: dict[str, Any], opts: ModelOptions | None,
         extra.append(rnd.request.to_data())
         extra.append(rnd.results)
     return estimate_tokens(request, extra, rt.settings.provider.max_tokens)
-
-
-def _used_tokens(ctx: CallContext | None, estimate: int) -> int:
-    """The tokens a request reported (``context.usage``), else its estimate."""
-    usage = getattr(ctx, "usage", None) if ctx is not None else None
-    if not usage:
-        return estimate
-    total = 0
-    for u in usage:
-        total += int(getattr(u, "input_tokens", 0) or 0) + int(getattr(u, "output_tokens", 0)
-                                                                or 0)
-    return total
 
 
 def _record_rate_wait(rt: Runtime, row: str, t0: float, t1: float) -> None:

@@ -138,6 +138,15 @@ def lookup_span(spans: Sequence[SpanLike], span_id: int) -> tuple[str, int, int,
     return None
 
 
+def still_running(names: Sequence[str]) -> list[str]:
+    """The note of a timeout or interrupt report naming what was still running (the
+    first ten); no note when nothing was."""
+    if not names:
+        return []
+    more = f" and {len(names) - 10} more" if len(names) > 10 else ""
+    return [f"still running: {', '.join(names[:10])}{more}"]
+
+
 def render_error(message: str, span: tuple[str, int, int, int, int] | None,
                  sources: Mapping[str, str], *, level: str = "error",
                  notes: Sequence[str] = (), code: str | None = None) -> str:

@@ -15,7 +15,9 @@ every wait deterministic):
 A request first waits until it would fit (:meth:`RateLimiter.ready`), then for its
 concurrency slots, and is counted (:meth:`RateLimiter.commit`) only at the instant it is
 sent; if others took the room meanwhile it gives its slots back and waits again. So the
-limits hold for the moments requests are actually sent.
+limits hold for the moments requests are actually sent. A request sent again inside a
+call (a provider's transport retry, which holds its slots already) waits and is counted
+in one step (:meth:`RateLimiter.admit`): the server counts it like any other.
 """
 
 from __future__ import annotations
@@ -129,6 +131,19 @@ class RateLimiter:
             self._tokens.append(entry)
             self._used += tokens
         return entry
+
+    async def admit(self, tokens: int) -> tuple[_Entry, float]:
+        """Wait until a request of ``tokens`` fits and count it as sent then (for a
+        request that already holds its slots, e.g. a provider's transport retry); its
+        entry (for :meth:`correct`) and the seconds waited."""
+        loop = asyncio.get_running_loop()
+        t0 = now = loop.time()
+        while (entry := self.commit(now, tokens)) is None:
+            await asyncio.sleep(max(self.delay(now, tokens), _MIN_SLEEP_S))
+            now = loop.time()
+        waited = now - t0
+        self.waited_s += waited
+        return entry, waited
 
     def correct(self, entry: _Entry | None, tokens: int) -> None:
         """The request of ``entry`` really used ``tokens`` (reported usage)."""

@@ -12,7 +12,7 @@ from typing import IO, Any
 
 from .clock import new_loop
 from .cost import Meter
-from .errors import SpanLike, render_error
+from .errors import SpanLike, render_error, still_running
 from .providers.base import Provider
 from .scheduler import Runtime
 from .settings import RunSettings
@@ -97,9 +97,7 @@ def run_program(main: Callable[[Runtime], Awaitable[Any]],
         except (KeyboardInterrupt, asyncio.CancelledError) as exc:
             if isinstance(exc, asyncio.CancelledError) and not term.received:
                 raise
-            pend = rt.pending()
-            notes = [f"still running: {', '.join(pend[:10])}"
-                     + (f" and {len(pend) - 10} more" if len(pend) > 10 else "")] if pend else []
+            notes = still_running(rt.pending())
             terminated = isinstance(exc, asyncio.CancelledError)
             err.write(render_error("terminated (SIGTERM)" if terminated else "interrupted",
                                    None, {}, notes=notes) + "\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import os
 import random
 import sys
@@ -31,6 +32,7 @@ from .errors import (
     lookup_span,
     render_error,
     resource_error,
+    still_running,
 )
 from .failures import FailureLog
 from .flows import FLOW, new_flow
@@ -40,7 +42,11 @@ from .settings import RunSettings
 from .tracing import SPAN, Recorder, Span, label_of
 from .values import Instance, to_str, type_name
 
-__all__ = ["Runtime", "ClassDef", "PLUGIN_SERVICES", "service"]
+__all__ = ["Runtime", "ClassDef", "PLUGIN_SERVICES", "STALLED", "service"]
+
+#: The error of a run whose virtual clock stalled (the stall guard fired).
+STALLED = ("virtual clock stalled: work kept running without virtual time advancing "
+           "(an endless loop of emits?)")
 
 
 #: ``new`` nested inside ``realize`` (in one task) at most this deep: far below Python's
@@ -597,6 +603,46 @@ class Runtime:
                 if not name.endswith("run_main")]
 
     # ------------------------------------------------------------ program run
+    def run_timeout(self, timeout_ms: float | None) -> asyncio.Timeout:
+        """The timeout of a whole run of ``timeout_ms`` (None: none); on the real clock
+        also the deadline that long-running loops check (they keep ``cm`` from firing)."""
+        if timeout_ms is not None and not hasattr(self.loop, "on_stall"):
+            self.deadline = time.monotonic() + timeout_ms / 1000
+        return asyncio.timeout(None if timeout_ms is None else timeout_ms / 1000)
+
+    async def run_top(self, top: Callable[[], Awaitable[Any]], timeout: asyncio.Timeout,
+                      events: Sequence[tuple[str, Any]] = (),
+                      where: str | None = "at the top level") -> str | None:
+        """Run one program (or stream) under ``timeout``: its top level ``top()`` (an
+        error there is reported with ``where`` and ends only the top level), then
+        ``system.start {}`` and ``events``, until quiescence. None when it finished,
+        ``"flood"`` or ``"timeout"`` when it was stopped (the caller reports that and
+        cancels what still runs). The caller sets :attr:`main_task`."""
+        loop = self.loop
+        self.on_stop = lambda: expire_now(timeout, loop)
+        timed_out = False
+        try:
+            async with timeout:
+                try:
+                    await top()
+                except Exception as exc:  # noqa: BLE001 - aborts the top level only
+                    self.report(exc, where)
+                self._top_done = True
+                with contextlib.suppress(Stopped):  # ending early (flood, deadline)
+                    self.emit("system.start", {})
+                    for name, payload in events:
+                        self.emit(name, payload)
+                await self.quiesce()
+        except TimeoutError:
+            timed_out = True
+        finally:
+            self.on_stop = None
+        if self.stop_reason == "flood":
+            return "flood"
+        if timed_out or self.stop_reason == "timeout":
+            return "timeout"
+        return None
+
     async def run_main(self, main: Callable[[Runtime], Awaitable[Any]], *,
                        timeout_ms: float | None = 600_000) -> int:
         """Run the top level, emit ``system.start``, wait for quiescence; exit code 0/3."""
@@ -606,7 +652,7 @@ class Runtime:
         DEPTH.set(0)
         FLOW.set(new_flow("top level", root=True))
         stalled = False
-        with_timeout = asyncio.timeout(None if timeout_ms is None else timeout_ms / 1000)
+        with_timeout = self.run_timeout(timeout_ms)
 
         def on_stall() -> None:
             nonlocal stalled
@@ -615,40 +661,21 @@ class Runtime:
 
         if hasattr(loop, "on_stall"):
             loop.on_stall = on_stall
-        elif timeout_ms is not None:
-            self.deadline = time.monotonic() + timeout_ms / 1000
-        self.main_task = asyncio.current_task()
-        self.on_stop = lambda: expire_now(with_timeout, loop)
-        timed_out = False
         rec = self.recorder
         if rec is not None and rec.root is not None:
             SPAN.set(rec.root)
-        try:
-            async with with_timeout:
-                try:
-                    await main(self)
-                except Exception as exc:  # noqa: BLE001 - aborts the top level only
-                    self.report(exc, "at the top level")
-                self._top_done = True
-                with contextlib.suppress(Stopped):  # ending early (flood, deadline)
-                    self.emit("system.start", {})
-                await self.quiesce()
-        except TimeoutError:
-            timed_out = True
-        finally:
-            self.on_stop = None
-        if self.stop_reason == "flood":
+        self.main_task = asyncio.current_task()
+        stopped = await self.run_top(functools.partial(main, self), with_timeout)
+        if stopped == "flood":
             self.cancel_all()  # reported where it happened
-        elif timed_out or self.stop_reason == "timeout":
+        elif stopped == "timeout":
             pend = self.pending()
             if stalled:
-                msg = ("virtual clock stalled: work kept running without virtual time "
-                       "advancing (an endless loop of emits?)")
+                msg = STALLED
             else:
                 msg = f"program timed out after {to_str(float(timeout_ms or 0))} ms"
-            note = [f"still running: {', '.join(pend[:10])}"
-                    + (f" and {len(pend) - 10} more" if len(pend) > 10 else "")] if pend else []
-            self.stderr.write(render_error(msg, None, {}, notes=note, code=code_of(msg))
+            self.stderr.write(render_error(msg, None, {}, notes=still_running(pend),
+                                           code=code_of(msg))
                               + "\n")
             self.error_count += 1
             self.cancel_all()

@@ -47,6 +47,7 @@ from .errors import (
     code_of,
     lookup_span,
     render_error,
+    still_running,
 )
 from .executors import ExecutorError, executor_for
 from .failures import FailureLog
@@ -56,7 +57,7 @@ from .providers import build_provider
 from .providers.base import Provider
 from .resilience import Resilience
 from .run import budget_outcome, finish_recorder, gc_tuned, make_recorder
-from .scheduler import Runtime, expire_now, task_names
+from .scheduler import STALLED, Runtime, task_names
 from .settings import RunSettings
 from .signals import EXIT_TERMINATED, Termination, sigterm_cancels
 from .tracing import SPAN, Recorder
@@ -470,47 +471,29 @@ class Batch:
             SPAN.set(sspan)  # this worker task's context: the stream's spans hang here
         error: dict[str, Any] | None = None
         timeout_ms = self.settings.timeout_ms
-        cm = asyncio.timeout(None if timeout_ms is None else timeout_ms / 1000)
-        if timeout_ms is not None and not hasattr(loop, "on_stall"):
-            rt.deadline = time.monotonic() + timeout_ms / 1000
+        cm = rt.run_timeout(timeout_ms)
         rt.main_task = self.main_task
-        rt.on_stop = lambda: expire_now(cm, loop)
         self.active[index] = (rt, cm)
-        timed_out = False
         try:
-            try:
-                async with cm:
-                    DEPTH.set(0)
-                    FLOW.set(flow)
-                    try:
-                        rt.use_program(self.factory)
-                        main = self.factory(rt)
-                        await main(rt)
-                    except Exception as exc:  # noqa: BLE001 - aborts the top level only
-                        rt.report(exc, "at the top level")
-                    rt._top_done = True
-                    with contextlib.suppress(Stopped):  # ending early (flood, deadline)
-                        rt.emit("system.start", {})
-                        rt.emit(INPUT_EVENT, record)
-                    await rt.quiesce()
-            except TimeoutError:
-                timed_out = True
-            finally:
-                rt.on_stop = None
-            if rt.stop_reason == "flood":
+            DEPTH.set(0)
+            FLOW.set(flow)
+            factory = self.factory
+
+            async def top() -> None:
+                rt.use_program(factory)
+                await factory(rt)(rt)
+
+            stopped = await rt.run_top(top, cm, [(INPUT_EVENT, record)])
+            if stopped == "flood":
                 rt.cancel_all()  # its error is the stream's error record
-            elif timed_out or rt.stop_reason == "timeout":
+            elif stopped == "timeout":
                 if self.stalled:
-                    msg = ("virtual clock stalled: work kept running without virtual time "
-                           "advancing (an endless loop of emits?)")
+                    msg = STALLED
                     error = {"type": "stalled", "message": msg}
                 else:
                     msg = f"stream timed out after {fmt_num(float(timeout_ms or 0))} ms"
                     error = {"type": "timeout", "message": msg}
-                pend = rt.pending_own()
-                notes = [f"still running: {', '.join(pend[:10])}"
-                         + (f" and {len(pend) - 10} more" if len(pend) > 10 else "")] \
-                    if pend else []
+                notes = still_running(rt.pending_own())
                 rt.error_count += 1
                 self.report(render_error(f"record {index}: {msg}", None, {}, notes=notes,
                                          code=code_of(msg))

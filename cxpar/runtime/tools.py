@@ -42,6 +42,13 @@ class ModelOptions:
     tool_rounds: int = DEFAULT_TOOL_ROUNDS
     stream: str | None = None
     by_name: dict[str, ToolSpec] = field(default_factory=dict)
+    #: Why the call cannot be sent: a computed ``schema`` (or tool ``parameters``) that is
+    #: not a valid JSON Schema. The call fails with type ``provider`` without a request.
+    invalid: str | None = None
+
+
+class InvalidSchema(ValueError):
+    """A computed schema that is not a valid JSON Schema (the message says why)."""
 
 
 def _function_name(event: str, taken: set[str]) -> str:
@@ -58,7 +65,8 @@ def _function_name(event: str, taken: set[str]) -> str:
 def tool_specs(items: Sequence[Any], span: int) -> list[ToolSpec]:
     """The tools of a call from the compiled ``tools`` list: each item a dict with
     ``event``, ``description`` (the handler's ``///`` doc when not given) and
-    ``parameters`` (None: free-form). CxRuntimeError for a bad computed value."""
+    ``parameters`` (None: free-form). CxRuntimeError for a bad computed value,
+    :class:`InvalidSchema` for ``parameters`` that are not a valid JSON Schema."""
     out: list[ToolSpec] = []
     taken: set[str] = set()
     for item in items:
@@ -76,8 +84,8 @@ def tool_specs(items: Sequence[Any], span: int) -> list[ToolSpec]:
         else:
             why = schema_problem(params)
             if why is not None:
-                raise CxRuntimeError(f"the `parameters` of tool `{event}` are not a valid "
-                                     f"JSON Schema: {why}", span)
+                raise InvalidSchema(f"the `parameters` of tool `{event}` are not a valid "
+                                    f"JSON Schema: {why}")
             schema = json_data(params)
         out.append(ToolSpec(_function_name(event, taken), event, desc, schema, free))
     return out
@@ -85,18 +93,26 @@ def tool_specs(items: Sequence[Any], span: int) -> list[ToolSpec]:
 
 def model_options(span: int, schema: Any = None, tools: Any = None, tool_rounds: Any = None,
                   stream: Any = None) -> ModelOptions | None:
-    """The checked options of one call (None when it has none of them)."""
+    """The checked options of one call (None when it has none of them). A computed
+    schema that is not a valid JSON Schema sets :attr:`ModelOptions.invalid` (a provider
+    failure of the call, issue 20); other bad values are CX runtime errors."""
     if schema is None and tools is None and tool_rounds is None and stream is None:
         return None
     opts = ModelOptions()
     if schema is not None:
         why = schema_problem(schema)
         if why is not None:
-            raise CxRuntimeError(f"`schema` is not a valid JSON Schema: {why}", span)
-        opts.schema = json_data(schema)
+            opts.invalid = f"`schema` is not a valid JSON Schema: {why}"
+        else:
+            opts.schema = json_data(schema)
     if tools is not None:
-        opts.tools = tool_specs(tools, span)
-        opts.by_name = {t.name: t for t in opts.tools}
+        try:
+            opts.tools = tool_specs(tools, span)
+        except InvalidSchema as exc:
+            opts.invalid = opts.invalid or str(exc)
+            opts.tools = []  # `_tools` is still there (empty: nothing was called)
+        else:
+            opts.by_name = {t.name: t for t in opts.tools}
     if tool_rounds is not None:
         if type(tool_rounds) not in (int, float) or tool_rounds != tool_rounds or \
                 tool_rounds < 1 or int(tool_rounds) != tool_rounds:

@@ -199,6 +199,33 @@ def test_batch_lines_match_the_cli(tmp_path: Path) -> None:
     assert "".join(api) == cli.stdout
 
 
+def test_batch_lines_of_a_record_with_several_outputs_match_the_cli(tmp_path: Path) -> None:
+    """A record that emits `output.record` twice: the API writes the same `part`/`of`
+    lines as `cxpar run --input`."""
+    prog = tmp_path / "two.cx"
+    prog.write_text("on input.record (r) { emit output.record { n: r.n }; "
+                    "emit output.record { twice: r.n * 2 }; }\n")
+    records = tmp_path / "in.jsonl"
+    records.write_text('{"n": 1}\n{"n": 2}\n')
+    cli = subprocess.run([sys.executable, "-m", "cxpar", "run", str(prog), "--input",
+                          str(records), "--clock", "virtual", "--ordered", "--no-progress"],
+                         capture_output=True, text=True, check=False)
+    assert cli.returncode == 0, cli.stderr
+    assert '"part": 2, "of": 2' in cli.stdout
+    p = cxpar.load(prog)
+
+    async def main() -> list[str]:
+        lines = records.read_text(encoding="utf-8").splitlines()
+        return [line async for line in p.batch(lines, jsonl=True, ordered=True,
+                                                clock="virtual")]
+
+    from cxpar.runtime.clock import new_loop
+
+    with asyncio.Runner(loop_factory=lambda: new_loop("virtual")) as runner:
+        api = runner.run(main())
+    assert "".join(api) == cli.stdout
+
+
 def test_batch_bad_lines_and_unordered() -> None:
     p = cxpar.load(COUNTER)
 

@@ -60,14 +60,31 @@ def test_invalid_literal_schema_is_a_compile_error() -> None:
     assert "is not of type 'array'" in diags[0].labels[0].message if diags[0].labels else True
 
 
-def test_computed_invalid_schema_is_a_runtime_error() -> None:
+def test_computed_invalid_schema_is_a_provider_failure_of_the_call() -> None:
+    """Issue 20: a computed schema (or tool `parameters`) that is not a valid JSON
+    Schema fails the call with type `provider`; nothing is sent, nothing retried, and
+    the program goes on."""
     r = run_cx("""
+        on a.b (x) { return 1; }
         var s = { type: "strng" };
-        var r = think { prompt: "p", schema: s };
-        print("not reached");
+        var r = think { prompt: "p", schema: s, retries: 2 };
+        print(r.result, r._errors.result.type, r._errors.result.attempts);
+        print(r._errors.result.message);
+        var p = { type: "objct" };
+        var t = think { prompt: "p", tools: [ { event: a.b, parameters: p } ] };
+        print(t._errors.result.type, len(t._tools));
+        print(t._errors.result.message);
+        print("reached");
     """)
-    assert r.code == 3 and "not reached" not in r.out
-    assert "`schema` is not a valid JSON Schema" in r.err
+    assert r.code == 0, r.err
+    assert r.out.splitlines() == [
+        "null provider 0",
+        "`think` failed: `schema` is not a valid JSON Schema: 'strng' is not valid under "
+        "any of the given schemas (at `type`)",
+        "provider 0",
+        "`think` failed: the `parameters` of tool `a.b` are not a valid JSON Schema: "
+        "'objct' is not valid under any of the given schemas (at `type`)",
+        "reached"]
 
 
 def test_conform_parses_and_names_the_first_violation() -> None:

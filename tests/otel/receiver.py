@@ -4,15 +4,16 @@
 from __future__ import annotations
 
 import gzip
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+
+from tests.support.loopback import LoopbackServer
 
 
 def _value(v: Any) -> Any:
@@ -86,27 +87,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(out)
 
 
-class OtlpReceiver(ThreadingHTTPServer):
-    daemon_threads = True
-
+class OtlpReceiver(LoopbackServer):
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.lock = threading.Lock()
+        super().__init__(_Handler)
         self.spans: list[Received] = []
         self.posts: list[tuple[str, str]] = []
-        self._thread = threading.Thread(target=self.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def endpoint(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> OtlpReceiver:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-        self._thread.join(timeout=5)
+        return self.origin

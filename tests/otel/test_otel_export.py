@@ -15,7 +15,6 @@ import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -27,22 +26,16 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 
 
-def _running(srv: Any) -> Iterator[Any]:
-    srv.start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
 @pytest.fixture
 def receiver() -> Iterator[OtlpReceiver]:
-    yield from _running(OtlpReceiver())
+    with OtlpReceiver() as srv:
+        yield srv
 
 
 @pytest.fixture
 def llm() -> Iterator[FakeServer]:
-    yield from _running(FakeServer())
+    with FakeServer() as srv:
+        yield srv
 
 
 def cx(*args: str, endpoint: str | None = None, env: dict[str, str] | None = None,

@@ -39,11 +39,8 @@ class Result:
 
 @pytest.fixture
 def server() -> Iterator[FakeServer]:
-    srv = FakeServer().start()
-    try:
+    with FakeServer() as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def run_cx(text: str, provider: Any, **kw: Any) -> Result:
@@ -63,10 +60,16 @@ def run_cx(text: str, provider: Any, **kw: Any) -> Result:
 def cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
         timeout: float = 30) -> subprocess.CompletedProcess[str]:
     """``python -m cxpar ARGS`` with a clean provider environment (+ ``env``)."""
+    return subprocess.run([sys.executable, "-m", "cxpar", *args], cwd=cwd or ROOT,
+                          capture_output=True, text=True, encoding="utf-8",
+                          env=cli_env(env), timeout=timeout)
+
+
+def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a ``python -m cxpar`` child: no ``CXPAR_*`` provider settings
+    of the caller's, this checkout importable, plus ``env``."""
     full = {k: v for k, v in os.environ.items()
             if not k.startswith("CXPAR_") or k == "CXPAR_DEBUG"}
     full["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), full.get("PYTHONPATH")]))
     full.update(env or {})
-    return subprocess.run([sys.executable, "-m", "cxpar", *args], cwd=cwd or ROOT,
-                          capture_output=True, text=True, encoding="utf-8", env=full,
-                          timeout=timeout)
+    return full

@@ -22,12 +22,13 @@ from __future__ import annotations
 import json
 import select
 import socket
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.loopback import LoopbackServer
 
 
 @dataclass
@@ -228,21 +229,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
-class FakeServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class FakeServer(LoopbackServer):
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.lock = threading.Lock()
+        super().__init__(_Handler)
         self.requests: list[dict[str, Any]] = []
         self.closed_early: list[int] = []
         #: The ``usage`` objects of the completions sent, in order.
         self.usage_sent: list[dict[str, Any]] = []
         self.script: Callable[[Any], Act | str] | None = None
         self.connections = 0
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
 
     def get_request(self) -> tuple[socket.socket, Any]:
         conn, addr = super().get_request()
@@ -252,19 +247,7 @@ class FakeServer(ThreadingHTTPServer):
 
     @property
     def base_url(self) -> str:
-        host, port = self.server_address[:2]
-        if isinstance(host, bytes):
-            host = host.decode()
-        return f"http://{host}:{port}/v1"
-
-    def start(self) -> FakeServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-        self._thread.join(timeout=5)
+        return self.origin + "/v1"
 
     def wait_closed(self, n: int = 1, timeout: float = 3.0) -> bool:
         end = time.monotonic() + timeout

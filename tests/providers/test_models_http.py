@@ -4,7 +4,10 @@ OpenAI-compatible HTTP server on 127.0.0.1 (tests/providers/fake_openai.py)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +16,7 @@ import pytest
 from cxpar.runtime.providers.openai import OpenAIProvider
 from cxpar.runtime.settings import EndpointSettings, RouteSettings
 
-from .conftest import KEY, cli, run_cx
+from .conftest import KEY, cli, cli_env, run_cx
 from .fake_openai import Act, FakeServer, openai_like
 
 
@@ -208,6 +211,17 @@ def test_retry_after_pauses_other_calls_too(server: FakeServer) -> None:
 
 
 # ------------------------------------------------------------------ endpoints
+def _local_endpoint(tmp_path: Path, server: FakeServer, limits: str = "") -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "cxpar.toml").write_text(textwrap.dedent(f"""
+        [run]
+        clock = "real"
+        [endpoints.local]
+        base_url = "{server.base_url}"
+        model = "local-model"
+    """) + textwrap.dedent(limits))
+
+
 def test_named_endpoint_with_its_own_key_and_routing(server: FakeServer,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GPT_KEY", "sk-gpt-endpoint")
@@ -228,17 +242,11 @@ def test_named_endpoint_with_its_own_key_and_routing(server: FakeServer,
 
 def test_cli_endpoints_and_routing_from_cxpar_toml(server: FakeServer, tmp_path: Path) -> None:
     server.script = openai_like
-    (tmp_path / ".git").mkdir()
-    (tmp_path / "cxpar.toml").write_text(textwrap.dedent(f"""
-        [run]
-        clock = "real"
-        [endpoints.local]
-        base_url = "{server.base_url}"
-        model = "local-model"
+    _local_endpoint(tmp_path, server, """
         rpm = 100
         [routing.think]
         endpoint = "local"
-    """))
+    """)
     prog = tmp_path / "p.cx"
     prog.write_text(textwrap.dedent("""
         var r = think { prompt: "x", schema: { type: "object",
@@ -262,14 +270,7 @@ def test_transport_retries_of_a_routed_call_count_on_its_stats_row(server: FakeS
     whole endpoint pauses, and `--stats` counts the retry on the call's own row."""
     replies = iter([Act(status=429, headers={"Retry-After": "1"})])
     server.script = lambda req: next(replies, None) or openai_like(req)
-    (tmp_path / ".git").mkdir()
-    (tmp_path / "cxpar.toml").write_text(textwrap.dedent(f"""
-        [run]
-        clock = "real"
-        [endpoints.local]
-        base_url = "{server.base_url}"
-        model = "local-model"
-    """))
+    _local_endpoint(tmp_path, server)
     prog = tmp_path / "p.cx"
     prog.write_text('var r = think { prompt: "x", endpoint: "local" };\nprint(r.result);\n')
     p = cli("run", "--stats", str(prog), cwd=tmp_path)
@@ -284,14 +285,7 @@ def test_streamed_and_tool_round_usage_reaches_the_stats(server: FakeServer,
     """The usage of a streamed reply (its last SSE chunk) and of every tool round is
     counted, on the call's own stats row (per endpoint and model)."""
     server.script = openai_like
-    (tmp_path / ".git").mkdir()
-    (tmp_path / "cxpar.toml").write_text(textwrap.dedent(f"""
-        [run]
-        clock = "real"
-        [endpoints.local]
-        base_url = "{server.base_url}"
-        model = "local-model"
-    """))
+    _local_endpoint(tmp_path, server)
     prog = tmp_path / "p.cx"
     prog.write_text(textwrap.dedent("""
         on reply.chunk (c) { }
@@ -314,3 +308,55 @@ def test_streamed_and_tool_round_usage_reaches_the_stats(server: FakeServer,
         sent[2]["prompt_tokens"]
     assert doc["think@local/m2"]["tokens_out"] == sent[1]["completion_tokens"] + \
         sent[2]["completion_tokens"]
+
+
+# ------------------------------------------------------------------ transport retries
+def test_transport_retry_waits_for_a_pause_outside_the_timeout(server: FakeServer,
+                                                               tmp_path: Path) -> None:
+    """A 500 that also says `x-ratelimit-remaining-requests: 0` (reset 3 s): the
+    provider's own retry (after its ~0.5 s backoff) waits for the endpoint's pause like
+    any request, and that wait is queue time — the 2 s `timeout` does not run out."""
+    replies = iter([Act(status=500, headers={"x-ratelimit-remaining-requests": "0",
+                                             "x-ratelimit-reset-requests": "3s"})])
+    server.script = lambda req: next(replies, None) or openai_like(req)
+    _local_endpoint(tmp_path, server)
+    prog = tmp_path / "p.cx"
+    prog.write_text('var r = think { prompt: "x", endpoint: "local", timeout: 2000 };\n'
+                    'print(r.result);\n')
+    p = cli("run", "--stats", str(prog), cwd=tmp_path)
+    assert (p.returncode, p.stdout) == (0, "answer\n"), p.stderr
+    t = [req["t"] for req in server.requests]
+    assert len(t) == 2 and t[1] - t[0] >= 2.9  # not at the backoff's 0.5 s
+    assert "transport retries (requests the provider sent again): think@local 1" in p.stderr
+    assert "rate_wait_ms" in p.stderr
+
+
+def test_transport_retry_uses_the_endpoints_rpm(server: FakeServer, tmp_path: Path) -> None:
+    """rpm = 2: a call whose first request fails with a 500 is sent again by the
+    provider; that retry is the second request the server counts in the 60 s window, so
+    the next call is held back (it would be the third) instead of sent at once."""
+    replies = iter([Act(status=500)])
+    server.script = lambda req: next(replies, None) or openai_like(req)
+    _local_endpoint(tmp_path, server, """
+        rpm = 2
+    """)
+    prog = tmp_path / "p.cx"
+    prog.write_text('var a = think { prompt: "a", endpoint: "local" };\n'
+                    'print(a.result);\n'
+                    'var b = think { prompt: "b", endpoint: "local" };\n'
+                    'print(b.result);\n')
+    proc = subprocess.Popen([sys.executable, "-m", "cxpar", "run", str(prog)], cwd=tmp_path,
+                            env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        end = time.monotonic() + 60
+        while len(server.requests) < 2 and proc.poll() is None and time.monotonic() < end:
+            time.sleep(0.05)
+        assert len(server.requests) == 2, proc.communicate(timeout=5)
+        # `a` is answered by the retry; `b` would follow within milliseconds if the
+        # retry had not used the window's room. Generous: 3 s (load on a shared machine).
+        time.sleep(3.0)
+        assert proc.poll() is None and len(server.requests) == 2
+        assert [r["json"]["messages"][-1]["content"] for r in server.requests] == ["a", "a"]
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)

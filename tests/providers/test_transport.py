@@ -10,7 +10,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -86,17 +85,20 @@ def test_backoff_grows_and_retry_after_wins(server: FakeServer) -> None:
              Act(status=503, headers={"retry-after-ms": "20"}))
     run_cx(ASK, provider(server))
     t = [req["t"] for req in server.requests]
-    assert t[1] - t[0] >= 1.45 and t[2] - t[1] < 0.3
+    # Retry-After 1.5 s is waited in full; retry-after-ms 20 replaces the backoff of
+    # 0.75–1 s (any gap below 0.7 s shows that; generous for a loaded machine)
+    assert t[1] - t[0] >= 1.45 and t[2] - t[1] < 0.7
 
 
 def test_no_retry_past_the_calls_deadline(server: FakeServer) -> None:
     server.script = lambda req: Act(status=503, headers={"Retry-After": "5"})
-    t0 = time.monotonic()
     r = run_cx('var r = think { prompt: "x", timeout: 1000 }; print(r._errors);',
                provider(server))
     err = json.loads(r.out)["result"]
+    # a `provider` failure (not `timeout`): the 503 was reported at once instead of
+    # waiting 5 s past the 1 s deadline; and no second request
     assert err["type"] == "provider" and "HTTP 503" in err["message"]
-    assert len(server.requests) == 1 and time.monotonic() - t0 < 5
+    assert len(server.requests) == 1
 
 
 def test_transport_and_cx_retries_are_independent(server: FakeServer) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -105,6 +105,11 @@ class CallContext:
     pause: Callable[[float], None] | None = None
     """Tell the runtime the endpoint asked for a pause of that many seconds (rate-limit
     headers): every call to the endpoint waits, not only this one."""
+    resend: Callable[[], Awaitable[None]] | None = None
+    """Await it before sending a request again inside this attempt (a transport retry):
+    the request waits for its endpoint's ``rpm``/``tpm`` room and pauses and is counted
+    there, like every request the server sees. The wait is queue time: the runtime moves
+    :attr:`deadline` (and the attempt's timeout) later by it."""
 
     def report_usage(self, usage: Usage) -> None:
         """Record the tokens of one request (call it once per request that returned

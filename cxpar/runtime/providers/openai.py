@@ -25,7 +25,9 @@ connection error, a timeout of the request itself, HTTP 408/409/429 or 5xx is re
 up to ``max_retries`` times (default 2; ``[provider] max_retries``) with exponential
 backoff (0.5 s, 1 s, … at most 8 s, with jitter), waiting ``Retry-After`` instead when
 the server sends one of at most 60 s, and never past the call's deadline. Each retry is
-counted in ``--stats`` (``transport retries``).
+counted in ``--stats`` (``transport retries``) and, being a request the server counts,
+waits for and uses its endpoint's ``rpm``/``tpm`` room like any request
+(``CallContext.resend``).
 
 Failures raise :class:`ProviderError` with the HTTP status and a short excerpt of the
 body; what a transport retry could fix stays retryable for the call's own ``retries``
@@ -334,9 +336,11 @@ class OpenAIProvider:
                 reason = str(exc)
             retry += 1
             self.transport_retries += 1
-            if context is not None:  # counted in --stats retries; one span per request
-                context.report_retry(reason)
             await asyncio.sleep(delay)
+            if context is not None:
+                if context.resend is not None:  # the endpoint's rpm/tpm count it too
+                    await context.resend()
+                context.report_retry(reason)  # counted in --stats retries; a span per request
 
     def _retry_delay(self, exc: ProviderError, retry: int,
                      context: CallContext | None) -> float | None:
