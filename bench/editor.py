@@ -96,9 +96,10 @@ def lsp_reanalysis(lines: int, reps: int) -> list[Row]:
     (steadier than wall time on a shared machine). Target (issue 21): ≤ 200 ms.
 
     ``lsp.reanalysis_syntax_error_ms``: the same, for an edit that leaves a syntax error
-    in the middle of the file: the items before it are reused, the text from it to the
-    end is parsed again (error recovery may look across items), analysis does not run;
-    vs the same front end."""
+    in the middle of the file: the items before it are reused, the text from it is
+    parsed by the ordinary parser until its error recovery is back at the start of an
+    unchanged item, whose items are reused from there on; analysis does not run (as in
+    `cxpar check`); vs the same front end."""
     from cxpar.driver import front_end_source
     from cxpar.lsp import features
     from cxpar.lsp.analysis import analyze, forget

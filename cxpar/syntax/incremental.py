@@ -7,14 +7,15 @@ depth 0) with `;` or `}` -- the end of a top-level item (:func:`split`). Each ch
 parsed on its own, once; its nodes are kept by the chunk's text and moved to the
 chunk's new line and offset when text before it grows or shrinks (:meth:`_Chunk.move`).
 
-Anything that could make a chunk parse differently alone than inside the file falls
-back to a whole-file parse:
+A chunk could parse differently alone than inside the file only where an item goes on
+past a boundary, so boundaries are never placed before a line that continues an item
+(``else``, or a first character that cannot start one: ``{``, ``(``, ``.``, an operator
+...) nor after a line with a ``///`` comment (it documents the next declaration).
 
-* a chunk with a syntax error (error recovery may look across chunk boundaries, and the
-  error limit counts the whole file);
-* a boundary is never placed before a line that continues an item (``else``, or a
-  first character that cannot start an item: ``{``, ``(``, ``.``, an operator ...) nor
-  after a line with a ``///`` comment (it documents the next declaration).
+A chunk with a syntax error is handed to the ordinary parser, since error recovery may
+look across chunk boundaries and the error limit counts the whole file: it parses from
+the first broken chunk on, until its recovery is back at the top level at the start of
+a chunk after the last broken one (:func:`_parse_broken`).
 
 Syntax warnings of a chunk are kept with it and moved like its nodes.
 """
@@ -26,6 +27,7 @@ import dataclasses
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from cxpar.ast.nodes import Node, Program, Stmt, child_fields
 from cxpar.diagnostics.model import Diagnostic, Label
@@ -195,8 +197,10 @@ class IncrementalParser:
         self._chunks: dict[str, list[_Chunk]] = {}
         self._text = ""
         self._starts = [0]
-        #: Chunks parsed (not reused) by the last :meth:`parse`; None: a whole-file parse.
+        #: Chunks parsed (not reused) by the last :meth:`parse`; None: it had a syntax
+        #: error, and ``resumed_at`` says where its items are reused again (None: nowhere).
         self.reparsed: int | None = None
+        self.resumed_at: int | None = None
 
     def parse(self, source: SourceFile) -> ParseResult:
         """What ``parse(source)`` gives, reusing the chunks of earlier versions."""
@@ -207,8 +211,7 @@ class IncrementalParser:
         self._text, self._starts = text, starts
         old = self._chunks
         new: dict[str, list[_Chunk]] = {}
-        items: list[Stmt] = []
-        warnings: list[Diagnostic] = []
+        placed: list[_Chunk | None] = []  # None: the chunk has a syntax error
         line = 1
         reparsed = 0
         for i, start in enumerate(starts):
@@ -219,24 +222,22 @@ class IncrementalParser:
             if chunk is None:
                 chunk = self._parse_chunk(source.name, chunk_text)
                 reparsed += 1
-                if chunk is None:  # a syntax error: the rest of the file decides
-                    for text_, rest in new.items():
-                        old.setdefault(text_, []).extend(rest)
-                    self._chunks = old
-                    self.reparsed = None
-                    return _parse_rest(source, start, items, warnings)
-            chunk.move(line, start)
-            new.setdefault(chunk_text, []).append(chunk)
-            items.extend(chunk.items)
-            warnings.extend(chunk.warnings)
+            if chunk is not None:
+                chunk.move(line, start)
+                new.setdefault(chunk_text, []).append(chunk)
+            placed.append(chunk)
             line += chunk_text.count("\n")
+        if None not in placed:
+            self._chunks = new
+            self.reparsed = reparsed
+            return _joined(source.name, [c for c in placed if c is not None])
+        # A syntax error: keep every chunk met (an undo may bring the old text back).
+        for text_, rest in old.items():
+            new.setdefault(text_, []).extend(rest)
         self._chunks = new
-        self.reparsed = reparsed
-        if items:
-            span = items[0].span.to(items[-1].span)
-        else:
-            span = Span(source.name, 1, 1, 1, 1, 0, 0)
-        return ParseResult(Program(span=span, body=items), warnings)
+        self.reparsed = None
+        result, self.resumed_at = _parse_broken(source, starts, placed)
+        return result
 
     @staticmethod
     def _parse_chunk(name: str, text: str) -> _Chunk | None:
@@ -247,23 +248,52 @@ class IncrementalParser:
         return _Chunk(text, items, _nodes(items), list(result.diagnostics))
 
 
-def _parse_rest(source: SourceFile, start: int, items: list[Stmt],
-                warnings: list[Diagnostic]) -> ParseResult:
-    """``parse(source)`` when the items before ``start`` (a chunk start) parsed without
-    errors into ``items``/``warnings``: the text from ``start`` is parsed with the text
-    before it blanked out (line breaks kept, so every position is the file's own), which
-    is what the parser sees at ``start`` of the whole file -- nothing open, no error yet.
-    If a diagnostic points before ``start`` (a message that looked back at code there),
-    the whole file is parsed."""
-    if start == 0:
-        return parse(source)
+def _joined(name: str, chunks: list[_Chunk]) -> ParseResult:
+    items = [item for c in chunks for item in c.items]
+    warnings = [d for c in chunks for d in c.warnings]
+    return ParseResult(_program(name, items), warnings)
+
+
+def _program(name: str, body: list[Any]) -> Program:
+    """The program of ``body``, its span from the first item to the last (as ToAst's
+    ``start`` builds it)."""
+    spans = [item.span for item in body if item is not None]
+    span = spans[0].to(spans[-1]) if spans else Span(name, 1, 1, 1, 1, 0, 0)
+    return Program(span=span, body=body)
+
+
+def _parse_broken(source: SourceFile, starts: list[int],
+                  placed: list[_Chunk | None]) -> tuple[ParseResult, int | None]:
+    """``parse(source)`` when some chunks have syntax errors (None in ``placed``).
+
+    The chunks before the first broken one are used as they are. From its start, the
+    text is parsed by the ordinary parser with the text before it blanked out (line
+    breaks kept, so every position is the file's own): that is what the parser sees
+    there in the whole file -- nothing open, no error yet. That parse stops as soon as it
+    has recovered at the start of a chunk after the last broken one
+    (:meth:`~cxpar.syntax.parser.Parser.parse`'s ``resume_at``), and those chunks are
+    used as they are too. If a diagnostic points before the first broken chunk (a
+    message that looked back at code there), the whole file is parsed (resuming the
+    same way). Returns the result and where the chunks are used again (if they are)."""
+    first = placed.index(None)
+    last = len(placed) - 1 - placed[::-1].index(None)
+    resume_at = frozenset(starts[last + 1:])
+    begin = starts[first]
     text = source.text
-    blank = "\n".join(" " * len(line) for line in text[:start].split("\n"))
-    rest = parse(SourceFile(source.name, blank + text[start:]))
+    before = [c for c in placed[:first] if c is not None]
+    blank = "\n".join(" " * len(line) for line in text[:begin].split("\n"))
+    rest = parse(SourceFile(source.name, blank + text[begin:]), resume_at)
     if rest.program is None or any(
-            d.span.start < start or any(lb.span.start < start for lb in d.labels)
+            d.span.start < begin or any(lb.span.start < begin for lb in d.labels)
             for d in rest.diagnostics):
-        return parse(source)
-    body = items + rest.program.body
-    span = body[0].span.to(body[-1].span) if body else Span(source.name, 1, 1, 1, 1, 0, 0)
-    return ParseResult(Program(span=span, body=body), warnings + rest.diagnostics)
+        before = []
+        rest = parse(source, resume_at)
+        if rest.program is None:
+            return rest, None
+    body: list[Any] = [item for c in before for item in c.items] + rest.program.body
+    diagnostics = [d for c in before for d in c.warnings] + rest.diagnostics
+    if rest.stopped_at is not None:
+        after = [c for c in placed[starts.index(rest.stopped_at):] if c is not None]
+        body += [item for c in after for item in c.items]
+        diagnostics += [d for c in after for d in c.warnings]
+    return ParseResult(_program(source.name, body), diagnostics), rest.stopped_at

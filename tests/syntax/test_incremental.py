@@ -95,8 +95,13 @@ def test_a_syntax_error_is_reported_as_the_whole_file_reports_it() -> None:
     parser.parse(SourceFile("doc.cx", text))
     at = text.index("self.count = 3;")
     broken = text[:at] + "self.count = ;" + text[at + 15:]
-    assert assert_same(parser, broken) is None  # the whole file decided
+    assert assert_same(parser, broken) is None  # the parser's error recovery decided ...
+    resumed = parser.resumed_at  # ... up to the next item, where the chunks serve again
+    assert resumed is not None and resumed == broken.index("object Agent4")
     assert assert_same(parser, text) == 0  # fixed again: the chunks kept still serve
+    # an item left open swallows the rest: the parse goes to the end of the file
+    assert assert_same(parser, text[:at] + "self.count = (3;" + text[at + 15:]) is None
+    assert parser.resumed_at is None
 
 
 def test_chunk_boundaries() -> None:
