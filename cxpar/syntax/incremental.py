@@ -9,8 +9,10 @@ chunk's new line and offset when text before it grows or shrinks (:meth:`_Chunk.
 
 A chunk could parse differently alone than inside the file only where an item goes on
 past a boundary, so boundaries are never placed before a line that continues an item
-(``else``, or a first character that cannot start one: ``{``, ``(``, ``.``, an operator
-...) nor after a line with a ``///`` comment (it documents the next declaration).
+(a first character that cannot start one: ``{``, ``(``, ``.``, an operator ...; or a
+keyword that cannot: ``else``, ``realize`` -- the contextual lexer reads ``realize`` as
+a name at the start of a file but as the keyword after a handler) nor after a line with
+a ``///`` comment (it documents the next declaration).
 
 A chunk with a syntax error is handed to the ordinary parser, since error recovery may
 look across chunk boundaries and the error limit counts the whole file: it parses from
@@ -32,7 +34,7 @@ from typing import Any
 from cxpar.ast.nodes import Node, Program, Stmt, child_fields
 from cxpar.diagnostics.model import Diagnostic, Label
 from cxpar.span import SourceFile, Span
-from cxpar.syntax.parser import ParseResult, parse
+from cxpar.syntax.parser import ParseResult, keywords_not_at_item_start, parse
 
 _SCAN = re.compile(r"""
     (?P<str>"(?:[^"\\\n\r]|\\[^\n\r])*"?)
@@ -44,7 +46,7 @@ _SCAN = re.compile(r"""
   | (?P<nl>\n)
 """, re.VERBOSE)
 #: Blanks and comments, then what the next item starts with.
-_NEXT = re.compile(r"(?:\s+|//[^\n]*|\#[^\n]*|/\*[\s\S]*?\*/)*(else\b|[A-Za-z_]|\Z)?")
+_NEXT = re.compile(r"(?:\s+|//[^\n]*|\#[^\n]*|/\*[\s\S]*?\*/)*([A-Za-z_$][A-Za-z0-9_$]*|\Z)?")
 
 
 def split(text: str) -> list[int]:
@@ -82,8 +84,8 @@ def resplit(old: str, old_starts: list[int], text: str) -> list[int]:
 
 
 def _next_item(text: str, pos: int) -> re.Match[str]:
-    """Blanks and comments from ``pos``; group 1: how the next item starts (None: not as
-    an item does; '' at the end of the text)."""
+    """Blanks and comments from ``pos``; group 1: the word the next item starts with
+    (None: it does not start with a word; '' at the end of the text)."""
     m = _NEXT.match(text, pos)
     assert m is not None  # every part of the pattern is optional
     return m
@@ -103,6 +105,7 @@ def _common_prefix(a: str, b: str) -> int:
 
 def _boundaries(text: str, pos: int) -> Iterator[int]:
     """The chunk starts after ``pos`` (itself a chunk start), in order."""
+    not_at_start = keywords_not_at_item_start()
     depth = 0
     ends_item = False  # the line's code so far ends with a depth-0 `;` or `}`
     doc_line = False
@@ -116,8 +119,8 @@ def _boundaries(text: str, pos: int) -> Iterator[int]:
         if kind == "nl":
             if ends_item and not doc_line and depth == 0:
                 nxt = _next_item(text, prev_end)
-                if nxt.group(1) is not None and nxt.group(1) != "else" \
-                        and nxt.end(1) < len(text):
+                word = nxt.group(1)
+                if word and word not in not_at_start:
                     yield prev_end
             ends_item = doc_line = False
         elif kind == "open":

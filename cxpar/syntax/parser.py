@@ -412,19 +412,22 @@ class Parser:
                 if dead:
                     dead.clear()
                 if self.resume_at and tok.start_pos in self.resume_at and not st.open:
-                    self._resync(ps, tok.start_pos or 0)
+                    self._resync(ps, tok)
 
-    def _resync(self, ps: Any, at: int) -> None:
-        """Stop (:class:`_Resync`) if the token just shifted at ``at`` was shifted right
-        after the list of complete top-level items, as at the start of a file."""
+    def _resync(self, ps: Any, tok: Token) -> None:
+        """Stop (:class:`_Resync`) if ``tok``, just shifted, was shifted right after the
+        list of complete top-level items and lexed as at the start of a file."""
         stack = ps.state_stack
         table = ps.parse_conf.parse_table
         start = table.start_states["start"]
         items = table.states[start].get("__start_star_0")
-        if len(stack) == 3 and stack[0] == start and items is not None \
-                and stack[1] == items[1]:
-            done = ps.value_stack[0]
-            raise _Resync(list(done.children) if isinstance(done, Tree) else [done], at)
+        if len(stack) != 3 or stack[0] != start or items is None or stack[1] != items[1]:
+            return
+        if tok.type == "NAME" and self.keywords.get(str(tok)) in table.states[start]:
+            return  # the start of a file would read this word as a keyword
+        done = ps.value_stack[0]
+        raise _Resync(list(done.children) if isinstance(done, Tree) else [done],
+                      tok.start_pos or 0)
 
     @staticmethod
     def _next_token(lx: Any, lstate: Any, ps: Any) -> Token | None:
@@ -545,6 +548,20 @@ class Parser:
 
 
 _PARSER: Parser | None = None
+_NOT_AT_START: frozenset[str] | None = None
+
+
+def keywords_not_at_item_start() -> frozenset[str]:
+    """Keywords the parser cannot take where a top-level item starts (``else``,
+    ``realize`` ...). The contextual lexer reads such a word as a name at the start of a
+    file, but as the keyword after an item that a member or an ``else`` may follow."""
+    global _NOT_AT_START
+    if _NOT_AT_START is None:
+        parser = get_parser()
+        table = parser.lark.parser.parser.parser.parse_table
+        accepted = table.states[table.start_states["start"]].keys()
+        _NOT_AT_START = frozenset(w for w, t in parser.keywords.items() if t not in accepted)
+    return _NOT_AT_START
 
 
 def get_parser() -> Parser:

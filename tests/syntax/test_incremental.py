@@ -120,6 +120,11 @@ def test_chunk_boundaries() -> None:
         "/* } ;\n*/\nvar e = 2; // }\n",
     ]
     assert_same(IncrementalParser(), text)
+    # `realize` is a name at the start of a file, the keyword after a handler (found by
+    # hypothesis): no boundary before a keyword that cannot start an item
+    text = "on a.b (e) { }\nrealize(x);\nin(x);\n"
+    assert split(text) == [0]
+    assert_same(IncrementalParser(), text)
 
 
 # ------------------------------------------------------------------ random edits
@@ -127,7 +132,8 @@ def test_chunk_boundaries() -> None:
 #: Fragments an edit inserts: what typing adds and what breaks or joins items.
 FRAGMENTS = ["", "x", "1", ";", "}", "{", "(", ")", "\n", " ", "\"", "//", "/*", "*/", "#",
              "///", "else ", "else {}", "}\n", "\n}\n", "var q = 1;\n", "object Z {\n}\n",
-             "emit a.b;\n", "on a.b (e) { }\n", "===", "\"\\q\""]
+             "emit a.b;\n", "on a.b (e) { }\n", "===", "\"\\q\"", "realize(x);\n",
+             "\nrealize(self) { }\n", "extends ", "\nin x;\n", "new A();\n"]
 
 
 #: Edits: ``text`` inserts a fragment (mostly breaking the syntax: the whole file then
