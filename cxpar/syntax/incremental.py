@@ -34,7 +34,7 @@ from typing import Any
 from cxpar.ast.nodes import Node, Program, Stmt, child_fields
 from cxpar.diagnostics.model import Diagnostic, Label
 from cxpar.span import SourceFile, Span
-from cxpar.syntax.parser import ParseResult, keywords_not_at_item_start, parse
+from cxpar.syntax.parser import MAX_NESTING, ParseResult, keywords_not_at_item_start, parse
 
 _SCAN = re.compile(r"""
     (?P<str>"(?:[^"\\\n\r]|\\[^\n\r])*"?)
@@ -81,6 +81,37 @@ def resplit(old: str, old_starts: list[int], text: str) -> list[int]:
             out.extend(x + delta for x in old_starts[j:])
             break
     return out
+
+
+#: A line that starts with a declaration.
+_DECLARATION_LINE = re.compile(r"^(?:conscious|object|on)\b", re.MULTILINE)
+
+
+def _closed(text: str) -> bool:
+    """Whether every bracket and block comment of ``text`` is closed (every chunk but
+    the last ends at depth 0 by construction; a last one that does not has an error)."""
+    depth = 0
+    for m in _SCAN.finditer(text):
+        kind = m.lastgroup
+        if kind == "open":
+            depth += 1
+        elif kind == "close":
+            depth -= 1
+        elif kind == "com" and m.group().startswith("/*") and not m.group().endswith("*/"):
+            return False
+    return depth == 0
+
+
+def _max_depth(text: str) -> int:
+    """The deepest bracket nesting of ``text`` (outside strings and comments)."""
+    depth = deepest = 0
+    for m in _SCAN.finditer(text):
+        if m.lastgroup == "open":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif m.lastgroup == "close":
+            depth -= 1
+    return deepest
 
 
 def _next_item(text: str, pos: int) -> re.Match[str]:
@@ -150,6 +181,8 @@ class _Chunk:
     warnings: list[Diagnostic]
     line: int = 1
     offset: int = 0
+    #: The deepest bracket nesting in the chunk (at least the parser's count).
+    depth: int = 0
 
     def move(self, line: int, offset: int) -> None:
         """Shift every span of the chunk so that it starts at ``line``/``offset``."""
@@ -204,6 +237,7 @@ class IncrementalParser:
         #: error, and ``resumed_at`` says where its items are reused again (None: nowhere).
         self.reparsed: int | None = None
         self.resumed_at: int | None = None
+        self._parsed = 0
 
     def parse(self, source: SourceFile) -> ParseResult:
         """What ``parse(source)`` gives, reusing the chunks of earlier versions."""
@@ -216,25 +250,37 @@ class IncrementalParser:
         new: dict[str, list[_Chunk]] = {}
         placed: list[_Chunk | None] = []  # None: the chunk has a syntax error
         line = 1
-        reparsed = 0
+        self._parsed = 0
         for i, start in enumerate(starts):
             end = starts[i + 1] if i + 1 < len(starts) else len(text)
             chunk_text = text[start:end]
-            bucket = old.get(chunk_text)
-            chunk = bucket.pop() if bucket else None
-            if chunk is None:
-                chunk = self._parse_chunk(source.name, chunk_text)
-                reparsed += 1
-            if chunk is not None:
-                chunk.move(line, start)
-                new.setdefault(chunk_text, []).append(chunk)
-            placed.append(chunk)
+            if end == len(text) and not _closed(chunk_text):
+                placed.append(None)  # left open to the end: broken, no need to parse it
+                continue
+            placed.append(self._chunk(old, new, source.name, chunk_text, line, start))
             line += chunk_text.count("\n")
         if None not in placed:
             self._chunks = new
-            self.reparsed = reparsed
+            self.reparsed = self._parsed
             return _joined(source.name, [c for c in placed if c is not None])
-        # A syntax error: keep every chunk met (an undo may bring the old text back).
+        # A syntax error. A broken last chunk may be an item left open (a `(` or `{`
+        # with no closer) that runs to the end of the file: a declaration that starts a
+        # line inside it is a fresh point to split the rest from, so that parsing can
+        # resume there once its error recovery is back at the top level.
+        starts = list(starts)
+        while placed[-1] is None:
+            decl = _DECLARATION_LINE.search(text, starts[-1] + 1)
+            if decl is None:
+                break
+            at = decl.start()
+            line = text.count("\n", 0, at) + 1
+            for i, start in enumerate(more := [at + s for s in split(text[at:])]):
+                end = more[i + 1] if i + 1 < len(more) else len(text)
+                chunk = self._chunk(old, new, source.name, text[start:end], line, start)
+                starts.append(start)
+                placed.append(chunk)
+                line += text.count("\n", start, end)
+        # Keep every chunk met (an undo may bring the old text back).
         for text_, rest in old.items():
             new.setdefault(text_, []).extend(rest)
         self._chunks = new
@@ -242,13 +288,28 @@ class IncrementalParser:
         result, self.resumed_at = _parse_broken(source, starts, placed)
         return result
 
+    def _chunk(self, old: dict[str, list[_Chunk]], new: dict[str, list[_Chunk]], name: str,
+               chunk_text: str, line: int, start: int) -> _Chunk | None:
+        """The chunk of ``chunk_text`` at ``line``/``start``, reused or parsed."""
+        bucket = old.get(chunk_text)
+        if bucket:
+            chunk: _Chunk | None = bucket.pop()
+        else:
+            chunk = self._parse_chunk(name, chunk_text)
+            self._parsed += 1
+        if chunk is not None:
+            chunk.move(line, start)
+            new.setdefault(chunk_text, []).append(chunk)
+        return chunk
+
     @staticmethod
     def _parse_chunk(name: str, text: str) -> _Chunk | None:
         result = parse(SourceFile(name, text))
         if result.program is None or not result.ok:
             return None
         items = result.program.body
-        return _Chunk(text, items, _nodes(items), list(result.diagnostics))
+        return _Chunk(text, items, _nodes(items), list(result.diagnostics),
+                      depth=_max_depth(text))
 
 
 def _joined(name: str, chunks: list[_Chunk]) -> ParseResult:
@@ -281,16 +342,17 @@ def _parse_broken(source: SourceFile, starts: list[int],
     first = placed.index(None)
     last = len(placed) - 1 - placed[::-1].index(None)
     resume_at = frozenset(starts[last + 1:])
+    room = MAX_NESTING - max((c.depth for c in placed[last + 1:] if c is not None), default=0)
     begin = starts[first]
     text = source.text
     before = [c for c in placed[:first] if c is not None]
     blank = "\n".join(" " * len(line) for line in text[:begin].split("\n"))
-    rest = parse(SourceFile(source.name, blank + text[begin:]), resume_at)
+    rest = parse(SourceFile(source.name, blank + text[begin:]), resume_at, room)
     if rest.program is None or any(
             d.span.start < begin or any(lb.span.start < begin for lb in d.labels)
             for d in rest.diagnostics):
         before = []
-        rest = parse(source, resume_at)
+        rest = parse(source, resume_at, room)
         if rest.program is None:
             return rest, None
     body: list[Any] = [item for c in before for item in c.items] + rest.program.body

@@ -141,6 +141,7 @@ class Parser:
     def __init__(self) -> None:
         self.state: _State | None = None
         self.resume_at: frozenset[int] = frozenset()
+        self.resume_open = 0
         self.builder = ToAst("<unknown>")
         callbacks: dict[str, Any] = {"DOC_COMMENT": self._doc}
         for name in _OPEN:
@@ -411,7 +412,8 @@ class Parser:
             else:
                 if dead:
                     dead.clear()
-                if self.resume_at and tok.start_pos in self.resume_at and not st.open:
+                if self.resume_at and tok.start_pos in self.resume_at \
+                        and len(st.open) <= self.resume_open:
                     self._resync(ps, tok)
 
     def _resync(self, ps: Any, tok: Token) -> None:
@@ -493,14 +495,18 @@ class Parser:
 
     # --------------------------------------------------------------------- parse
 
-    def parse(self, source: SourceFile, resume_at: frozenset[int] = frozenset()) -> ParseResult:
+    def parse(self, source: SourceFile, resume_at: frozenset[int] = frozenset(),
+              resume_open: int = 0) -> ParseResult:
         """Parse ``source``. ``resume_at``: offsets of item starts after which the rest of
         the text is known to parse, on its own, without errors (the incremental parser's
         unchanged chunks); after an error, parsing stops at the first of them where the
-        parser has recovered to the top level with nothing open, since from there the
-        whole-file parse would build exactly what parsing the rest on its own builds."""
+        parser has recovered to the top level, since from there the whole-file parse
+        would build exactly what parsing the rest on its own builds. Brackets left open
+        by the error only count towards :data:`MAX_NESTING` in the rest, so at most
+        ``resume_open`` of them may be (the room the rest's own nesting leaves)."""
         self.state = st = _State(source)
         self.resume_at = resume_at
+        self.resume_open = resume_open
         self.builder.file = source.name
         self.builder.docs = st.docs
         self.builder.text = source.text
@@ -572,13 +578,14 @@ def get_parser() -> Parser:
     return _PARSER
 
 
-def parse(source: SourceFile, resume_at: frozenset[int] = frozenset()) -> ParseResult:
-    """Parse CX source into an AST plus syntax diagnostics (``resume_at``: see
-    :meth:`Parser.parse`)."""
+def parse(source: SourceFile, resume_at: frozenset[int] = frozenset(),
+          resume_open: int = 0) -> ParseResult:
+    """Parse CX source into an AST plus syntax diagnostics (``resume_at``, ``resume_open``:
+    see :meth:`Parser.parse`)."""
     limit = sys.getrecursionlimit()
     if limit < 20000:
         sys.setrecursionlimit(20000)
-    return get_parser().parse(source, resume_at)
+    return get_parser().parse(source, resume_at, resume_open)
 
 
 def parse_text(text: str, name: str = "<input>") -> ParseResult:

@@ -99,9 +99,17 @@ def test_a_syntax_error_is_reported_as_the_whole_file_reports_it() -> None:
     resumed = parser.resumed_at  # ... up to the next item, where the chunks serve again
     assert resumed is not None and resumed == broken.index("object Agent4")
     assert assert_same(parser, text) == 0  # fixed again: the chunks kept still serve
-    # an item left open swallows the rest: the parse goes to the end of the file
-    assert assert_same(parser, text[:at] + "self.count = (3;" + text[at + 15:]) is None
-    assert parser.resumed_at is None
+    # an item left open runs to the end of the file: parsing resumes at the next line
+    # that starts with a declaration, once error recovery is back at the top level
+    left_open = text[:at] + "self.count = (3;" + text[at + 15:]
+    assert assert_same(parser, left_open) is None
+    assert parser.resumed_at == left_open.index("object Agent4")
+    # brackets left open count towards the nesting limit of the rest (CX108 stays exact)
+    deep = "object A {\n    realize(self) {\n        f(" + "[" * 250 + "]" * 250 + ";\n" \
+        "    }\n}\n" + "on a.b (e) {\n    " + "(" * 254 + "1" + ")" * 254 + ";\n}\n"
+    parser = IncrementalParser()
+    parser.parse(SourceFile("doc.cx", deep.replace("f(", "f(1);  ")))
+    assert assert_same(parser, deep) is None
 
 
 def test_chunk_boundaries() -> None:
