@@ -75,14 +75,15 @@ def fmt_throughput(lines: int, reps: int) -> Row:
 
 
 
-def _typing(text: str, i: int, broken: bool = False) -> str:
+def _typing(text: str, i: int, broken: str = "") -> str:
     """Version ``i`` of ``text`` as a user types in the middle of it: a one-digit change
     that adds a character (so every later item moves by one) or a line (every later item
-    moves down a line), taking turns; ``broken``: the digit is deleted, which leaves a
-    syntax error (`% ;`) there (with a space in every other version)."""
+    moves down a line), taking turns. ``broken="error"``: the digit is deleted, which
+    leaves a syntax error (`% ;`) there; ``"open"``: a `(` typed before it is left open
+    (to the end of the file); with a space in every other version, so each differs."""
     at = text.index("return len(event.prompt) % 7", len(text) // 2) + 27
-    if broken:  # a space in every other version, so that each version differs
-        typed = " " * (i % 2)
+    if broken:
+        typed = ("(7" if broken == "open" else "") + " " * (i % 2)
     else:
         typed = f"{i % 9 + 1}0" if i % 2 else f"{i % 9 + 1}\n"
     return text[:at] + typed + text[at + 1:]
@@ -96,9 +97,14 @@ def lsp_reanalysis(lines: int, reps: int) -> list[Row]:
     (steadier than wall time on a shared machine). Target (issue 21): ≤ 200 ms.
 
     ``lsp.reanalysis_syntax_error_ms``: the same, for an edit that leaves a syntax error
-    in the middle of the file: the items before it are reused, the text from it to the
-    end is parsed again (error recovery may look across items), analysis does not run;
-    vs the same front end."""
+    in the middle of the file: the items before it are reused, the text from it is
+    parsed by the ordinary parser until its error recovery is back at the start of an
+    unchanged item, whose items are reused from there on; analysis does not run (as in
+    `cxpar check`); vs the same front end.
+
+    ``lsp.reanalysis_open_bracket_ms``: the same for a `(` left open, which no chunk
+    boundary follows: parsing resumes at the next line that starts with a declaration,
+    once error recovery is back at the top level."""
     from cxpar.driver import front_end_source
     from cxpar.lsp import features
     from cxpar.lsp.analysis import analyze, forget
@@ -108,7 +114,8 @@ def lsp_reanalysis(lines: int, reps: int) -> list[Row]:
     nlines = text.count("\n")
     uri = "file:///bench/gen.cx"
     rows = []
-    for name, broken in (("lsp.reanalysis_ms", False), ("lsp.reanalysis_syntax_error_ms", True)):
+    for name, broken in (("lsp.reanalysis_ms", ""), ("lsp.reanalysis_syntax_error_ms", "error"),
+                         ("lsp.reanalysis_open_bracket_ms", "open")):
         forget(uri)
         analyze(uri, text)
         ours, base, cpu = [], [], []

@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token
+from lark import Lark, Token, Tree
 from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedInput,
@@ -83,6 +83,16 @@ _NOT_HERE = _NotHere()
 _BLANKS = re.compile(r"[ \t\f\r\n\ufeff]*")
 
 
+class _Resync(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by :meth:`Parser._drive` at a resume point where the parser has recovered:
+    every item before it is complete and nothing is left open."""
+
+    def __init__(self, items: list[Any], at: int) -> None:
+        super().__init__("resynchronised")
+        self.items = items
+        self.at = at
+
+
 class TooDeep(Exception):
     def __init__(self, token: Token) -> None:
         super().__init__("nesting too deep")
@@ -95,6 +105,9 @@ class ParseResult:
 
     program: Program | None
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    #: Set when parsing stopped early at one of the ``resume_at`` offsets given to
+    #: :meth:`Parser.parse` (the program then holds the items before it).
+    stopped_at: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -127,6 +140,8 @@ class Parser:
 
     def __init__(self) -> None:
         self.state: _State | None = None
+        self.resume_at: frozenset[int] = frozenset()
+        self.resume_open = 0
         self.builder = ToAst("<unknown>")
         callbacks: dict[str, Any] = {"DOC_COMMENT": self._doc}
         for name in _OPEN:
@@ -397,6 +412,24 @@ class Parser:
             else:
                 if dead:
                     dead.clear()
+                if self.resume_at and tok.start_pos in self.resume_at \
+                        and len(st.open) <= self.resume_open:
+                    self._resync(ps, tok)
+
+    def _resync(self, ps: Any, tok: Token) -> None:
+        """Stop (:class:`_Resync`) if ``tok``, just shifted, was shifted right after the
+        list of complete top-level items and lexed as at the start of a file."""
+        stack = ps.state_stack
+        table = ps.parse_conf.parse_table
+        start = table.start_states["start"]
+        items = table.states[start].get("__start_star_0")
+        if len(stack) != 3 or stack[0] != start or items is None or stack[1] != items[1]:
+            return
+        if tok.type == "NAME" and self.keywords.get(str(tok)) in table.states[start]:
+            return  # the start of a file would read this word as a keyword
+        done = ps.value_stack[0]
+        raise _Resync(list(done.children) if isinstance(done, Tree) else [done],
+                      tok.start_pos or 0)
 
     @staticmethod
     def _next_token(lx: Any, lstate: Any, ps: Any) -> Token | None:
@@ -462,13 +495,24 @@ class Parser:
 
     # --------------------------------------------------------------------- parse
 
-    def parse(self, source: SourceFile) -> ParseResult:
+    def parse(self, source: SourceFile, resume_at: frozenset[int] = frozenset(),
+              resume_open: int = 0) -> ParseResult:
+        """Parse ``source``. ``resume_at``: offsets of item starts after which the rest of
+        the text is known to parse, on its own, without errors (the incremental parser's
+        unchanged chunks); after an error, parsing stops at the first of them where the
+        parser has recovered to the top level, since from there the whole-file parse
+        would build exactly what parsing the rest on its own builds. Brackets left open
+        by the error only count towards :data:`MAX_NESTING` in the rest, so at most
+        ``resume_open`` of them may be (the room the rest's own nesting leaves)."""
         self.state = st = _State(source)
+        self.resume_at = resume_at
+        self.resume_open = resume_open
         self.builder.file = source.name
         self.builder.docs = st.docs
         self.builder.text = source.text
         self.builder.problems = []
         program: Any = None
+        stopped_at: int | None = None
         try:
             try:
                 program = self.lark.parse(source.text, on_error=self._on_error)
@@ -477,6 +521,11 @@ class Parser:
                 if not st.diagnostics:
                     raise
                 program = None
+            except _Resync as stop:
+                stopped_at = stop.at
+                build = self.builder.callback_for("start")
+                assert build is not None
+                program = build(stop.items)  # as the end of the input would build it
         except OpenComment as exc:
             t = exc.token
             at = t.start_pos or 0
@@ -501,10 +550,24 @@ class Parser:
         if not isinstance(program, Program):
             program = None
         self.state = None
-        return ParseResult(program, st.diagnostics)
+        return ParseResult(program, st.diagnostics, stopped_at)
 
 
 _PARSER: Parser | None = None
+_NOT_AT_START: frozenset[str] | None = None
+
+
+def keywords_not_at_item_start() -> frozenset[str]:
+    """Keywords the parser cannot take where a top-level item starts (``else``,
+    ``realize`` ...). The contextual lexer reads such a word as a name at the start of a
+    file, but as the keyword after an item that a member or an ``else`` may follow."""
+    global _NOT_AT_START
+    if _NOT_AT_START is None:
+        parser = get_parser()
+        table = parser.lark.parser.parser.parser.parse_table
+        accepted = table.states[table.start_states["start"]].keys()
+        _NOT_AT_START = frozenset(w for w, t in parser.keywords.items() if t not in accepted)
+    return _NOT_AT_START
 
 
 def get_parser() -> Parser:
@@ -515,12 +578,14 @@ def get_parser() -> Parser:
     return _PARSER
 
 
-def parse(source: SourceFile) -> ParseResult:
-    """Parse CX source into an AST plus syntax diagnostics."""
+def parse(source: SourceFile, resume_at: frozenset[int] = frozenset(),
+          resume_open: int = 0) -> ParseResult:
+    """Parse CX source into an AST plus syntax diagnostics (``resume_at``, ``resume_open``:
+    see :meth:`Parser.parse`)."""
     limit = sys.getrecursionlimit()
     if limit < 20000:
         sys.setrecursionlimit(20000)
-    return get_parser().parse(source)
+    return get_parser().parse(source, resume_at, resume_open)
 
 
 def parse_text(text: str, name: str = "<input>") -> ParseResult:

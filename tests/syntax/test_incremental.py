@@ -95,8 +95,21 @@ def test_a_syntax_error_is_reported_as_the_whole_file_reports_it() -> None:
     parser.parse(SourceFile("doc.cx", text))
     at = text.index("self.count = 3;")
     broken = text[:at] + "self.count = ;" + text[at + 15:]
-    assert assert_same(parser, broken) is None  # the whole file decided
+    assert assert_same(parser, broken) is None  # the parser's error recovery decided ...
+    resumed = parser.resumed_at  # ... up to the next item, where the chunks serve again
+    assert resumed is not None and resumed == broken.index("object Agent4")
     assert assert_same(parser, text) == 0  # fixed again: the chunks kept still serve
+    # an item left open runs to the end of the file: parsing resumes at the next line
+    # that starts with a declaration, once error recovery is back at the top level
+    left_open = text[:at] + "self.count = (3;" + text[at + 15:]
+    assert assert_same(parser, left_open) is None
+    assert parser.resumed_at == left_open.index("object Agent4")
+    # brackets left open count towards the nesting limit of the rest (CX108 stays exact)
+    deep = "object A {\n    realize(self) {\n        f(" + "[" * 250 + "]" * 250 + ";\n" \
+        "    }\n}\n" + "on a.b (e) {\n    " + "(" * 254 + "1" + ")" * 254 + ";\n}\n"
+    parser = IncrementalParser()
+    parser.parse(SourceFile("doc.cx", deep.replace("f(", "f(1);  ")))
+    assert assert_same(parser, deep) is None
 
 
 def test_chunk_boundaries() -> None:
@@ -115,6 +128,11 @@ def test_chunk_boundaries() -> None:
         "/* } ;\n*/\nvar e = 2; // }\n",
     ]
     assert_same(IncrementalParser(), text)
+    # `realize` is a name at the start of a file, the keyword after a handler (found by
+    # hypothesis): no boundary before a keyword that cannot start an item
+    text = "on a.b (e) { }\nrealize(x);\nin(x);\n"
+    assert split(text) == [0]
+    assert_same(IncrementalParser(), text)
 
 
 # ------------------------------------------------------------------ random edits
@@ -122,7 +140,8 @@ def test_chunk_boundaries() -> None:
 #: Fragments an edit inserts: what typing adds and what breaks or joins items.
 FRAGMENTS = ["", "x", "1", ";", "}", "{", "(", ")", "\n", " ", "\"", "//", "/*", "*/", "#",
              "///", "else ", "else {}", "}\n", "\n}\n", "var q = 1;\n", "object Z {\n}\n",
-             "emit a.b;\n", "on a.b (e) { }\n", "===", "\"\\q\""]
+             "emit a.b;\n", "on a.b (e) { }\n", "===", "\"\\q\"", "realize(x);\n",
+             "\nrealize(self) { }\n", "extends ", "\nin x;\n", "new A();\n"]
 
 
 #: Edits: ``text`` inserts a fragment (mostly breaking the syntax: the whole file then
