@@ -266,6 +266,7 @@ class RayExecutor:
         #: The driver's journal (``--journal``/``--replay``), and the streams that have
         #: calls committed to it by this run.
         self.journal: Any = None
+        self.journaled_by: Any = None
         self.journaled: set[int] = set()
         #: Adaptive limits: key → worker → its calls in flight or waiting (last chunk).
         self.demand: dict[str, dict[str, int]] = {}
@@ -489,7 +490,8 @@ class RayExecutor:
                        ) -> list[asyncio.Task[None]]:
         """With ``--journal``: one task per worker committing its calls (see
         :mod:`.ray_journal`)."""
-        journal = self.journal = getattr(batch.shared.provider, "journal", None)
+        self.journaled_by = _journaled_provider(batch.shared.provider)
+        journal = self.journal = getattr(self.journaled_by, "journal", None)
         if journal is None or self.settings.journal is None:
             return []
 
@@ -590,9 +592,9 @@ class RayExecutor:
         self.spent[key] = totals
         meter = batch.shared.meter
         meter.add_remote(totals, before)
-        provider = batch.shared.provider
+        provider = self.journaled_by
         for k in JOURNAL_COUNTS:  # the journal's "answered from it / recorded" line
-            if k in totals and hasattr(provider, k):
+            if k in totals and provider is not None:
                 setattr(provider, k, getattr(provider, k) + int(totals[k]) -
                         int((before or {}).get(k, 0)))
         if meter.stop is not None and not self.halted:
@@ -657,6 +659,20 @@ class RayExecutor:
                          "run again")
         return "; ".join(parts)
 
+
+
+def _journaled_provider(provider: Any) -> Any:
+    """The run's :class:`~cxpar.journal.provider.JournaledProvider` (``--journal`` /
+    ``--replay``): ``provider`` itself or its endpoints' default; None without one."""
+    from cxpar.journal.provider import JournaledProvider
+
+    from ..endpoints import endpoints_of
+
+    if isinstance(provider, JournaledProvider):
+        return provider
+    eps = endpoints_of(provider)
+    default = eps.default_provider if eps is not None else None
+    return default if isinstance(default, JournaledProvider) else None
 
 
 async def _await(ref: Any) -> Any:
