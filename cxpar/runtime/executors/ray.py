@@ -80,8 +80,9 @@ def shares(total: int | None, parts: int) -> list[int | None]:
 def worker_shares(settings: RunSettings, n: int, todo: int) -> list[RunSettings]:
     """The settings of each of ``n`` workers: the whole run's, with its share of every
     limit that is global — ``--max-concurrency``, ``--streams`` (at most the records
-    left), the adaptive limit's ``initial`` and ``max``, and the sim's ``capacity`` (each
-    worker's sim models its share of the one endpoint)."""
+    left), the adaptive limit's ``initial`` and ``max``, the sim's ``capacity`` (each
+    worker's sim models its share of the one endpoint), and each ``[endpoints.NAME]``'s
+    ``rpm``, ``tpm`` and ``max_concurrency`` (at least 1 each)."""
     s = settings
     conc = shares(s.max_concurrency, n)
     streams = shares(min(s.streams, max(todo, 1)), n)
@@ -93,8 +94,13 @@ def worker_shares(settings: RunSettings, n: int, todo: int) -> list[RunSettings]
         limits = replace(s.limits, initial=max(low, initial[i] or low),
                          max=max(low, top[i] or low))
         capacity = {svc: cap / n for svc, cap in s.capacity.items()}
+        endpoints = {name: replace(
+            ep, rpm=ep.rpm / n if ep.rpm else ep.rpm, tpm=ep.tpm / n if ep.tpm else ep.tpm,
+            max_concurrency=max(1, shares(ep.max_concurrency, n)[i] or 1)
+            if ep.max_concurrency else ep.max_concurrency)
+            for name, ep in s.endpoints.items()}
         out.append(s.replace(max_concurrency=conc[i], streams=max(1, streams[i] or 1),
-                             limits=limits, capacity=capacity))
+                             limits=limits, capacity=capacity, endpoints=endpoints))
     return out
 
 
