@@ -137,6 +137,8 @@ class _Agg:
         self.unpriced += other.unpriced
         self.wall_s += other.wall_s
         self.sequential_s += other.sequential_s
+        self.rate_wait_s += other.rate_wait_s
+        self.ttfts.extend(other.ttfts)
 
 
 @dataclass

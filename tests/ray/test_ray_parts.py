@@ -107,10 +107,13 @@ def test_every_global_limit_is_split_between_the_workers(n: int, streams: int,
                                                          conc: int | None, todo: int) -> None:
     from cxpar.runtime.adaptive import LimitsConfig
     from cxpar.runtime.executors.ray import worker_shares
-    from cxpar.runtime.settings import RunSettings
+    from cxpar.runtime.settings import EndpointSettings, RunSettings
 
+    ep = EndpointSettings(base_url="http://127.0.0.1:9/v1", model="m", rpm=600.0,
+                          tpm=90_000.0, max_concurrency=24)
     s = RunSettings(streams=streams, max_concurrency=conc, capacity={"think": 40.0},
-                    limits=LimitsConfig(initial=20, max=200))
+                    limits=LimitsConfig(initial=20, max=200),
+                    endpoints={"gpt": ep, "sim": EndpointSettings(rpm=60.0)})
     parts = worker_shares(s, n, todo)
     assert len(parts) == n
     if conc is not None:
@@ -118,6 +121,13 @@ def test_every_global_limit_is_split_between_the_workers(n: int, streams: int,
     assert sum(p.streams for p in parts) <= max(min(streams, todo), n)
     assert sum(p.limits.max for p in parts) <= max(200, n)
     assert abs(sum(p.capacity["think"] for p in parts) - 40.0) < 1e-9
+    for name, whole in s.endpoints.items():  # an endpoint's limits are global too
+        got = [p.endpoints[name] for p in parts]
+        assert abs(sum(e.rpm or 0 for e in got) - (whole.rpm or 0)) < 1e-6
+        assert abs(sum(e.tpm or 0 for e in got) - (whole.tpm or 0)) < 1e-6
+        if whole.max_concurrency:
+            assert sum(e.max_concurrency or 0 for e in got) == max(whole.max_concurrency, n)
+        assert all((e.base_url, e.model) == (whole.base_url, whole.model) for e in got)
     for p in parts:  # everything else travels whole
         assert (p.seed, p.clock, p.breaker, p.limits.algorithm) == \
             (s.seed, s.clock, s.breaker, s.limits.algorithm)

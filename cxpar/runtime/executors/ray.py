@@ -80,8 +80,9 @@ def shares(total: int | None, parts: int) -> list[int | None]:
 def worker_shares(settings: RunSettings, n: int, todo: int) -> list[RunSettings]:
     """The settings of each of ``n`` workers: the whole run's, with its share of every
     limit that is global — ``--max-concurrency``, ``--streams`` (at most the records
-    left), the adaptive limit's ``initial`` and ``max``, and the sim's ``capacity`` (each
-    worker's sim models its share of the one endpoint)."""
+    left), the adaptive limit's ``initial`` and ``max``, the sim's ``capacity`` (each
+    worker's sim models its share of the one endpoint), and each ``[endpoints.NAME]``'s
+    ``rpm``, ``tpm`` and ``max_concurrency`` (at least 1 each)."""
     s = settings
     conc = shares(s.max_concurrency, n)
     streams = shares(min(s.streams, max(todo, 1)), n)
@@ -93,8 +94,13 @@ def worker_shares(settings: RunSettings, n: int, todo: int) -> list[RunSettings]
         limits = replace(s.limits, initial=max(low, initial[i] or low),
                          max=max(low, top[i] or low))
         capacity = {svc: cap / n for svc, cap in s.capacity.items()}
+        endpoints = {name: replace(
+            ep, rpm=ep.rpm / n if ep.rpm else ep.rpm, tpm=ep.tpm / n if ep.tpm else ep.tpm,
+            max_concurrency=max(1, shares(ep.max_concurrency, n)[i] or 1)
+            if ep.max_concurrency else ep.max_concurrency)
+            for name, ep in s.endpoints.items()}
         out.append(s.replace(max_concurrency=conc[i], streams=max(1, streams[i] or 1),
-                             limits=limits, capacity=capacity))
+                             limits=limits, capacity=capacity, endpoints=endpoints))
     return out
 
 
@@ -266,6 +272,7 @@ class RayExecutor:
         #: The driver's journal (``--journal``/``--replay``), and the streams that have
         #: calls committed to it by this run.
         self.journal: Any = None
+        self.journaled_by: Any = None
         self.journaled: set[int] = set()
         #: Adaptive limits: key → worker → its calls in flight or waiting (last chunk).
         self.demand: dict[str, dict[str, int]] = {}
@@ -489,7 +496,8 @@ class RayExecutor:
                        ) -> list[asyncio.Task[None]]:
         """With ``--journal``: one task per worker committing its calls (see
         :mod:`.ray_journal`)."""
-        journal = self.journal = getattr(batch.shared.provider, "journal", None)
+        self.journaled_by = _journaled_provider(batch.shared.provider)
+        journal = self.journal = getattr(self.journaled_by, "journal", None)
         if journal is None or self.settings.journal is None:
             return []
 
@@ -590,9 +598,9 @@ class RayExecutor:
         self.spent[key] = totals
         meter = batch.shared.meter
         meter.add_remote(totals, before)
-        provider = batch.shared.provider
+        provider = self.journaled_by
         for k in JOURNAL_COUNTS:  # the journal's "answered from it / recorded" line
-            if k in totals and hasattr(provider, k):
+            if k in totals and provider is not None:
                 setattr(provider, k, getattr(provider, k) + int(totals[k]) -
                         int((before or {}).get(k, 0)))
         if meter.stop is not None and not self.halted:
@@ -657,6 +665,20 @@ class RayExecutor:
                          "run again")
         return "; ".join(parts)
 
+
+
+def _journaled_provider(provider: Any) -> Any:
+    """The run's :class:`~cxpar.journal.provider.JournaledProvider` (``--journal`` /
+    ``--replay``): ``provider`` itself or its endpoints' default; None without one."""
+    from cxpar.journal.provider import JournaledProvider
+
+    from ..endpoints import endpoints_of
+
+    if isinstance(provider, JournaledProvider):
+        return provider
+    eps = endpoints_of(provider)
+    default = eps.default_provider if eps is not None else None
+    return default if isinstance(default, JournaledProvider) else None
 
 
 async def _await(ref: Any) -> Any:

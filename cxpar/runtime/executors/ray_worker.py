@@ -143,14 +143,15 @@ class StreamWorker:
         provider = make_provider(settings)
         #: ``--journal``/``--replay``: the driver's journal, seen from here.
         self.journal: RemoteJournal | None = None
+        self.journaled_by: Any = None
         self.woken: asyncio.Event | None = None
         path = settings.journal or settings.replay
         if path is not None:
             from cxpar.journal.provider import JournaledProvider
 
             self.journal = RemoteJournal(path, write=settings.journal is not None)
-            provider = JournaledProvider(provider, self.journal,  # type: ignore[arg-type]
-                                         strict=settings.replay is not None)
+            provider = self.journaled_by = JournaledProvider(
+                provider, self.journal, strict=settings.replay is not None)  # type: ignore[arg-type]
         keep = bool(settings.stats or settings.trace or settings.stats_json or settings.otel)
         recorder = Recorder(keep_spans=keep) if (keep or settings.dashboard) else None
         shared = Shared(settings, provider, recorder=recorder)
@@ -267,10 +268,9 @@ class StreamWorker:
     def _totals(self) -> dict[str, float]:
         """The meter's totals and, with a journal, the calls served and recorded."""
         out = self.batch.shared.meter.totals()
-        provider = self.batch.shared.provider
-        if self.journal is not None:
+        if self.journaled_by is not None:
             for key in JOURNAL_COUNTS:
-                out[key] = getattr(provider, key, 0)
+                out[key] = getattr(self.journaled_by, key)
         return out
 
     def _halt(self, reason: str | None) -> None:
