@@ -84,6 +84,8 @@ def connect(path: str, *, write: bool) -> sqlite3.Connection:
     an SQLite database or not a cxpar journal, one newer than this cxpar, and a journal
     that cannot be written (``write=True`` on a read-only file or directory).
     """
+    if not path:
+        raise JournalError("the journal path is empty (name an SQLite file, e.g. runs.db)")
     p = Path(path)
     if p.is_dir():
         raise JournalError(f"journal `{path}` is a directory")
@@ -99,7 +101,7 @@ def connect(path: str, *, write: bool) -> sqlite3.Connection:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         app, version, tables = _identify(conn)
     except sqlite3.DatabaseError as exc:
-        raise JournalError(f"`{path}` is not a cxpar journal ({_reason(exc)})") from None
+        raise _unusable(path, exc) from None
     fresh = version == 0 and not tables
     if not fresh and app != APPLICATION_ID:
         conn.close()
@@ -121,11 +123,27 @@ def connect(path: str, *, write: bool) -> sqlite3.Connection:
         _while_locked(lambda: _prepare(conn, version))
     except sqlite3.OperationalError as exc:
         conn.close()
+        if _is_busy(exc):
+            raise _unusable(path, exc) from None
         raise JournalError(f"cannot write journal `{path}`: {_reason(exc)}") from None
     except sqlite3.DatabaseError as exc:
         conn.close()
-        raise JournalError(f"`{path}` is not a cxpar journal ({_reason(exc)})") from None
+        raise _unusable(path, exc) from None
     return conn
+
+
+def _is_busy(exc: sqlite3.DatabaseError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def _unusable(path: str, exc: sqlite3.DatabaseError) -> JournalError:
+    """The error for a journal SQLite refused: busy (another process holds a lock past
+    the busy timeout) or not a cxpar journal at all."""
+    if _is_busy(exc):
+        return JournalError(
+            f"journal `{path}` is locked by another process (waited "
+            f"{BUSY_TIMEOUT_MS / 1000:g} s); try again when it has finished")
+    return JournalError(f"`{path}` is not a cxpar journal ({_reason(exc)})")
 
 
 def migrate_in_place(path: str) -> None:
@@ -154,7 +172,7 @@ def _while_locked(step: Callable[[], None]) -> None:
             step()
             return
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
+            if not _is_busy(exc):
                 raise
             if time.monotonic() + pause > deadline:
                 raise

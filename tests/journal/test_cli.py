@@ -209,3 +209,22 @@ def test_reported_tokens_and_the_answering_model_are_journaled(tmp_path: Path) -
     cx("run", "--clock", "virtual", "--journal", "sim.db", "p.cx", cwd=tmp_path)
     sim = json.loads(cx("journal", "sim.db", "--format", "json", cwd=tmp_path).stdout)
     assert sim["tokens"] == {"prompt": None, "completion": None}
+
+
+def test_a_locked_or_empty_journal_path_is_a_usage_error_saying_so(tmp_path: Path) -> None:
+    """Another process holding the journal's write lock past the busy timeout is
+    reported as a lock (not as "not a cxpar journal"); an empty path says so."""
+    (tmp_path / "p.cx").write_text(PROGRAM, encoding="utf-8")
+    assert cx("run", "--clock", "virtual", "--journal", "j.db", "p.cx",
+              cwd=tmp_path).returncode == 0
+    holder = sqlite3.connect(tmp_path / "j.db", isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        r = cx("run", "--clock", "virtual", "--journal", "j.db", "p.cx", cwd=tmp_path)
+        assert r.returncode == 2 and "Traceback" not in r.stderr and r.stdout == ""
+        assert "journal `j.db` is locked by another process" in r.stderr
+    finally:
+        holder.close()
+    for flag in ("--journal", "--replay"):
+        r = cx("run", "--clock", "virtual", flag, "", "p.cx", cwd=tmp_path)
+        assert r.returncode == 2 and "the journal path is empty" in r.stderr, r.stderr
