@@ -78,6 +78,7 @@ def load(path_or_source: str | os.PathLike[str], *, name: str | None = None,
     from cxpar.driver import front_end, front_end_source
     from cxpar.span import SourceFile
 
+    _check_load_args(path_or_source, name, backend, services)
     extra = dict(services or {})
     if _is_path(path_or_source):
         shown = name if name is not None else os.fspath(path_or_source)
@@ -104,6 +105,23 @@ def load(path_or_source: str | os.PathLike[str], *, name: str | None = None,
     return Program(name=fe.name, source=fe.source, factory=factory, spans=compiled.spans,
                    sources=compiled.sources, compilation=comp,
                    diagnostics=list(fe.diagnostics))
+
+
+def _check_load_args(path_or_source: object, name: object, backend: object,
+                     services: object) -> None:
+    """TypeError for :func:`load` arguments of the wrong type, naming the argument."""
+    if not isinstance(path_or_source, (str, os.PathLike)):
+        raise TypeError("cxpar.load() takes a path (str or pathlib.Path) or CX source "
+                        f"text, got {type(path_or_source).__name__}")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name= must be a string, got {type(name).__name__}")
+    if not isinstance(backend, str):
+        raise TypeError(f"backend= must be 'python' or 'llvm', got {type(backend).__name__}")
+    if services is not None and not (
+            isinstance(services, Mapping)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in services.items())):
+        raise TypeError("services= must be a mapping of service name to event stem "
+                        "(str to str), e.g. {\"summarize\": \"summarizing\"}")
 
 
 @dataclass(eq=False)
@@ -250,7 +268,7 @@ class Program:
         :class:`cxpar.runtime.batchfile.BatchFileError` when the batch output cannot be
         written (before anything runs).
         """
-        s = settings if settings is not None else RunSettings()
+        s = RunSettings.check(settings)
         if s.journal is None and s.replay is None:
             return self._main(s, provider, stdout, stderr)
         from cxpar.journal import run_with_journal
@@ -280,6 +298,7 @@ class Program:
 
 def _settings(base: RunSettings, overrides: Mapping[str, Any]) -> RunSettings:
     """``base`` with ``overrides`` (``provider`` may be a name or ProviderSettings)."""
+    RunSettings.check(base)
     if not overrides:
         return base
     changes = dict(overrides)

@@ -48,7 +48,7 @@ class Runtime:
 
     def __init__(self, settings: RunSettings | None = None, *, provider: Any = None,
                  kind: str = "api") -> None:
-        self.settings = settings if settings is not None else RunSettings()
+        self.settings = RunSettings.check(settings)
         self.kind = kind
         self._journal: JournalSession | None = None
         #: Journal totals: calls answered from it, sent and recorded, not recorded.

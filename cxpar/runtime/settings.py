@@ -599,8 +599,24 @@ class RunSettings:
                                      f"endpoint `{ep_name}`, which needs `--clock real`")
 
     def replace(self, **changes: Any) -> RunSettings:
-        """A validated copy with ``changes``."""
+        """A validated copy with ``changes`` (TypeError naming an unknown setting)."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise TypeError(f"unknown setting `{unknown[0]}` (settings: "
+                            f"{', '.join(sorted(known))})")
         return replace(self, **changes)
+
+    @staticmethod
+    def check(value: object, what: str = "settings") -> RunSettings:
+        """``value`` if it is a :class:`RunSettings` (None: the defaults); TypeError
+        naming ``what`` otherwise (the Python API's guard against misuse)."""
+        if value is None:
+            return RunSettings()
+        if not isinstance(value, RunSettings):
+            raise TypeError(f"{what} must be a cxpar.RunSettings, got "
+                            f"{type(value).__name__}")
+        return value
 
     def run_model(self) -> str | None:
         """The model the run's calls go to, as far as the settings know (the sim's is
