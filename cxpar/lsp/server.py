@@ -153,4 +153,9 @@ def code_action(ls: CxServer, params: t.CodeActionParams) -> list[t.CodeAction]:
 
 def main(**_: Any) -> None:
     """Serve over stdio until the client says exit."""
-    server.start_io()
+    import sys
+
+    from cxpar.lsp.stdio import BoundedStdin, quiet_logging
+
+    quiet_logging()
+    server.start_io(BoundedStdin(sys.stdin.buffer))  # type: ignore[arg-type]
