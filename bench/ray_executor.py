@@ -21,6 +21,7 @@ noise, so re-measure on an idle machine):
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -59,10 +60,40 @@ on input.record (event) { emit output.record { n: event.n }; }
 """
 
 
+_held = 0
+_lock_file: Any = None
+
+
+@contextlib.contextmanager
+def ray_machine_lock() -> Iterator[None]:
+    """One process at a time runs Ray for the bench or the tests on this machine (the
+    test suite runs in parallel processes; the tests count and kill Ray's processes and
+    the bench's timings need the cores). Re-entrant within a process."""
+    global _held, _lock_file
+    if _held == 0:
+        _lock_file = open(Path(tempfile.gettempdir()) / "cxpar-ray.lock", "w")  # noqa: SIM115
+        fcntl.flock(_lock_file, fcntl.LOCK_EX)
+    _held += 1
+    try:
+        yield
+    finally:
+        _held -= 1
+        if _held == 0:
+            fcntl.flock(_lock_file, fcntl.LOCK_UN)
+            _lock_file.close()
+            _lock_file = None
+
+
 @contextlib.contextmanager
 def local_head(cpus: int = 2, timeout_s: float = 180.0) -> Iterator[str]:
     """A Ray head on this machine (``ray start --head --block`` in its own process
-    group, a free port); yields its address and stops it (by that process's id)."""
+    group, a free port); yields its address and stops it (by that process's id). Holds
+    :func:`ray_machine_lock` meanwhile."""
+    with ray_machine_lock():
+        yield from _head(cpus, timeout_s)
+
+
+def _head(cpus: int, timeout_s: float) -> Iterator[str]:
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",

@@ -73,15 +73,19 @@ on input.record (event) {
 """)
     inp = write_jsonl(tmp_path / "in.jsonl", [{"n": n} for n in range(12)])
     out = tmp_path / "out.jsonl"
-    before = _raylets()
-    res = cli("run", str(prog), "--input", str(inp), "--output", str(out), "--ordered",
-              "--executor", "ray", "--backend", "llvm", "--stats", "--no-progress",
-              timeout=300)
+    from bench.ray_executor import ray_machine_lock
+
+    with ray_machine_lock():  # no other test process runs Ray meanwhile
+        before = _raylets()
+        res = cli("run", str(prog), "--input", str(inp), "--output", str(out),
+                  "--ordered", "--executor", "ray", "--backend", "llvm", "--stats",
+                  "--no-progress", timeout=300)
+        after = _raylets()
     assert res.returncode == 0, res.stderr
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert [x["output"]["total"] for x in lines] == [n * (n - 1) / 2 for n in range(12)]
     assert "started Ray in" in res.stderr
-    assert _raylets() <= before  # the runtime it started is gone
+    assert after <= before  # the runtime it started is gone
 
 
 def _raylets() -> int:
