@@ -78,7 +78,74 @@ def schema_problem(schema: Any) -> str | None:
         why = f"{exc.message}" + (f" (at `{where}`)" if where else "")
     except (RecursionError, TypeError, ValueError) as exc:  # pragma: no cover - odd input
         why = f"not a JSON Schema: {exc}"
+    if why is None:
+        why = _unresolved_ref(data)
+    if why is None:
+        try:  # a `$ref` loop that never reaches a keyword recurses without end
+            validator = _validator_class()(data)
+            for probe in _PROBES:
+                validator.is_valid(probe)
+        except RecursionError:
+            why = _REF_LOOP
     return _remember(_problems, key, why)  # type: ignore[no-any-return]
+
+
+#: One value of each JSON type: validating them reaches every `$ref` loop at the top.
+_PROBES: tuple[Any, ...] = (None, True, 0, "", [], {})
+_REF_LOOP = "its `$ref`s loop without ever reaching a keyword (the schema refers to itself)"
+
+
+def _refs(data: Any, path: str = "") -> list[tuple[str, str]]:
+    """Every ``$ref`` string in ``data`` with where it is (``properties/a``)."""
+    found: list[tuple[str, str]] = []
+    if isinstance(data, dict):
+        for k, v in data.items():
+            if k == "$ref" and isinstance(v, str):
+                found.append((v, path))
+            else:
+                found += _refs(v, f"{path}/{k}" if path else str(k))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            found += _refs(v, f"{path}/{i}" if path else str(i))
+    return found
+
+
+def _unresolved_ref(data: Any) -> str | None:
+    """A ``$ref`` of ``data`` that points nowhere (validation would fail on it at run
+    time), or None. Only the root's base URI is used: a schema with nested ``$id`` keywords
+    is left to the validator."""
+    refs = _refs(data)
+    if not refs or any(p for _, p in _nested_ids(data)):
+        return None
+    from referencing import Registry
+    from referencing.exceptions import Unresolvable
+    from referencing.jsonschema import DRAFT202012
+
+    base = str(data.get("$id", "")) if isinstance(data, dict) else ""
+    resolver = Registry().with_resource(base, DRAFT202012.create_resource(data)) \
+        .resolver(base_uri=base)
+    for ref, where in refs:
+        try:
+            resolver.lookup(ref)
+        except Unresolvable:
+            return (f"`$ref` `{ref}` does not point to anything in the schema"
+                    + (f" (at `{where}`)" if where else ""))
+    return None
+
+
+def _nested_ids(data: Any, path: str = "") -> list[tuple[str, str]]:
+    """Every nested ``$id`` (not the root's) with where it is."""
+    found: list[tuple[str, str]] = []
+    if isinstance(data, dict):
+        for k, v in data.items():
+            if k == "$id" and path:
+                found.append((str(v), path))
+            elif k != "$id":
+                found += _nested_ids(v, f"{path}/{k}" if path else str(k))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            found += _nested_ids(v, f"{path}/{i}" if path else str(i))
+    return found
 
 
 def violation(value: Any, schema: Mapping[str, Any]) -> str | None:
@@ -89,8 +156,11 @@ def violation(value: Any, schema: Mapping[str, Any]) -> str | None:
     validator = _validators.get(key) if key is not None else None
     if validator is None:
         validator = _remember(_validators, key, _validator_class()(data))
-    if validator.is_valid(value):
-        return None
+    try:
+        if validator.is_valid(value):
+            return None
+    except RecursionError:
+        return f"the schema cannot be checked: {_REF_LOOP}"
     from jsonschema.exceptions import best_match
 
     err = best_match(validator.iter_errors(value))
