@@ -1,6 +1,7 @@
 """`schema:` values whose `$ref`s cannot work, through the real CLI: a literal one is
-CX314 at check time (exit 1), a computed one a CX runtime error at the call (exit 3) —
-never a provider failure carrying a Python exception name or a RecursionError."""
+CX314 at check time (exit 1); a computed one fails the call (type `provider`, in
+`_errors`, with the call's location) with the same message — never a Python exception
+name or a RecursionError."""
 
 from __future__ import annotations
 
@@ -46,12 +47,13 @@ def test_a_schema_whose_refs_cannot_work_is_reported_at_its_location(
                   'var r = think { prompt: "p", schema: s };\nprint("ran");\n')
     r = cx(tmp_path, source)
     assert "Traceback" not in r.stderr and "Recursion" not in r.stderr
-    assert "ran" not in r.stdout
     assert message in r.stderr, r.stderr
     if form == "literal":
         assert r.returncode == 1 and "error[CX314]" in r.stderr and "p.cx:1:" in r.stderr
+        assert r.stdout == ""
     else:
-        assert r.returncode == 3 and "p.cx:2:" in r.stderr
+        assert r.returncode == 0 and r.stdout == "ran\n"
+        assert "`think` at p.cx:2:9: `think` failed: `schema` is not a valid" in r.stderr
 
 
 def test_a_ref_into_defs_works(tmp_path: Path) -> None:
