@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
+
+import click
 
 from cxpar.diagnostics.model import Diagnostic
 from cxpar.diagnostics.render import render_json, render_text
@@ -118,3 +121,17 @@ def program_path(file: str, command: str) -> Path:
         raise UsageError(f"`{file}` is not a CX program: `cxpar {command}` takes one `.cx` "
                          "file (the examples are in `examples/*.cx`)")
     return path
+
+
+class FiniteFloat(click.FloatRange):
+    """``click.FloatRange`` that also refuses ``nan`` and ``inf`` (a usage error, exit 2,
+    instead of an internal error where the value is used)."""
+
+    name = "finite float"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"must be a finite number, got {number}", param, ctx)
+        return float(number)

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from cxpar.commands.common import FiniteFloat
 from cxpar.driver import UsageError
 from cxpar.settings import config_option, resolve, settings_options
 
@@ -66,7 +67,7 @@ def check_missing() -> None:
               help="Allow listening on a non-loopback address without a token.")
 @click.option("--max-body", type=click.IntRange(1), default=1024 * 1024, show_default=True,
               metavar="BYTES", help="Largest request body accepted (413 past it).")
-@click.option("--grace", type=click.FloatRange(0), default=10.0, show_default=True,
+@click.option("--grace", type=FiniteFloat(0), default=10.0, show_default=True,
               metavar="SECONDS",
               help="On SIGTERM/Ctrl-C: time in-flight runs get to finish before they are "
                    "cancelled.")

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import click
 
+from cxpar.commands.common import FiniteFloat
 from cxpar.driver import UsageError
 
 
@@ -17,7 +18,7 @@ from cxpar.driver import UsageError
               help="Rewrite each test's NAME.out (and NAME.code) from what it printed.")
 @click.option("-j", "--jobs", type=click.IntRange(1), default=None,
               help="Tests run at once (default: the number of CPUs, at most 4).")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True),
+@click.option("--timeout", "timeout_s", type=FiniteFloat(min=0, min_open=True),
               default=120.0, show_default=True, help="Seconds of wall time per test.")
 def test(paths: tuple[str, ...], update: bool, jobs: int | None, timeout_s: float) -> None:
     """Run every NAME.cx that has a golden NAME.out next to it (default: under the current
