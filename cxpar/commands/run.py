@@ -44,11 +44,14 @@ def run(file: str, config_path: str | None, explain: bool, show_settings: bool,
         click.echo(notice, err=True)
     check_input(settings)
     if settings.otel:
-        from cxpar.otel import OtelMissing, available
+        from cxpar.otel import OtelMissing, available, endpoint_problem
 
         missing = available()
         if missing is not None:
             raise UsageError(str(OtelMissing(missing)))
+        problem = endpoint_problem(settings)
+        if problem is not None:
+            raise UsageError(problem)
     check_executor(resolved)
     if explain and settings.backend != "llvm":
         raise UsageError("`--explain` reports which loops the llvm backend runs natively; "

@@ -27,9 +27,11 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
-__all__ = ["OtelExport", "OtelMissing", "INSTALL_HINT", "available", "start"]
+__all__ = ["OtelExport", "OtelMissing", "INSTALL_HINT", "available", "endpoint_problem", "start"]
 
 INSTALL_HINT = "pip install 'cxpar[otel]'"
 #: The sim's name in ``gen_ai.provider.name`` (not a well-known provider).
@@ -68,6 +70,22 @@ def collector_url(settings: Any) -> str:
     if env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
         return env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
     return traces_endpoint(env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "http://localhost:4318")
+
+
+def endpoint_problem(settings: Any, env: Mapping[str, str] = os.environ) -> str | None:
+    """Why the collector URL taken from the environment cannot work (not an http(s)
+    URL), naming the variable; None when it is fine or ``[otel] endpoint`` (checked with
+    the settings) takes precedence."""
+    if settings.otel_endpoint:
+        return None
+    for var in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        value = env.get(var)
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                return f"{var} must be an http:// or https:// URL, got `{value}`"
+            return None
+    return None
 
 
 class _Delivery(logging.Handler):

@@ -307,3 +307,22 @@ def test_a_collector_refusing_the_spans_is_named(receiver: OtlpReceiver,
     assert receiver.posts and not receiver.spans
     assert "spans were not delivered to " + receiver.endpoint + "/wrong/v1/traces" \
         in proc.stderr and "404" in proc.stderr
+
+
+@pytest.mark.parametrize(("var", "value"), [
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", "garbage"),
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4318"),
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://127.0.0.1:4318"),
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://"),
+    ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "127.0.0.1:4318/v1/traces"),
+])
+def test_a_collector_url_from_the_environment_that_is_no_url_is_a_usage_error(
+        var: str, value: str) -> None:
+    """Not "connection refused" after the run: exit 2 before it, naming the variable."""
+    proc = cx("run", "--clock", "virtual", "--otel", "examples/support_triage.cx",
+              env={var: value})
+    assert proc.returncode == 2 and proc.stdout == "", proc.stderr
+    assert f"{var} must be an http:// or https:// URL, got `{value}`" in proc.stderr
+    # without --otel the variable is not ours to judge
+    assert cx("run", "--clock", "virtual", "examples/support_triage.cx",
+              env={var: value}).returncode == 0
