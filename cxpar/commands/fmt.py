@@ -57,7 +57,9 @@ def format_one(data: bytes, name: str) -> Outcome:
 
 
 def _write(path: Path, text: str) -> None:
-    """Replace ``path`` atomically, keeping its permissions."""
+    """Replace ``path`` atomically, keeping its permissions; a symbolic link stays a link
+    and its target gets the new text."""
+    path = Path(os.path.realpath(path))
     mode = path.stat().st_mode & 0o7777
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".fmt")
     try:
@@ -126,7 +128,13 @@ def fmt(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
             elif check:
                 click.echo(f"would reformat: {name}")
             else:
-                _write(path, o.formatted)
+                try:
+                    _write(path, o.formatted)
+                except OSError as exc:
+                    click.echo(f"error: cannot write `{name}`: {exc.strerror or exc}",
+                               err=True)
+                    changed -= 1
+                    failed += 1
     sys.stdout.flush()
     parts = []
     if changed:

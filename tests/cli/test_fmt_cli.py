@@ -101,3 +101,22 @@ def test_usage_errors(tmp_path: Path) -> None:
     (tmp_path / "bin.cx").write_bytes(b"\x00\x01")
     run = cxpar("fmt", tmp_path / "bin.cx")
     assert run.code == 1 and "CX002" in run.err
+
+
+def test_a_symlink_stays_a_link_and_its_target_is_formatted(tmp_path: Path) -> None:
+    """Named directly, relative or absolute, or found under a directory: the link is kept
+    (not replaced by a regular file) and the file it points to gets the new text."""
+    real = tmp_path / "real"
+    real.mkdir()
+    src = "var  x=1;\nprint(x);\n"
+    links = tmp_path / "links"
+    links.mkdir()
+    for i, how in enumerate(["relative", "absolute", "in-dir"]):
+        target = real / f"t{i}.cx"
+        target.write_text(src, encoding="utf-8")
+        link = (links if how == "in-dir" else tmp_path) / f"l{i}.cx"
+        link.symlink_to(os.path.relpath(target, link.parent) if how == "relative" else target)
+        r = cxpar("fmt", links if how == "in-dir" else link, cwd=tmp_path)
+        assert r.code == 0, r.err
+        assert link.is_symlink(), how
+        assert target.read_text(encoding="utf-8") == "var x = 1;\nprint(x);\n", how
