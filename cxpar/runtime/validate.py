@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import fields, replace
 from typing import Any, TypeVar
@@ -35,11 +36,12 @@ def switch(value: Any) -> bool | None:
 
 
 def non_negative(section: str, key: str, value: Any) -> float:
-    """A number >= 0 (not a bool, not NaN), else ValueError naming ``section`` and ``key``."""
+    """A finite number >= 0 (not a bool, NaN or infinity), else ValueError naming
+    ``section`` and ``key``."""
     try:
         num = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{section} `{key}` must be a number, got {value!r}") from None
-    if isinstance(value, bool) or num != num or num < 0:
-        raise ValueError(f"{section} `{key}` must be a number >= 0, got {value!r}")
+    if isinstance(value, bool) or not math.isfinite(num) or num < 0:
+        raise ValueError(f"{section} `{key}` must be a finite number >= 0, got {value!r}")
     return num

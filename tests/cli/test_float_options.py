@@ -48,3 +48,29 @@ def test_a_non_finite_float_is_a_usage_error(command: str, option: str, bad: str
                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2, r.stderr
     assert "must be a finite number" in r.stderr and "internal error" not in r.stderr
+
+
+TABLE_KEYS = [("--breaker", k) for k in ("threshold", "cooldown_ms", "failure_rate",
+                                          "half_open_probes", "min_requests", "window")] + \
+             [("--limits", k) for k in ("aging_ms", "initial", "min", "max", "retry_budget")]
+
+
+@pytest.mark.parametrize(("option", "key"), TABLE_KEYS, ids=[f"{o}{k}" for o, k in TABLE_KEYS])
+def test_a_non_finite_number_in_a_settings_table_is_a_usage_error(
+        option: str, key: str, tmp_path: Path) -> None:
+    """`--breaker threshold=inf` / `[limits] max = inf` were OverflowErrors (exit 70)."""
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "p.cx").write_text("print(1);\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CXPAR_")}
+    env["PYTHONPATH"] = str(ROOT)
+    section = option.removeprefix("--")
+    for bad in ("inf", "nan"):
+        r = subprocess.run([sys.executable, "-m", "cxpar", "run", "--clock", "virtual",
+                            option, f"{key}={bad}", "p.cx"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and f"`{key}`" in r.stderr, r.stderr
+        assert "internal error" not in r.stderr
+    (tmp_path / "cxpar.toml").write_text(f"[{section}]\n{key} = inf\n", encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "cxpar", "run", "--clock", "virtual", "p.cx"],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "cxpar.toml" in r.stderr and f"`{key}`" in r.stderr, r.stderr
