@@ -35,6 +35,7 @@ it can be sent to worker processes as it is.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any
@@ -53,6 +54,10 @@ __all__ = ["DEFAULT_ENDPOINT", "EXECUTORS", "EndpointSettings", "ProviderSetting
 
 #: Where a batch run's streams run (``--executor``).
 EXECUTORS = ("local", "ray")
+
+
+#: An HTTP header name (RFC 9110 token).
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 class SettingsError(ValueError):
@@ -263,6 +268,12 @@ class ProviderSettings:
                 isinstance(v, str) for v in self.headers.values()):
             _fail(p + "headers", "must be a table of header = \"value\" strings")
         object.__setattr__(self, "headers", {str(k): v for k, v in self.headers.items()})
+        for name, value in self.headers.items():
+            if not _HEADER_NAME.fullmatch(name):
+                _fail(p + "headers", f"header name {name!r} is not a valid HTTP header name")
+            if any(c in value for c in "\r\n\0"):
+                _fail(p + "headers", f"the value of header `{name}` contains a line break or "
+                      "NUL (it would split the request)")
         if self.name == "openai":
             if not self.base_url:
                 _fail(p + "base_url", "the openai provider needs an endpoint: pass "
