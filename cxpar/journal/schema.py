@@ -89,6 +89,9 @@ def connect(path: str, *, write: bool) -> sqlite3.Connection:
     p = Path(path)
     if p.is_dir():
         raise JournalError(f"journal `{path}` is a directory")
+    if p.exists() and not p.is_file():  # a FIFO would block SQLite's open forever
+        raise JournalError(f"journal `{path}` is not a regular file (a journal is an "
+                           "SQLite database file)")
     if not write and not p.exists():
         raise JournalError(f"no such journal: `{path}`")
     if write:

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 PROGRAM = """\
@@ -228,3 +230,22 @@ def test_a_locked_or_empty_journal_path_is_a_usage_error_saying_so(tmp_path: Pat
     for flag in ("--journal", "--replay"):
         r = cx("run", "--clock", "virtual", flag, "", "p.cx", cwd=tmp_path)
         assert r.returncode == 2 and "the journal path is empty" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("flag", ["--journal", "--replay"])
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_journal_that_is_not_a_regular_file_is_refused_at_once(
+        tmp_path: Path, flag: str, kind: str) -> None:
+    """`--replay FIFO` used to block forever in SQLite's open; `/dev/null` gave SQLite's
+    "cannot rollback" / "empty journal"."""
+    (tmp_path / "p.cx").write_text(PROGRAM, encoding="utf-8")
+    if kind == "fifo":
+        os.mkfifo(tmp_path / "j.db")
+        path = "j.db"
+    else:
+        path = os.devnull
+    r = cx("run", "--clock", "virtual", flag, path, "p.cx", cwd=tmp_path)
+    assert r.returncode == 2 and r.stdout == "", r.stderr
+    assert f"journal `{path}` is not a regular file" in r.stderr
+    r = cx("journal", "show", path, cwd=tmp_path)
+    assert r.returncode == 2 and "is not a regular file" in r.stderr
