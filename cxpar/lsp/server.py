@@ -15,6 +15,7 @@ from pygls.lsp.server import LanguageServer
 from cxpar import __version__
 from cxpar.lsp import features
 from cxpar.lsp.analysis import Analysis, analyze, forget
+from cxpar.lsp.protocol import CleanErrorsProtocol
 
 #: Seconds without a change before a changed document is re-analysed and published: long
 #: enough to fold a burst of changes (a paste, auto-indent, fast typing) into one
@@ -28,16 +29,29 @@ class CxServer(LanguageServer):
 
     def __init__(self) -> None:
         super().__init__("cxpar", __version__,
-                         text_document_sync_kind=t.TextDocumentSyncKind.Incremental)
+                         text_document_sync_kind=t.TextDocumentSyncKind.Incremental,
+                         protocol_cls=CleanErrorsProtocol)
         self.pending: dict[str, asyncio.TimerHandle] = {}
 
     def encoding(self) -> str:
         enc: Any = self.server_capabilities.position_encoding
         return str(getattr(enc, "value", enc) or "utf-16")
 
-    def analysis(self, uri: str) -> Analysis:
+    def source(self, uri: str) -> str:
+        """The text of ``uri``: the open document's, else the file's on disk (an editor
+        may ask about a file it has not opened); neither is an invalid-params error."""
         doc = self.workspace.get_text_document(uri)
-        return analyze(uri, doc.source, self.encoding())
+        try:
+            return doc.source
+        except (OSError, TypeError, ValueError) as exc:
+            from pygls.exceptions import JsonRpcInvalidParams
+
+            why = getattr(exc, "strerror", None) or str(exc)
+            raise JsonRpcInvalidParams(
+                f"document {uri} is not open and cannot be read from disk ({why})") from None
+
+    def analysis(self, uri: str) -> Analysis:
+        return analyze(uri, self.source(uri), self.encoding())
 
     def publish(self, uri: str) -> None:
         self.pending.pop(uri, None)
