@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from cxpar.driver import UsageError
@@ -12,15 +11,16 @@ __all__ = ["check_executor", "check_input"]
 
 def check_input(settings: Any) -> None:
     """Usage errors for a batch run's files (before anything is compiled)."""
-    if settings.input is not None and not Path(settings.input).is_file():
-        raise UsageError(f"no such input file: `{settings.input}`")
-    if settings.input is not None and settings.output is not None:
-        from cxpar.runtime.batchfile import BatchFileError, check_not_input
+    if settings.input is None:
+        return
+    from cxpar.runtime.batchfile import BatchFileError, check_input_file, check_not_input
 
-        try:
+    try:
+        check_input_file(settings.input)
+        if settings.output is not None:
             check_not_input(settings.input, settings.output)
-        except BatchFileError as exc:
-            raise UsageError(str(exc)) from None
+    except BatchFileError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def check_executor(resolved: Any) -> None:

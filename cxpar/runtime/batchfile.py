@@ -22,6 +22,7 @@ import json
 import os
 import re
 import socket
+import stat
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,9 +30,9 @@ from typing import Any
 
 from .cost import BUDGET_ERROR
 
-__all__ = ["BatchFileError", "OutputLock", "Scan", "check_not_input", "escape_surrogates",
-           "json_text",
-           "result_lines", "scan_output", "sidecar_check", "sidecar_write"]
+__all__ = ["BatchFileError", "OutputLock", "Scan", "check_input_file", "check_not_input",
+           "escape_surrogates", "json_text", "result_lines", "scan_output", "sidecar_check",
+           "sidecar_write"]
 
 SIDECAR_SUFFIX = ".cxpar.json"
 LOCK_SUFFIX = ".lock"
@@ -70,6 +71,34 @@ def result_lines(index: int, outputs: Sequence[str], error: dict[str, Any] | Non
     n = len(outputs)
     return "".join(f'{{"index": {index}, "part": {k}, "of": {n}, "output": {o}}}\n'
                    for k, o in enumerate(outputs, 1))
+
+
+# ---------------------------------------------------------------- input file
+
+def check_input_file(input_path: str) -> None:
+    """Refuse an input that is missing or not a regular file (BatchFileError).
+
+    A batch reads its input more than once (to count the records for the progress
+    display, to fingerprint it for ``--resume``, to run the records; Ray workers read it
+    again), so a pipe, ``<(…)`` or a device, which can be read only once, is refused
+    with that reason rather than half-run."""
+    try:
+        mode = os.stat(input_path).st_mode
+    except FileNotFoundError:
+        raise BatchFileError(f"no such input file: `{input_path}`") from None
+    except OSError as exc:
+        raise BatchFileError(f"cannot read input file `{input_path}`: "
+                             f"{exc.strerror or exc}") from None
+    if stat.S_ISREG(mode):
+        return
+    kind = ("a directory" if stat.S_ISDIR(mode) else
+            "a pipe" if stat.S_ISFIFO(mode) else
+            "a socket" if stat.S_ISSOCK(mode) else "a device")
+    raise BatchFileError(
+        f"input `{input_path}` is {kind}, not a regular file; --input needs a regular "
+        "file because a batch reads it more than once (to count, fingerprint for "
+        "--resume and run the records); save the records to a file first, e.g. "
+        "`... > records.jsonl`")
 
 
 # ---------------------------------------------------------------- input != output

@@ -28,6 +28,7 @@ from typing import IO, Any
 
 from .batchfile import (
     OutputLock,
+    check_input_file,
     check_not_input,
     escape_surrogates,
     result_lines,
@@ -531,6 +532,7 @@ def run_batch(factory: Callable[[Any], Any], spans: Sequence[SpanLike],
     s = settings
     if s.input is None:
         raise ValueError("run_batch needs settings.input (the records file)")
+    check_input_file(s.input)
     if s.output is None:
         return _run_batch(factory, spans, sources, s, provider, stdout, stderr, critical)
     check_not_input(s.input, s.output)
