@@ -75,8 +75,7 @@ def _stats(conn: Any, path: str, fmt: str, slowest: int) -> None:
     for col in ("run", "started", "status", "kind", "program", "provider", "calls"):
         runs.add_column(col, justify="right" if col in ("run", "calls") else "left")
     for r in data["runs"]:
-        status = "unfinished" if r["status"] == "running" else r["status"]  # or killed
-        runs.add_row(str(r["id"]), _when(r["started_at"]), status, r["kind"],
+        runs.add_row(str(r["id"]), _when(r["started_at"]), r["status"], r["kind"],
                      r["program"], r["provider"] or "", str(r["calls"]))
     con.print(runs)
     svc = Table(title="calls per service", title_justify="left")

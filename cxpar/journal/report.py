@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
+from .liveness import run_status
 from .schema import SCHEMA_VERSION
 
 __all__ = ["calls", "stats"]
@@ -19,13 +20,14 @@ EXCERPT = 60
 def stats(conn: sqlite3.Connection, *, slowest: int = 5) -> dict[str, Any]:
     """The summary of a journal as plain data (the ``--format json`` document)."""
     runs = [
-        {"id": r[0], "started_at": r[1], "finished_at": r[2], "status": r[3],
+        {"id": r[0], "started_at": r[1], "finished_at": r[2],
+         "status": run_status(r[3], r[9], r[10]),
          "program": r[4], "kind": r[5], "provider": r[6], "cxpar_version": r[7],
-         "calls": r[8]}
+         "calls": r[8], "pid": r[9], "host": r[10]}
         for r in conn.execute(
             "SELECT r.id, r.started_at, r.finished_at, r.status, r.program, r.kind, "
-            "r.provider, r.cxpar_version, (SELECT count(*) FROM calls c WHERE c.run_id = r.id) "
-            "FROM runs r ORDER BY r.id")]
+            "r.provider, r.cxpar_version, (SELECT count(*) FROM calls c WHERE c.run_id = r.id), "
+            "r.pid, r.host FROM runs r ORDER BY r.id")]
     services = [
         {"service": r[0], "calls": r[1], "streams": r[2], "total_ms": r[3], "mean_ms": r[4],
          "max_ms": r[5], "prompt_tokens": r[6], "completion_tokens": r[7]}

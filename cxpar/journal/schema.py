@@ -69,6 +69,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         finished_at REAL    NOT NULL,
         failed      INTEGER NOT NULL
     )"""),
+    # 2: the writer of each run, to tell a run still going from one killed (kill -9)
+    ("ALTER TABLE runs ADD COLUMN pid INTEGER",  # the writer's process id
+     "ALTER TABLE runs ADD COLUMN host TEXT"),   # the writer's host name
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

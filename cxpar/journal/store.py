@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import Any
 
 from cxpar import __version__
 
+from .liveness import HOST, run_status
 from .schema import JournalError, connect
 
 __all__ = ["CallRecord", "Journal", "Recorded", "source_hash"]
@@ -112,10 +114,13 @@ class Journal:
             known = self.conn.execute("SELECT count(*), sum(source_hash = ?) FROM runs",
                                       (digest,)).fetchone()
             if self.write:
+                self._mark_interrupted()
                 cur = self.conn.execute(
                     "INSERT INTO runs (started_at, status, program, source_hash, kind, "
-                    "provider, cxpar_version) VALUES (?, 'running', ?, ?, ?, ?, ?)",
-                    (time.time(), program, digest, kind, provider, __version__))
+                    "provider, cxpar_version, pid, host) "
+                    "VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?)",
+                    (time.time(), program, digest, kind, provider, __version__,
+                     os.getpid(), HOST))
                 self.run_id = cur.lastrowid
         except sqlite3.Error as exc:
             raise JournalError(f"cannot use journal `{self.path}`: {exc}") from None
@@ -124,6 +129,16 @@ class Journal:
                 f"journal `{self.path}` was recorded for another program (or another "
                 f"version of `{program}`); only calls with identical requests are replayed")
         return warnings
+
+    def _mark_interrupted(self) -> None:
+        """Record as ``interrupted`` the runs of this host whose writer is gone."""
+        rows = self.conn.execute(
+            "SELECT id, pid FROM runs WHERE status = 'running' AND host = ?", (HOST,))
+        gone = [(r[0],) for r in rows if run_status("running", r[1], HOST) == "interrupted"]
+        if gone:
+            self.conn.executemany(
+                "UPDATE runs SET status = 'interrupted' WHERE id = ? AND status = 'running'",
+                gone)
 
     def end_run(self, status: str) -> None:
         """Mark the current run finished (``ok``, ``failed`` or ``interrupted``)."""
