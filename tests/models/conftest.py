@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import io
-import json
 import textwrap
-from dataclasses import dataclass
 from typing import Any
 
 from cxpar.codegen.module import compile_program
@@ -13,20 +11,7 @@ from cxpar.driver import front_end_source
 from cxpar.runtime.settings import RunSettings
 from cxpar.runtime.standalone import run_factory
 from cxpar.span import SourceFile
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def lines(self) -> list[str]:
-        return self.out.splitlines()
-
-    def json(self, i: int = 0) -> Any:
-        return json.loads(self.lines[i])
+from tests.support.result import Result
 
 
 def diagnostics(text: str) -> list[Any]:

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +18,12 @@ from cxpar.driver import front_end_source
 from cxpar.runtime.settings import RunSettings
 from cxpar.runtime.standalone import run_factory
 from cxpar.span import SourceFile
+from tests.support.result import Result
 
 from .fake_openai import FakeServer
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-SENTINEL-4b1d-never-print-me"
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def lines(self) -> list[str]:
-        return self.out.splitlines()
 
 
 @pytest.fixture

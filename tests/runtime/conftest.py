@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from cxpar.runtime import run_program
 from cxpar.runtime.settings import RunSettings
+from tests.support.result import Result
 
 FIELDS = set(RunSettings.__dataclass_fields__)
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def lines(self) -> list[str]:
-        return self.out.splitlines()
 
 
 def run(main: Any, **kw: Any) -> Result:
